@@ -39,6 +39,9 @@ class NqInputError(ValueError):
         self.line = line
         self.reason = message
 
+    def __reduce__(self):  # picklable across worker processes
+        return (type(self), (self.path, self.line, self.reason))
+
 
 @dataclasses.dataclass
 class Candidate:

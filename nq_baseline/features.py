@@ -1,0 +1,315 @@
+"""NQ documents -> bert_joint examples -> windowed features (stage 2 and 3).
+
+Layout (bert_joint's, reproduced exactly):
+- The document is the word sequence
+  `[ContextId=-1] [NoLongAnswer]` then, for every kept candidate i,
+  `[ContextId=i] [Type=k] <its non-HTML tokens>`, where Type is Paragraph, Table, List or
+  Other (by the candidate's first token) and k counts candidates of that type, capped at
+  `max_position`.  Only top-level candidates are kept when `skip_nested_contexts`, and at
+  most `max_contexts` contexts (the `[NoLongAnswer]` one included).
+- The question is `[Q]` + its word pieces, keeping the LAST `max_query_length` pieces.
+- Windows: `[CLS] question [SEP] chunk [SEP]`, segment ids 0 for `[CLS] question [SEP]` and
+  1 for the chunk and its `[SEP]`, chunks of `max_seq_length - len(question) - 3` pieces
+  every `doc_stride` pieces.
+- Training labels: the first annotation with a long answer (smallest candidate index),
+  preferring one with short answers; the span of its short answers (first start to last
+  end), else the long-answer candidate's text; answer types UNKNOWN=0, YES=1, NO=2,
+  SHORT=3, LONG=4.  A window holding the whole span is a positive; any other window (and
+  every window of a null example) is kept with probability `include_unknowns` and labelled
+  (0, 0, UNKNOWN).
+- `token_map` (prediction): for each position, the index of the NQ document token its word
+  piece came from, -1 for question, markers, [CLS]/[SEP] and padding.
+
+Differences from bert_joint (see README), on by default, off with `legacy_labels=True`:
+- a gold long answer that is a nested candidate is mapped to the top-level candidate that
+  contains it when `skip_nested_contexts` (bert_joint silently labelled a span at the start
+  of the document);
+- a gold long answer past `max_contexts` makes the example UNKNOWN (likewise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Optional
+
+import numpy as np
+
+from nq_baseline.nq_data import NqDocument
+from nq_baseline.tokenization import NqTokenizer
+
+UNKNOWN, YES, NO, SHORT, LONG = 0, 1, 2, 3, 4
+ANSWER_TYPE_NAMES = ("UNKNOWN", "YES", "NO", "SHORT", "LONG")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    max_seq_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+    include_unknowns: float = -1.0
+    skip_nested_contexts: bool = True
+    max_contexts: int = 48
+    max_position: int = 50
+    legacy_labels: bool = False
+
+
+@dataclasses.dataclass
+class NqExample:
+    """A document flattened into bert_joint's word sequence, with its label."""
+
+    example_id: int
+    question_text: str
+    words: list[str]
+    word_map: list[int]  # NQ token index of each word, -1 for markers
+    answer_type: int = UNKNOWN
+    start_word: int = 0
+    end_word: int = 0  # inclusive
+    has_correct_context: bool = True
+    gold_status: str = "kept"  # kept | null | nested_mapped | past_max_contexts | legacy_misplaced
+    context_candidates: list[int] = dataclasses.field(default_factory=list)
+    num_windows: int = 0  # set by make_features
+
+
+@dataclasses.dataclass
+class Feature:
+    unique_id: int
+    example_id: int
+    doc_span_index: int
+    input_ids: np.ndarray
+    input_mask: np.ndarray
+    segment_ids: np.ndarray
+    token_map: np.ndarray
+    start_position: int = 0
+    end_position: int = 0
+    answer_type: int = UNKNOWN
+
+
+def candidate_type(doc: NqDocument, index: int) -> str:
+    first = doc.tokens[doc.candidates[index].start_token]
+    if first == "<Table>":
+        return "Table"
+    if first == "<P>":
+        return "Paragraph"
+    if first in ("<Ul>", "<Dl>", "<Ol>"):
+        return "List"
+    return "Other"
+
+
+def kept_candidates(doc: NqDocument, cfg: FeatureConfig) -> list[int]:
+    return [i for i, c in enumerate(doc.candidates) if c.top_level or not cfg.skip_nested_contexts]
+
+
+def type_and_positions(doc: NqDocument, cfg: FeatureConfig, kept: list[int]) -> dict[int, str]:
+    counts: dict[str, int] = {}
+    out = {}
+    for i in kept:
+        kind = candidate_type(doc, i)
+        n = counts.get(kind, 0)
+        if n < cfg.max_position:
+            n += 1
+        counts[kind] = n
+        out[i] = f"[{kind}={n}]"
+    return out
+
+
+def first_annotation(doc: NqDocument):
+    """bert_joint's choice: (annotation, candidate index, short token span or None)."""
+    positive = sorted((a for a in doc.annotations if a.has_long_answer), key=lambda a: a.candidate_index)
+    for a in positive:
+        if a.short_answers:
+            return a, a.candidate_index, (a.short_answers[0].start_token, a.short_answers[-1].end_token)
+    for a in positive:
+        return a, a.candidate_index, None
+    return None, -1, None
+
+
+def _enclosing_top_level(doc: NqDocument, index: int) -> int:
+    c = doc.candidates[index]
+    for j, other in enumerate(doc.candidates):
+        if other.top_level and other.start_token <= c.start_token and other.end_token >= c.end_token:
+            return j
+    return -1
+
+
+def _candidate_words(doc: NqDocument, index: int) -> tuple[list[int], list[str]]:
+    c = doc.candidates[index]
+    positions, words = [], []
+    tokens, is_html = doc.tokens, doc.is_html
+    for t in range(c.start_token, c.end_token):
+        if not is_html[t]:
+            positions.append(t)
+            words.append(tokens[t].replace(" ", ""))
+    return positions, words
+
+
+def build_example(doc: NqDocument, cfg: FeatureConfig) -> Optional[NqExample]:
+    """NqDocument -> NqExample (None: bert_joint drops the example for training)."""
+    kept = kept_candidates(doc, cfg)
+    kinds = type_and_positions(doc, cfg, kept)
+    annotation, gold_idx, short = first_annotation(doc)
+
+    words = ["[ContextId=-1]", "[NoLongAnswer]"]
+    word_map = [-1, -1]
+    context_start: dict[int, int] = {}  # candidate -> index of its first text word
+    context_end: dict[int, int] = {}  # candidate -> one past its last text word
+    contexts = [-1]
+    for i in kept:
+        if len(contexts) >= cfg.max_contexts:
+            break
+        contexts.append(i)
+        positions, cwords = _candidate_words(doc, i)
+        words.append(f"[ContextId={i}]")
+        words.append(kinds[i])
+        word_map.extend((-1, -1))
+        context_start[i] = len(words)
+        words.extend(cwords)
+        word_map.extend(positions)
+        context_end[i] = len(words)
+
+    ex = NqExample(doc.example_id, doc.question_text, words, word_map, context_candidates=contexts[1:])
+    ex.has_correct_context = gold_idx in contexts
+    if annotation is None:
+        ex.gold_status = "null"
+        return ex
+
+    label_idx = gold_idx
+    if gold_idx not in context_start:
+        if cfg.legacy_labels:
+            return _legacy_misplaced(doc, ex, annotation, gold_idx, short, contexts)
+        if cfg.skip_nested_contexts and not doc.candidates[gold_idx].top_level:
+            label_idx = _enclosing_top_level(doc, gold_idx)
+            ex.gold_status = "nested_mapped"
+        if label_idx not in context_start:
+            ex.gold_status = "past_max_contexts"
+            return ex  # UNKNOWN, span (0, 0)
+
+    if short is not None:
+        first, last = context_start[label_idx], context_end[label_idx]
+        inside = [w for w in range(first, last) if short[0] <= word_map[w] < short[1]]
+        if inside:
+            ex.answer_type, ex.start_word, ex.end_word = SHORT, inside[0], inside[-1]
+            return ex
+    ex.answer_type = LONG
+    if annotation.yes_no_answer == "YES":
+        ex.answer_type = YES
+    elif annotation.yes_no_answer == "NO":
+        ex.answer_type = NO
+    first, last = context_start[label_idx], context_end[label_idx]
+    if last > first:
+        ex.start_word, ex.end_word = first, last - 1
+    else:  # a candidate with no text: point at its markers
+        ex.start_word, ex.end_word = first - 2, first - 1
+    return ex
+
+
+def _legacy_misplaced(doc, ex, annotation, gold_idx, short, contexts) -> Optional[NqExample]:
+    """bert_joint's labels when the gold candidate was not kept.
+
+    Its character offsets, relative to the gold candidate, were never shifted into the
+    flattened document, so the label lands near the start of the document.
+    """
+    ex.gold_status = "legacy_misplaced"
+    positions, cwords = _candidate_words(doc, gold_idx)
+    if short is not None:
+        def char_offset(token_idx):
+            return sum(len(w) + 1 for p, w in zip(positions, cwords) if p < token_idx)
+        start, end = char_offset(short[0]), char_offset(short[1]) - 1
+        kind = SHORT
+    else:
+        start, end = 0, len(" ".join(cwords))
+        kind = {"YES": YES, "NO": NO}.get(annotation.yes_no_answer, LONG)
+    text = " ".join(ex.words)
+    if start >= len(text) or end > len(text):
+        ex.answer_type, ex.start_word, ex.end_word = UNKNOWN, 0, 0
+        return ex
+    char_to_word = []
+    for w, word in enumerate(ex.words):
+        char_to_word.extend([w] * (len(word) + 1))
+    answer = text[start:end]
+    if not answer:
+        return None
+    s, e = char_to_word[start], char_to_word[start + len(answer) - 1]
+    if " ".join(ex.words[s:e + 1]).find(" ".join(answer.split())) == -1:
+        return None  # bert_joint: "Could not find answer" -> example dropped
+    ex.answer_type, ex.start_word, ex.end_word = kind, s, e
+    return ex
+
+
+def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_training: bool,
+                  rng: Optional[random.Random] = None) -> list[Feature]:
+    """bert_joint's convert_single_example over one NqExample."""
+    word_pieces = tokenizer.word_ids(ex.words)
+    piece_ids: list[int] = []
+    piece_orig: list[int] = []
+    word_start: list[int] = []
+    for w, (pieces, orig) in enumerate(zip(word_pieces, ex.word_map)):
+        word_start.append(len(piece_ids))
+        piece_ids.extend(pieces)
+        piece_orig.extend([orig] * len(pieces))
+    n_pieces = len(piece_ids)
+
+    query = [tokenizer.vocab.get("[Q]", tokenizer.unk_id)] + tokenizer.tokenize_text(ex.question_text)
+    if len(query) > cfg.max_query_length:
+        query = query[-cfg.max_query_length:]
+
+    tok_start = tok_end = 0
+    if is_training:
+        tok_start = word_start[ex.start_word]
+        tok_end = word_start[ex.end_word + 1] - 1 if ex.end_word + 1 < len(ex.words) else n_pieces - 1
+
+    max_doc = cfg.max_seq_length - len(query) - 3
+    if max_doc <= 0:
+        raise ValueError(f"max_seq_length {cfg.max_seq_length} leaves no room for the document "
+                         f"after a question of {len(query)} pieces")
+    spans = []
+    offset = 0
+    while offset < n_pieces:
+        length = min(n_pieces - offset, max_doc)
+        spans.append((offset, length))
+        if offset + length == n_pieces:
+            break
+        offset += min(length, cfg.doc_stride)
+
+    ex.num_windows = len(spans)
+    seq = cfg.max_seq_length
+    prefix = [tokenizer.cls_id] + query + [tokenizer.sep_id]
+    doc_offset = len(prefix)
+    pieces_np = np.asarray(piece_ids, dtype=np.int64)
+    orig_np = np.asarray(piece_orig, dtype=np.int64)
+    features = []
+    for span_index, (start, length) in enumerate(spans):
+        label = (0, 0, UNKNOWN)
+        if is_training:
+            contains = tok_start >= start and tok_end <= start + length - 1
+            if not contains or ex.answer_type == UNKNOWN:
+                if cfg.include_unknowns < 0 or rng.random() > cfg.include_unknowns:
+                    continue
+            else:
+                label = (tok_start - start + doc_offset, tok_end - start + doc_offset, ex.answer_type)
+        input_ids = np.zeros(seq, np.int64)
+        input_ids[:doc_offset] = prefix
+        input_ids[doc_offset:doc_offset + length] = pieces_np[start:start + length]
+        input_ids[doc_offset + length] = tokenizer.sep_id
+        used = doc_offset + length + 1
+        input_mask = np.zeros(seq, np.int64)
+        input_mask[:used] = 1
+        segment_ids = np.zeros(seq, np.int64)
+        segment_ids[doc_offset:used] = 1
+        token_map = np.full(seq, -1, np.int64)
+        token_map[doc_offset:doc_offset + length] = orig_np[start:start + length]
+        features.append(Feature(unique_id=0, example_id=ex.example_id, doc_span_index=span_index,
+                                input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids,
+                                token_map=token_map, start_position=label[0], end_position=label[1],
+                                answer_type=label[2]))
+    return features
+
+
+def unique_id(example_id: int, doc_span_index: int) -> int:
+    """bert_joint's unique id, example_id + window index, wrapped into the signed 64-bit range.
+
+    Kept for record compatibility; the exact feature -> example mapping is carried by the
+    `example_ids` and `doc_span_index` features our records add.
+    """
+    value = (example_id + doc_span_index) & 0xFFFFFFFFFFFFFFFF
+    return value - (1 << 64) if value >= (1 << 63) else value

@@ -1,0 +1,99 @@
+"""WordPiece tokenization for bert_joint features, through the `tokenizers` Rust library.
+
+bert_joint tokenizes the document one whitespace-separated word at a time with BERT's
+`FullTokenizer`; a word that looks like a bracketed marker (`[ContextId=3]`, `[Q]`) is
+looked up whole in the vocabulary (or becomes `[UNK]`).  `tokenizers`' BertNormalizer +
+BertPreTokenizer + WordPiece reproduce FullTokenizer; on top of it this module caches the
+word -> ids mapping, since a document repeats most of its words, and sends unseen words to
+the Rust encoder in one batch.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+SPECIAL_TOKEN_RE = re.compile(r"^\[[^ ]*\]$")
+
+
+def load_vocab(vocab_file: str) -> dict[str, int]:
+    """vocab.txt (one token a line) -> {token: id}; clear error for an unreadable file."""
+    vocab: dict[str, int] = {}
+    try:
+        with open(vocab_file, encoding="utf-8") as handle:
+            for index, line in enumerate(handle):
+                token = line.rstrip("\n").rstrip("\r")
+                if token and token not in vocab:
+                    vocab[token] = index
+    except OSError as err:
+        raise ValueError(f"{vocab_file}: cannot read the vocabulary ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{vocab_file}: the vocabulary is not UTF-8 ({err})") from None
+    for needed in ("[UNK]", "[CLS]", "[SEP]"):
+        if needed not in vocab:
+            raise ValueError(f"{vocab_file}: the vocabulary lacks {needed}")
+    return vocab
+
+
+class NqTokenizer:
+    """bert_joint's `tokenize()` semantics over a fast WordPiece, with a per-word cache."""
+
+    def __init__(self, vocab_file: str, do_lower_case: bool = True, cache_size: int = 500_000):
+        self.vocab = load_vocab(vocab_file)
+        self.inv_vocab = {i: t for t, i in self.vocab.items()}
+        self.unk_id = self.vocab["[UNK]"]
+        self.cls_id = self.vocab["[CLS]"]
+        self.sep_id = self.vocab["[SEP]"]
+        self.do_lower_case = do_lower_case
+        tok = Tokenizer(models.WordPiece(vocab=self.vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+        tok.normalizer = normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=do_lower_case)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece()
+        self._tok = tok
+        self._cache: dict[str, tuple[int, ...]] = {}
+        self._cache_size = cache_size
+
+    def _encode_words(self, words: Sequence[str]) -> None:
+        """Fills the cache for words not yet in it (one Rust batch call)."""
+        if len(self._cache) + len(words) > self._cache_size:
+            self._cache.clear()
+        encodings = self._tok.encode_batch(list(words), add_special_tokens=False)
+        for word, enc in zip(words, encodings):
+            self._cache[word] = tuple(enc.ids)
+
+    def word_ids(self, words: Sequence[str]) -> list[tuple[int, ...]]:
+        """Word pieces ids of each whitespace-free word (bracketed markers looked up whole)."""
+        cache = self._cache
+        missing = []
+        seen = set()
+        vocab = self.vocab
+        for word in words:
+            if word not in cache and word not in seen:
+                if SPECIAL_TOKEN_RE.match(word):
+                    cache[word] = (vocab.get(word, self.unk_id),)
+                else:
+                    seen.add(word)
+                    missing.append(word)
+        if missing:
+            self._encode_words(missing)
+            cache = self._cache
+            for word in words:  # a cache reset in _encode_words may have dropped some
+                if word not in cache:
+                    self._encode_words([word])
+        return [cache[w] for w in words]
+
+    def tokenize_text(self, text: str) -> list[int]:
+        """bert_joint's tokenize(): split on single spaces, markers whole, others word-pieced."""
+        ids: list[int] = []
+        for piece in self.word_ids(text.split(" ")):
+            ids.extend(piece)
+        return ids
+
+    def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
+        return [self.inv_vocab.get(int(i), "[UNK]") for i in ids]
+
+    def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
+        return [self.vocab.get(t, self.unk_id) for t in tokens]
