@@ -20,6 +20,7 @@ setup(
         "absl-py>=1.0",
         "numpy>=1.24",
         "orjson>=3.9",
+        "msgspec>=0.18",
         "tqdm>=4.60",
     ],
     extras_require={

@@ -272,37 +272,53 @@ def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_
         offset += min(length, cfg.doc_stride)
 
     ex.num_windows = len(spans)
-    seq = cfg.max_seq_length
-    prefix = [tokenizer.cls_id] + query + [tokenizer.sep_id]
-    doc_offset = len(prefix)
-    pieces_np = np.asarray(piece_ids, dtype=np.int64)
-    orig_np = np.asarray(piece_orig, dtype=np.int64)
-    features = []
-    for span_index, (start, length) in enumerate(spans):
-        label = (0, 0, UNKNOWN)
-        if is_training:
+    if is_training:
+        labels = []
+        for span_index, (start, length) in enumerate(spans):
             contains = tok_start >= start and tok_end <= start + length - 1
             if not contains or ex.answer_type == UNKNOWN:
                 if cfg.include_unknowns < 0 or rng.random() > cfg.include_unknowns:
                     continue
+                labels.append((span_index, 0, 0, UNKNOWN))
             else:
-                label = (tok_start - start + doc_offset, tok_end - start + doc_offset, ex.answer_type)
-        input_ids = np.zeros(seq, np.int64)
-        input_ids[:doc_offset] = prefix
-        input_ids[doc_offset:doc_offset + length] = pieces_np[start:start + length]
-        input_ids[doc_offset + length] = tokenizer.sep_id
-        used = doc_offset + length + 1
-        input_mask = np.zeros(seq, np.int64)
-        input_mask[:used] = 1
-        segment_ids = np.zeros(seq, np.int64)
-        segment_ids[doc_offset:used] = 1
-        token_map = np.full(seq, -1, np.int64)
-        token_map[doc_offset:doc_offset + length] = orig_np[start:start + length]
-        features.append(Feature(unique_id=0, example_id=ex.example_id, doc_span_index=span_index,
-                                input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids,
-                                token_map=token_map, start_position=label[0], end_position=label[1],
-                                answer_type=label[2]))
-    return features
+                labels.append((span_index, tok_start - start + doc_offset_of(query),
+                               tok_end - start + doc_offset_of(query), ex.answer_type))
+    else:
+        labels = [(span_index, 0, 0, UNKNOWN) for span_index in range(len(spans))]
+    if not labels:
+        return []
+
+    # All windows at once: row r of each [W, seq] array is window labels[r][0].
+    seq = cfg.max_seq_length
+    prefix = np.asarray([tokenizer.cls_id] + query + [tokenizer.sep_id], np.int64)
+    doc_offset = len(prefix)
+    pieces = np.asarray(piece_ids, dtype=np.int64)
+    orig = np.asarray(piece_orig, dtype=np.int64)
+    rows = len(labels)
+    starts = np.asarray([spans[k][0] for k, *_ in labels], np.int64)
+    lengths = np.asarray([spans[k][1] for k, *_ in labels], np.int64)
+    col = np.arange(seq, dtype=np.int64)[None, :]
+    rel = col - doc_offset  # position inside the chunk
+    in_doc = (rel >= 0) & (rel < lengths[:, None])
+    src = np.where(in_doc, starts[:, None] + rel, 0)
+    input_ids = np.zeros((rows, seq), np.int64)
+    input_ids[:, :doc_offset] = prefix
+    input_ids[in_doc] = pieces[src[in_doc]]
+    sep_col = doc_offset + lengths
+    input_ids[np.arange(rows), sep_col] = tokenizer.sep_id
+    input_mask = (col <= sep_col[:, None]).astype(np.int64)
+    segment_ids = ((col >= doc_offset) & (col <= sep_col[:, None])).astype(np.int64)
+    token_map = np.full((rows, seq), -1, np.int64)
+    token_map[in_doc] = orig[src[in_doc]]
+    return [Feature(unique_id=0, example_id=ex.example_id, doc_span_index=k, input_ids=input_ids[r],
+                    input_mask=input_mask[r], segment_ids=segment_ids[r], token_map=token_map[r],
+                    start_position=sp, end_position=ep, answer_type=at)
+            for r, (k, sp, ep, at) in enumerate(labels)]
+
+
+def doc_offset_of(query: list[int]) -> int:
+    """Index of the first document piece in a window: [CLS] + question + [SEP]."""
+    return len(query) + 2
 
 
 def unique_id(example_id: int, doc_span_index: int) -> int:

@@ -22,9 +22,9 @@ import gzip
 import os
 import re
 import zlib
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Union
 
-import orjson
+import msgspec
 
 _HTML_TOKEN_RE = re.compile(r"^</?[A-Za-z][A-Za-z0-9]*( [^>]*)?/?>$")
 
@@ -130,91 +130,137 @@ def _is_gzip(path: str) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
-def _field(obj: dict, key: str, path: str, line: int, what: str = "example"):
-    try:
-        return obj[key]
-    except (KeyError, TypeError):
-        raise NqInputError(path, line, f"{what} lacks the field '{key}'") from None
+class _Token(msgspec.Struct):
+    token: str
+    html_token: bool
+    start_byte: int = -1
+    end_byte: int = -1
+
+
+class _Candidate(msgspec.Struct):
+    start_token: int
+    end_token: int
+    top_level: bool = True
+    start_byte: int = -1
+    end_byte: int = -1
+
+
+class _Span(msgspec.Struct):
+    start_token: int
+    end_token: int
+    start_byte: int = -1
+    end_byte: int = -1
+
+
+class _LongAnswer(msgspec.Struct):
+    start_token: int
+    end_token: int
+    candidate_index: int = -1
+    start_byte: int = -1
+    end_byte: int = -1
+
+
+class _Annotation(msgspec.Struct):
+    long_answer: _LongAnswer
+    short_answers: list[_Span] = []
+    yes_no_answer: str = "NONE"
+
+
+class _Example(msgspec.Struct):
+    """The fields we read; msgspec skips the rest (document_html, question_tokens...) unparsed."""
+
+    example_id: Union[int, str]
+    question_text: str
+    long_answer_candidates: list[_Candidate]
+    document_tokens: Optional[list[_Token]] = None
+    document_text: Optional[str] = None
+    document_title: str = ""
+    annotations: list[_Annotation] = []
+
+
+_DECODER = msgspec.json.Decoder(_Example)
+_MISSING_RE = re.compile(r"Object missing required field `([^`]*)`(?: - at `\$(.*)`)?")
+
+
+def _validation_message(err: Exception) -> str:
+    text = str(err)
+    m = _MISSING_RE.match(text)
+    if m:
+        where = m.group(2) or ""
+        return f"{'example' if not where else where.lstrip('.')} lacks the field '{m.group(1)}'"
+    return text
 
 
 def parse_line(raw: bytes, path: str = "<memory>", line: int = 1) -> NqDocument:
     """One JSON line of either format -> NqDocument (validated)."""
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
+        obj = _DECODER.decode(raw)
+    except msgspec.ValidationError as err:
+        raise NqInputError(path, line, _validation_message(err)) from None
+    except msgspec.DecodeError as err:
         raise NqInputError(path, line, f"not valid JSON ({err})") from None
-    if not isinstance(obj, dict):
-        raise NqInputError(path, line, "a line must hold one JSON object")
-    return document_from_json(obj, path, line)
+    return _to_document(obj, path, line)
 
 
 def document_from_json(obj: dict, path: str = "<memory>", line: int = 1) -> NqDocument:
-    example_id = _field(obj, "example_id", path, line)
+    """A parsed JSON object (dict) of either format -> NqDocument."""
     try:
-        example_id = int(example_id)
-    except (TypeError, ValueError):
-        raise NqInputError(path, line, f"example_id {example_id!r} is not an integer") from None
-    question = _field(obj, "question_text", path, line)
+        ex = msgspec.convert(obj, _Example)
+    except msgspec.ValidationError as err:
+        raise NqInputError(path, line, _validation_message(err)) from None
+    return _to_document(ex, path, line)
+
+
+def _to_document(obj: _Example, path: str, line: int) -> NqDocument:
+    try:
+        example_id = int(obj.example_id)
+    except ValueError:
+        raise NqInputError(path, line, f"example_id {obj.example_id!r} is not an integer") from None
     starts = ends = None
-    if "document_tokens" in obj:
-        doc_tokens = obj["document_tokens"]
-        try:
-            tokens = [t["token"] for t in doc_tokens]
-            is_html = [bool(t["html_token"]) for t in doc_tokens]
-            starts = [int(t.get("start_byte", -1)) for t in doc_tokens]
-            ends = [int(t.get("end_byte", -1)) for t in doc_tokens]
-        except (KeyError, TypeError) as err:
-            raise NqInputError(path, line, f"a document token lacks the field {err}") from None
+    if obj.document_tokens is not None:
+        toks = obj.document_tokens
+        tokens = [t.token for t in toks]
+        is_html = [t.html_token for t in toks]
+        starts = [t.start_byte for t in toks]
+        ends = [t.end_byte for t in toks]
         simplified = False
-        title = obj.get("document_title", "")
-    elif "document_text" in obj:
-        tokens = obj["document_text"].split(" ")
+    elif obj.document_text is not None:
+        tokens = obj.document_text.split(" ")
         is_html = [is_html_token(t) for t in tokens]
         simplified = True
-        title = obj.get("document_title", "")
     else:
         raise NqInputError(path, line, "example lacks both 'document_tokens' and 'document_text'")
     n = len(tokens)
 
     candidates = []
-    for i, c in enumerate(_field(obj, "long_answer_candidates", path, line)):
-        try:
-            cand = Candidate(int(c["start_token"]), int(c["end_token"]), bool(c.get("top_level", True)),
-                             int(c.get("start_byte", -1)), int(c.get("end_byte", -1)))
-        except (KeyError, TypeError) as err:
-            raise NqInputError(path, line, f"long_answer_candidates[{i}] lacks the field {err}") from None
-        if not 0 <= cand.start_token < cand.end_token <= n:
+    for i, c in enumerate(obj.long_answer_candidates):
+        if not 0 <= c.start_token < c.end_token <= n:
             raise NqInputError(
-                path, line, f"long_answer_candidates[{i}] tokens [{cand.start_token}, {cand.end_token}) "
+                path, line, f"long_answer_candidates[{i}] tokens [{c.start_token}, {c.end_token}) "
                 f"out of range for a document of {n} tokens")
-        candidates.append(cand)
+        candidates.append(Candidate(c.start_token, c.end_token, c.top_level, c.start_byte, c.end_byte))
 
     annotations = []
-    for i, a in enumerate(obj.get("annotations", [])):
-        try:
-            la = a["long_answer"]
-            shorts = [ShortSpan(int(s["start_token"]), int(s["end_token"]),
-                                int(s.get("start_byte", -1)), int(s.get("end_byte", -1)))
-                      for s in a.get("short_answers", [])]
-            ann = Annotation(int(la.get("candidate_index", -1)), int(la["start_token"]), int(la["end_token"]),
-                             shorts, str(a.get("yes_no_answer", "NONE")).upper(),
-                             int(la.get("start_byte", -1)), int(la.get("end_byte", -1)))
-        except (KeyError, TypeError) as err:
-            raise NqInputError(path, line, f"annotations[{i}] lacks the field {err}") from None
-        if ann.yes_no_answer not in ("YES", "NO", "NONE"):
-            raise NqInputError(path, line, f"annotations[{i}] yes_no_answer {ann.yes_no_answer!r} "
+    for i, a in enumerate(obj.annotations):
+        la = a.long_answer
+        yes_no = a.yes_no_answer.upper()
+        if yes_no not in ("YES", "NO", "NONE"):
+            raise NqInputError(path, line, f"annotations[{i}] yes_no_answer {a.yes_no_answer!r} "
                                "is not YES, NO or NONE")
-        if ann.candidate_index >= len(candidates):
-            raise NqInputError(path, line, f"annotations[{i}] candidate_index {ann.candidate_index} "
+        if la.candidate_index >= len(candidates):
+            raise NqInputError(path, line, f"annotations[{i}] candidate_index {la.candidate_index} "
                                f"out of range ({len(candidates)} candidates)")
-        for s in shorts:
+        shorts = []
+        for s in a.short_answers:
             if not 0 <= s.start_token < s.end_token <= n:
                 raise NqInputError(path, line, f"annotations[{i}] short answer tokens "
                                    f"[{s.start_token}, {s.end_token}) out of range ({n} tokens)")
-        annotations.append(ann)
+            shorts.append(ShortSpan(s.start_token, s.end_token, s.start_byte, s.end_byte))
+        annotations.append(Annotation(la.candidate_index, la.start_token, la.end_token, shorts, yes_no,
+                                      la.start_byte, la.end_byte))
 
-    return NqDocument(example_id=example_id, question_text=str(question), title=str(title), tokens=tokens,
-                      is_html=is_html, candidates=candidates, annotations=annotations,
+    return NqDocument(example_id=example_id, question_text=obj.question_text, title=obj.document_title,
+                      tokens=tokens, is_html=is_html, candidates=candidates, annotations=annotations,
                       start_bytes=starts, end_bytes=ends, simplified=simplified)
 
 

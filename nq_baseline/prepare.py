@@ -86,10 +86,10 @@ class _Worker:
             return []
         stats[f"gold_{ex.gold_status}"] += 1
         feats = F.make_features(ex, self.tokenizer, cfg.features, cfg.is_training, rng)
-        out = []
         for f in feats:
             stats[f"instances_{F.ANSWER_TYPE_NAMES[f.answer_type]}"] += cfg.is_training
-            out.append(R.serialize_feature(f, cfg.is_training, F.unique_id(id_for_unique, f.doc_span_index)))
+        out = R.serialize_features(feats, cfg.is_training,
+                                   [F.unique_id(id_for_unique, f.doc_span_index) for f in feats])
         stats["windows"] += ex.num_windows
         stats["has_correct_context"] += ex.has_correct_context
         return out

@@ -28,11 +28,89 @@ PREDICT_FEATURES = ("unique_ids", "input_ids", "input_mask", "segment_ids", "tok
 EXTRA_FEATURES = ("example_ids", "doc_span_index")
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    n &= 0xFFFFFFFFFFFFFFFF
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _packed_varints(values: np.ndarray) -> list[bytes]:
+    """Rows of an int64 [rows, n] array -> the protobuf packed-varint payload of each row."""
+    u = np.ascontiguousarray(values, dtype=np.int64).view(np.uint64)
+    nbytes = np.ones(u.shape, np.int64)
+    shifted = u >> np.uint64(7)
+    k = 1
+    while k < 10 and shifted.any():
+        nbytes += shifted != 0
+        shifted = shifted >> np.uint64(7)
+        k += 1
+    width = int(nbytes.max())
+    out = np.empty(u.shape + (width,), np.uint8)
+    for b in range(width):
+        chunk = ((u >> np.uint64(7 * b)) & np.uint64(0x7F)).astype(np.uint8)
+        out[..., b] = np.where(b < nbytes - 1, chunk | 0x80, chunk)
+    keep = np.arange(width)[None, None, :] < nbytes[..., None]
+    flat = out[keep].tobytes()
+    ends = np.cumsum(nbytes.sum(axis=1))
+    begins = np.concatenate([[0], ends[:-1]])
+    return [flat[b:e] for b, e in zip(begins.tolist(), ends.tolist())]
+
+
+def _entry(name: bytes, payload: bytes) -> bytes:
+    """One map<string, Feature> entry holding an Int64List with `payload` (packed varints)."""
+    int64_list = b"\x0a" + _varint(len(payload)) + payload
+    feature = b"\x1a" + _varint(len(int64_list)) + int64_list
+    entry = b"\x0a" + _varint(len(name)) + name + b"\x12" + _varint(len(feature)) + feature
+    return b"\x0a" + _varint(len(entry)) + entry
+
+
+def serialize_features(feats: list[Feature], is_training: bool, unique_ids: list[int]) -> list[bytes]:
+    """Features -> serialized `tf.train.Example`s, encoded with numpy over all windows at once.
+
+    The bytes equal protobuf's deterministic serialization (map keys in sorted order), which
+    the tests check against `tf.train.Example.SerializeToString(deterministic=True)`.
+    """
+    if not feats:
+        return []
+    arrays = {
+        "input_ids": np.stack([f.input_ids for f in feats]),
+        "input_mask": np.stack([f.input_mask for f in feats]),
+        "segment_ids": np.stack([f.segment_ids for f in feats]),
+    }
+    scalars = {
+        "unique_ids": unique_ids,
+        "example_ids": [f.example_id for f in feats],
+        "doc_span_index": [f.doc_span_index for f in feats],
+    }
+    if is_training:
+        scalars["start_positions"] = [f.start_position for f in feats]
+        scalars["end_positions"] = [f.end_position for f in feats]
+        scalars["answer_types"] = [f.answer_type for f in feats]
+    else:
+        arrays["token_map"] = np.stack([f.token_map for f in feats])
+    payloads = {name.encode(): _packed_varints(a) for name, a in arrays.items()}
+    payloads.update({name.encode(): [_varint(v) for v in vals] for name, vals in scalars.items()})
+    names = sorted(payloads)
+    out = []
+    for r in range(len(feats)):
+        body = b"".join(_entry(n, payloads[n][r]) for n in names)
+        out.append(b"\x0a" + _varint(len(body)) + body)
+    return out
+
+
 def _ints(values) -> feature_pb2.Feature:
     return feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=values))
 
 
 def serialize_feature(f: Feature, is_training: bool, unique_id: int) -> bytes:
+    """One feature through the protobuf library (the reference for serialize_features)."""
     feats = {
         "unique_ids": _ints([unique_id]),
         "input_ids": _ints(f.input_ids.tolist()),
@@ -47,7 +125,7 @@ def serialize_feature(f: Feature, is_training: bool, unique_id: int) -> bytes:
         feats["answer_types"] = _ints([f.answer_type])
     else:
         feats["token_map"] = _ints(f.token_map.tolist())
-    return example_pb2.Example(features=feature_pb2.Features(feature=feats)).SerializeToString()
+    return example_pb2.Example(features=feature_pb2.Features(feature=feats)).SerializeToString(deterministic=True)
 
 
 def parse_record(raw: bytes) -> dict[str, np.ndarray]:

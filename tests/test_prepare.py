@@ -405,3 +405,15 @@ def test_cli_help_and_glob_of_comma_list(nq_vocab, tmp_path):
                       f"--output_tfrecord={out}")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(Path(str(out) + ".stats.json").read_text())["num_examples"] == 5
+
+
+def test_fast_serializer_equals_protobuf_serialization(nq_vocab):
+    """Our numpy encoder gives the exact bytes of tf.train.Example's deterministic serialization."""
+    require_nq_real()
+    for training in (False, True):
+        cfg = _cfg(nq_vocab, is_training=training, include_unknowns=1.0)
+        for doc, ex, feats in iter_features(str(NQ_REAL / "*.jsonl.gz"), cfg):
+            ids = [F.unique_id(doc.example_id, f.doc_span_index) for f in feats]
+            fast = R.serialize_features(feats, training, ids)
+            ref = [R.serialize_feature(f, training, u) for f, u in zip(feats, ids)]
+            assert fast == ref
