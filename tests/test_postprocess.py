@@ -1,0 +1,139 @@
+"""Post-processing: bert_joint's span selection, our fixes, and a round trip through nq_eval."""
+
+import numpy as np
+import pytest
+
+from conftest import NQ_REAL, require_nq_real
+from nq_baseline import features as F
+from nq_baseline import postprocess as P
+from nq_baseline.nq_data import Candidate
+from nq_baseline.prepare import PrepareConfig, iter_features
+
+SEQ = 16
+
+
+def _result(start, end, token_map, types=(5, 0, 0, 1, 0), uid=100, eid=None, span=None):
+    s = np.full(SEQ, -5.0, np.float32)
+    e = np.full(SEQ, -5.0, np.float32)
+    for pos, val in start.items():
+        s[pos] = val
+    for pos, val in end.items():
+        e[pos] = val
+    return P.RawResult(uid, s, e, np.asarray(types, np.float32), np.asarray(token_map), eid, span)
+
+
+TOKEN_MAP = [-1, -1, -1, -1] + list(range(10, 21)) + [-1]  # positions 4..14 -> NQ tokens 10..20
+CANDS = [Candidate(0, 8, True), Candidate(9, 30, True), Candidate(12, 16, False)]
+
+
+def test_best_indexes_skip_cls_and_rank():
+    logits = np.asarray([9.0, 1.0, 3.0, 3.0, 2.0])
+    assert P.best_indexes(logits, 3).tolist() == [2, 3, 4]
+
+
+def test_best_span_score_and_long_answer():
+    r = _result({6: 4.0, 0: 1.0}, {8: 3.0, 0: 0.5}, TOKEN_MAP)
+    pred = P.predict_example(7, CANDS, [r], use_answer_type=False)
+    assert pred["short_answers"] == [{"start_token": 12, "end_token": 15, "start_byte": -1, "end_byte": -1}]
+    assert pred["long_answer"]["start_token"] == 9 and pred["long_answer"]["end_token"] == 30
+    assert pred["long_answer_score"] == pytest.approx((4.0 + 3.0) - (1.0 + 0.5))
+    assert pred["yes_no_answer"] == "NONE" and pred["example_id"] == 7
+
+
+def test_invalid_pairs_are_skipped():
+    # best end before best start, and a start on the question: the next valid pair wins
+    r = _result({9: 5.0, 2: 6.0, 5: 1.0}, {7: 5.0, 10: 0.0}, TOKEN_MAP)
+    pred = P.predict_example(1, CANDS, [r], use_answer_type=False)
+    assert pred["short_answers"][0]["start_token"] == 11 and pred["short_answers"][0]["end_token"] == 14
+
+
+def test_max_answer_length_and_n_best_size_are_honoured():
+    r = _result({4: 5.0, 10: 4.0}, {14: 5.0, 11: 1.0}, TOKEN_MAP)
+    long_ok = P.predict_example(1, CANDS, [r], max_answer_length=30, use_answer_type=False)
+    assert long_ok["short_answers"][0]["start_token"] == 10 and long_ok["short_answers"][0]["end_token"] == 21
+    short = P.predict_example(1, CANDS, [r], max_answer_length=5, use_answer_type=False)
+    assert short["short_answers"][0]["start_token"] == 16 and short["short_answers"][0]["end_token"] == 21
+    # with n_best_size=1 only the single best start (4) and end (14) are tried: length 11 > 5 -> null
+    none = P.predict_example(1, CANDS, [r], n_best_size=1, max_answer_length=5, use_answer_type=False)
+    assert none["long_answer_score"] == P.NULL_SCORE and none["long_answer"]["start_token"] == -1
+
+
+def test_best_window_wins_across_windows():
+    a = _result({5: 2.0}, {6: 2.0}, TOKEN_MAP)
+    b = _result({7: 3.0}, {8: 3.0}, TOKEN_MAP)
+    pred = P.predict_example(1, CANDS, [a, b], use_answer_type=False)
+    assert pred["short_answers"][0]["start_token"] == 13
+
+
+@pytest.mark.parametrize("kind,yes_no,n_short", [(F.YES, "YES", 0), (F.NO, "NO", 0), (F.LONG, "NONE", 0),
+                                                 (F.SHORT, "NONE", 1), (F.UNKNOWN, "NONE", 1)])
+def test_answer_type_head_shapes_the_answer(kind, yes_no, n_short):
+    types = [0.0] * 5
+    types[kind] = 9.0
+    r = _result({6: 4.0}, {8: 3.0}, TOKEN_MAP, types=types)
+    pred = P.predict_example(1, CANDS, [r])
+    assert pred["yes_no_answer"] == yes_no and len(pred["short_answers"]) == n_short
+    assert pred["long_answer"]["start_token"] == 9
+    legacy = P.predict_example(1, CANDS, [r], use_answer_type=False)
+    assert legacy["yes_no_answer"] == "NONE" and len(legacy["short_answers"]) == 1
+
+
+def test_example_without_windows_gets_a_null_prediction():
+    out = P.compute_predictions([type("D", (), {"example_id": 3, "candidates": CANDS})()], [])
+    pred = out["predictions"][0]
+    assert pred["example_id"] == 3 and pred["long_answer_score"] == P.NULL_SCORE
+    assert pred["long_answer"]["start_token"] == -1
+
+
+def test_grouping_by_unique_id_is_exact_for_64bit_ids():
+    ids = [2**63 - 2, -(2**63) + 10, 5_000_000_000_123]
+    docs = [type("D", (), {"example_id": i, "candidates": CANDS})() for i in ids]
+    results = []
+    for eid in ids:
+        for k in range(3):
+            results.append(_result({6: 1.0}, {7: 1.0}, TOKEN_MAP, uid=F.unique_id(eid, k)))
+    grouped = P.group_results(results, ids)
+    assert [len(grouped[i]) for i in ids] == [3, 3, 3]
+    assert grouped[2**63 - 2][2].unique_id == -(2**63)  # wrapped, yet assigned to the right example
+    with pytest.raises(ValueError, match="belongs to no example"):
+        P.group_results([_result({}, {}, TOKEN_MAP, uid=42)], ids)
+    assert len(P.compute_predictions(docs, results)["predictions"]) == 3
+    # adjacent ids make bert_joint's unique ids collide; our records' example_ids keep them apart
+    ids = [1000, 1001]
+    results = [_result({}, {}, TOKEN_MAP, uid=F.unique_id(e, k), eid=e, span=k) for e in ids for k in range(2)]
+    grouped = P.group_results(results, ids)
+    assert [r.doc_span_index for r in grouped[1000]] == [0, 1] and len(grouped[1001]) == 2
+
+
+def test_oracle_logits_round_trip_through_features_and_nq_eval(nq_vocab):
+    """Logits pointing at the gold tokens through token_map give official F1 = 1 on real NQ."""
+    from nq_baseline import nq_eval
+
+    require_nq_real()
+    cfg = PrepareConfig(vocab_file=str(nq_vocab), is_training=False)
+    docs, results = [], []
+    for doc, ex, feats in iter_features(str(NQ_REAL / "*.jsonl.gz"), cfg):
+        annotation, idx, short = F.first_annotation(doc)
+        if annotation is None or short is None or not doc.candidates[idx].top_level:
+            continue
+        docs.append(doc)
+        first = next(t for t in range(short[0], short[1]) if not doc.is_html[t])
+        last = max(t for t in range(short[0], short[1]) if not doc.is_html[t])
+        for f in feats:
+            s = np.where(f.token_map == first, 10.0, 0.0).astype(np.float32)
+            e = np.where(f.token_map == last, 10.0, 0.0).astype(np.float32)
+            if s.max() > 0:  # the first piece of the first token, the last piece of the last one
+                s[np.argmax(s) + 1:] = 0
+                e[:len(e) - np.argmax(e[::-1]) - 1] = 0
+            results.append(P.RawResult(F.unique_id(doc.example_id, f.doc_span_index), s, e,
+                                       np.asarray([0, 0, 0, 5, 0], np.float32), f.token_map, doc.example_id,
+                                       f.doc_span_index))
+    assert len(docs) >= 2
+    preds = P.compute_predictions(docs, results)
+    by_id = {p["example_id"]: p for p in preds["predictions"]}
+    gold_file = str(NQ_REAL / "nq-simplified-4.jsonl.gz")
+    metrics = nq_eval.evaluate(gold_file, {"predictions": [by_id[d.example_id] for d in docs
+                                                           if d.simplified]},
+                               long_non_null_threshold=1, short_non_null_threshold=1)
+    assert metrics["long-best-threshold-f1"] == pytest.approx(1.0)
+    assert metrics["short-best-threshold-f1"] == pytest.approx(1.0)
