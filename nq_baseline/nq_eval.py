@@ -640,8 +640,14 @@ def load_predictions(source: Any) -> dict[int, Prediction]:
             raise PredictionError(name, None, f"cannot read the predictions ({err.strerror or err})") from None
         try:
             source = orjson.loads(data)
-        except orjson.JSONDecodeError as err:
-            raise PredictionError(name, err.lineno, f"not valid JSON ({err.msg}, column {err.colno})") from None
+        except orjson.JSONDecodeError:
+            # Python's json module writes (and reads) Infinity / NaN scores; orjson does not.
+            try:
+                source = json.loads(data)
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                line = getattr(err, "lineno", None)
+                reason = f"{err.msg}, column {err.colno}" if line else str(err)
+                raise PredictionError(name, line, f"not valid JSON ({reason})") from None
     if isinstance(source, Mapping):
         if "predictions" not in source:
             raise PredictionError(name, None, "the JSON object lacks the key 'predictions'")
