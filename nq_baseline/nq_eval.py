@@ -57,11 +57,13 @@ import json
 import logging
 import math
 import os
+import queue
 import re
 import sys
 import tempfile
+import threading
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Optional, Union
 
 import orjson
@@ -80,7 +82,7 @@ log = logging.getLogger(__name__)
 
 TARGET_PRECISIONS = (0.5, 0.75, 0.9)
 CACHE_FORMAT = "nq_eval-gold-cache-v1"
-_READ_CHUNK = 1 << 20
+_READ_CHUNK = 1 << 18
 _DEFAULT_THREADS = 10
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -302,75 +304,81 @@ def _gold_annotations(raw: Any) -> tuple[GoldAnnotation, ...]:
     return tuple(out)
 
 
-def _find_key(line: bytes, key: bytes, from_end: bool) -> int:
-    """Offset just past `"key" :` (and blanks) in a JSON line, or -1.
+_BLANKS = b" \t\r\n"
+
+
+def _find_key(buf: bytes, key: bytes, start: int, end: int, from_end: bool) -> int:
+    """Offset just past `"key" :` (and blanks) within buf[start:end], or -1.
 
     An unescaped `"key"` can only be an object key or a whole string value; a value
     is not followed by a colon, so those hits are skipped.
     """
     needle = b'"' + key + b'"'
-    end = len(line)
-    start = 0
+    lo, hi = start, end
     while True:
-        pos = line.rfind(needle, 0, end) if from_end else line.find(needle, start)
+        pos = buf.rfind(needle, lo, hi) if from_end else buf.find(needle, lo, hi)
         if pos < 0:
             return -1
         i = pos + len(needle)
-        while i < len(line) and line[i] in b" \t\r\n":
+        while i < end and buf[i] in _BLANKS:
             i += 1
-        if i < len(line) and line[i] == 58:  # ':'
+        if i < end and buf[i] == 58:  # ':'
             i += 1
-            while i < len(line) and line[i] in b" \t\r\n":
+            while i < end and buf[i] in _BLANKS:
                 i += 1
             return i
         if from_end:
-            end = pos
+            hi = pos
         else:
-            start = pos + 1
+            lo = pos + 1
 
 
 _EXAMPLE_ID_RE = re.compile(rb'(?:(-?\d+)|"\s*(-?\d+)\s*")\s*[,}]')
 
 
-def _fast_extract(line: bytes) -> Optional[tuple[int, Any]]:
-    """(example_id, raw annotations) without decoding the document, or None to decode it all."""
-    if line[:1] != b"{" or line[-1:] != b"}":
+def _fast_extract(buf: bytes, start: int = 0, end: Optional[int] = None) -> Optional[tuple[int, Any]]:
+    """(example_id, raw annotations) of the JSON line buf[start:end] without decoding the
+    document, or None when the line must be decoded in full."""
+    if end is None:
+        end = len(buf)
+    while end > start and buf[end - 1] in _BLANKS:
+        end -= 1
+    if end - start < 2 or buf[start] != 123 or buf[end - 1] != 125:  # '{' ... '}'
         return None
-    i = _find_key(line, b"example_id", from_end=True)
+    i = _find_key(buf, b"example_id", start, end, from_end=True)
     if i < 0:
         return None
-    m = _EXAMPLE_ID_RE.match(line, i)
+    m = _EXAMPLE_ID_RE.match(buf, i, end)
     if not m:
         return None
     example_id = int(m.group(1) or m.group(2))
-    i = _find_key(line, b"annotations", from_end=False)
-    if i < 0:
-        # Either no annotations (test data) or something unusual: decode the line.
-        return None
-    if line[i:i + 1] != b"[":
+    i = _find_key(buf, b"annotations", start, end, from_end=False)
+    if i < 0 or buf[i] != 91:  # '['
+        # No annotations (test data) or something unusual: decode the whole line.
         return None
     # Annotations hold numbers and short strings ("NONE"): the first closing bracket
     # that balances the opening ones ends the list.  Anything odd fails to parse
     # and falls back to decoding the whole line.
-    end = line.find(b"]", i)
-    while end >= 0 and line.count(b"[", i, end + 1) != line.count(b"]", i, end + 1):
-        end = line.find(b"]", end + 1)
-    if end < 0:
+    close = buf.find(b"]", i, end)
+    while close >= 0 and buf.count(b"[", i, close + 1) != buf.count(b"]", i, close + 1):
+        close = buf.find(b"]", close + 1, end)
+    if close < 0:
         return None
     try:
-        raw = orjson.loads(line[i:end + 1])
+        raw = orjson.loads(buf[i:close + 1])
     except orjson.JSONDecodeError:
         return None
     return example_id, raw
 
 
-def _gold_line(line: bytes, path: str, line_no: int) -> tuple[int, tuple[GoldAnnotation, ...]]:
-    fast = _fast_extract(line)
+def _gold_line(buf: bytes, start: int, end: int, path: str, line_no: int
+               ) -> tuple[int, tuple[GoldAnnotation, ...]]:
+    fast = _fast_extract(buf, start, end)
     if fast is not None:
         example_id, raw = fast
     else:
         try:
-            obj = orjson.loads(line)
+            obj = orjson.loads(buf[start:end])
         except orjson.JSONDecodeError as err:
             raise GoldDataError(path, line_no, f"not valid JSON ({err})") from None
         if not isinstance(obj, dict):
@@ -388,52 +396,122 @@ def _gold_line(line: bytes, path: str, line_no: int) -> tuple[int, tuple[GoldAnn
         raise GoldDataError(path, line_no, f"example {example_id}: {err}") from None
 
 
-def _iter_file_lines(path: str):
-    """(1-based line number, line without its newline) for each non-blank line; gzip detected."""
+def _blocks(handle) -> Iterator[bytes]:
+    """The file's bytes in blocks, inflated when it is gzip (several members allowed)."""
+    gz = handle.read(2) == b"\x1f\x8b"
+    handle.seek(0)
+    if not gz:
+        yield from iter(lambda: handle.read(_READ_CHUNK), b"")
+        return
+    inflater = zlib.decompressobj(31)
+    while True:
+        data = handle.read(_READ_CHUNK)
+        if not data:
+            break
+        while data:
+            if inflater.eof:
+                if not data.strip(b"\0"):
+                    break  # zero padding after the last member
+                if data[:2] != b"\x1f\x8b"[:len(data)]:
+                    raise zlib.error("trailing garbage after the gzip data")
+                inflater = zlib.decompressobj(31)
+            out = inflater.decompress(data)
+            data = inflater.unused_data if inflater.eof else b""
+            if out:
+                yield out
+    if not inflater.eof:
+        raise EOFError("truncated gzip file (the compressed stream ends early)")
+
+
+def _prefetched(blocks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
+    """Runs `blocks` in a helper thread: zlib inflates without the GIL while the caller
+    looks for the annotations in the previous blocks."""
+    box: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce():
+        try:
+            for block in blocks:
+                if not put((True, block)):
+                    return
+            put((False, None))
+        except BaseException as err:  # handed to the consumer
+            put((False, err))
+
+    worker = threading.Thread(target=produce, name="nq_eval-inflate", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = box.get()
+            if ok:
+                yield item
+            elif item is None:
+                return
+            else:
+                raise item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _iter_file_lines(path: str) -> Iterator[tuple[int, bytes, int, int]]:
+    """(1-based line number, buffer, start, end) per line; the line is buffer[start:end].
+
+    Lines are left inside the inflated blocks (no copy) unless they straddle two blocks.
+    """
     line_no = 0
     try:
         with open(path, "rb") as handle:
-            gz = handle.read(2) == b"\x1f\x8b"
-            handle.seek(0)
-            inflater = zlib.decompressobj(31) if gz else None
-            pending = b""
-            while True:
-                block = handle.read(_READ_CHUNK)
-                if not block:
-                    break
-                if inflater is not None:
-                    parts = [inflater.decompress(block)]
-                    while inflater.eof and inflater.unused_data:
-                        rest = inflater.unused_data
-                        if not rest.strip(b"\0"):
-                            break  # zero padding after the last member
-                        if rest[:2] != b"\x1f\x8b" and len(rest) >= 2:
-                            raise zlib.error("trailing garbage after the gzip data")
-                        inflater = zlib.decompressobj(31)
-                        parts.append(inflater.decompress(rest))
-                    block = b"".join(parts)
-                buf = pending + block if pending else block
+            size = os.fstat(handle.fileno()).st_size
+            blocks = _blocks(handle)
+            if size > 4 * _READ_CHUNK:
+                blocks = _prefetched(blocks)
+            parts: list[bytes] = []  # the unfinished line, across blocks
+            for block in blocks:
+                nl = block.find(b"\n")
                 start = 0
-                while True:
-                    nl = buf.find(b"\n", start)
+                if parts:
                     if nl < 0:
-                        break
+                        parts.append(block)
+                        continue
+                    parts.append(block[:nl])
+                    line = b"".join(parts)
+                    parts = []
                     line_no += 1
-                    if nl > start and buf[start:nl].strip():
-                        yield line_no, buf[start:nl]
+                    yield line_no, line, 0, len(line)
                     start = nl + 1
-                pending = buf[start:]
-            if inflater is not None and not inflater.eof:
-                raise EOFError("truncated gzip file (the compressed stream ends early)")
-            if pending.strip():
+                    nl = block.find(b"\n", start)
+                while nl >= 0:
+                    line_no += 1
+                    yield line_no, block, start, nl
+                    start = nl + 1
+                    nl = block.find(b"\n", start)
+                if start < len(block):
+                    parts.append(block[start:])
+            if parts:
+                line = b"".join(parts)
                 line_no += 1
-                yield line_no, pending
+                yield line_no, line, 0, len(line)
     except (OSError, EOFError, zlib.error) as err:
         raise GoldDataError(path, line_no + 1, f"unreadable input ({err})") from None
 
 
+def _is_blank(buf: bytes, start: int, end: int) -> bool:
+    return start == end or (buf[start] in _BLANKS and not buf[start:end].strip())
+
+
 def _read_gold_file(path: str) -> list[tuple[int, int, tuple[GoldAnnotation, ...]]]:
-    return [(line_no, *_gold_line(line, path, line_no)) for line_no, line in _iter_file_lines(path)]
+    return [(line_no, *_gold_line(buf, start, end, path, line_no))
+            for line_no, buf, start, end in _iter_file_lines(path) if not _is_blank(buf, start, end)]
 
 
 def _expand(pattern: PathLike) -> list[str]:

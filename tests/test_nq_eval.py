@@ -257,6 +257,9 @@ def test_sweep_ties_and_thresholds_by_hand():
     m = nq_eval.metrics_from_stats(stats, stats)
     assert m["long-best-threshold"] == 2 and m["long-best-threshold-f1"] == pytest.approx(4 / 7)
     assert m["long-recall-at-precision>=0.9"] == 0.25 and m["long-recall-at-precision>=0.5"] == 0.5
+    # The official --pretty_print crashes when a target precision is never reached; ours says n/a.
+    table = nq_eval.format_tables(nq_eval.evaluate_report(GOLD, []))
+    assert "Optimal threshold: 0.0" in table and "score threshold=n/a" in table
 
 
 # --------------------------------------------------------------------------- real NQ files
@@ -367,6 +370,23 @@ def test_gold_plain_glob_comma_and_threads(tmp_path):
     # A multi-member gzip file (concatenated streams) reads as one.
     (tmp_path / "m.gz").write_bytes((tmp_path / "a.jsonl.gz").read_bytes() + (tmp_path / "c.jsonl.gz").read_bytes())
     assert sorted(nq_eval.load_gold(str(tmp_path / "m.gz")).examples) == [1, 2, 4, 5]
+
+
+def test_small_blocks_and_prefetch_thread_read_the_same(tmp_path, monkeypatch):
+    """Lines straddling inflated blocks, gzip members split across reads, the prefetch thread."""
+    files = [_small_gold(tmp_path, "a.jsonl.gz", eids=range(1, 40)), _small_gold(tmp_path, "b.jsonl", False)]
+    (tmp_path / "m.gz").write_bytes(files[0].read_bytes() + gzip.compress(b"\n\n") + b"\0" * 5)
+    files.append(tmp_path / "m.gz")
+    if NQ_REAL.is_dir():
+        files += [DEV_FULL, SIMPLIFIED]
+    expected = [nq_eval.load_gold(str(f)).examples for f in files]
+    blob = gzip.compress(b"".join(orjson.dumps(gold_example(i, [(NULL, [], "NONE")])) + b"\n" for i in range(300)))
+    (tmp_path / "trunc.gz").write_bytes(blob[:-30])
+    for chunk in (5, 64, 4096):
+        monkeypatch.setattr(nq_eval, "_READ_CHUNK", chunk)
+        assert [nq_eval.load_gold(str(f)).examples for f in files] == expected, chunk
+        with pytest.raises(GoldDataError, match="truncated gzip"):
+            nq_eval.load_gold(str(tmp_path / "trunc.gz"))
 
 
 def test_bad_gold_names_file_and_line(tmp_path):
