@@ -74,8 +74,9 @@ from nq_baseline.nq_data import NqInputError
 __all__ = [
     "AnswerStat", "EvalReport", "GoldAnnotation", "GoldData", "GoldDataError", "NqEvalError",
     "PRPoint", "Prediction", "PredictionError", "Span", "TARGET_PRECISIONS", "evaluate",
-    "evaluate_report", "load_gold", "load_predictions", "metrics_from_stats", "pr_curve",
-    "run", "score_answers",
+    "evaluate_report", "format_tables", "gold_from_json", "load_gold", "load_predictions",
+    "metrics_from_stats", "pr_curve", "render_pr_plot", "run", "score_answers", "span_sets_equal",
+    "spans_equal", "unthresholded_scores",
 ]
 
 log = logging.getLogger(__name__)
@@ -555,8 +556,19 @@ def _cache_candidates(paths: list[str], cache_dir: Optional[PathLike]) -> list[s
     if cache_dir is not None:
         return [os.path.join(os.fspath(cache_dir), name)]
     user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return [os.path.join(os.path.dirname(os.path.abspath(paths[0])), name),
-            os.path.join(user, "nq_baseline", "nq_eval", name)]
+    fallback = os.path.join(user, "nq_baseline", "nq_eval", name)
+    gold_dir = os.path.dirname(os.path.abspath(paths[0]))
+    if not _dir_writable(gold_dir):
+        return [fallback]
+    return [os.path.join(gold_dir, name), fallback]
+
+
+def _dir_writable(directory: str) -> bool:
+    """Writable, and not marked read-only (no write bit) even for root, who could write anyway."""
+    try:
+        return bool(os.stat(directory).st_mode & 0o222) and os.access(directory, os.W_OK)
+    except OSError:
+        return False
 
 
 def _encode_span(s: Span) -> list:
@@ -625,7 +637,7 @@ def load_gold(pattern: PathLike, *, cache_gold_data: bool = False, cache_dir: Op
 
     With `cache_gold_data`, the decoded annotations are kept in `.nq_eval_cache-<hash>.json`
     next to the first gold file (or in `cache_dir`; when the gold directory is read-only,
-    in ~/.cache/nq_baseline/nq_eval) and reused while the files keep their size and mtime.
+    in $XDG_CACHE_HOME or ~/.cache, under nq_baseline/nq_eval) and reused while the files keep their size and mtime.
     """
     paths = _expand(pattern)
     source = os.fspath(pattern)

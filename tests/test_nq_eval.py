@@ -488,8 +488,8 @@ def test_gold_cache_round_trip(tmp_path, monkeypatch):
 def test_cache_on_real_read_only_data(tmp_path, monkeypatch):
     need_real()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    # Never write into the shared data: default location only where it is read-only.
-    where = {} if not os.access(DEV_FULL.parent, os.W_OK) else {"cache_dir": tmp_path}
+    # Never write into the shared data: default location only where it is marked read-only.
+    where = {} if not nq_eval._dir_writable(str(DEV_FULL.parent)) else {"cache_dir": tmp_path}
     first = nq_eval.load_gold(str(DEV_FULL), cache_gold_data=True, **where)
     second = nq_eval.load_gold(str(DEV_FULL), cache_gold_data=True, **where)
     assert first.examples == second.examples and second.from_cache.startswith(str(tmp_path))
