@@ -476,32 +476,35 @@ def _iter_file_lines(path: str) -> Iterator[tuple[int, bytes, int, int]]:
             blocks = _blocks(handle)
             if size > 4 * _READ_CHUNK:
                 blocks = _prefetched(blocks)
-            parts: list[bytes] = []  # the unfinished line, across blocks
-            for block in blocks:
-                nl = block.find(b"\n")
-                start = 0
+            try:
+                parts: list[bytes] = []  # the unfinished line, across blocks
+                for block in blocks:
+                    nl = block.find(b"\n")
+                    start = 0
+                    if parts:
+                        if nl < 0:
+                            parts.append(block)
+                            continue
+                        parts.append(block[:nl])
+                        line = b"".join(parts)
+                        parts = []
+                        line_no += 1
+                        yield line_no, line, 0, len(line)
+                        start = nl + 1
+                        nl = block.find(b"\n", start)
+                    while nl >= 0:
+                        line_no += 1
+                        yield line_no, block, start, nl
+                        start = nl + 1
+                        nl = block.find(b"\n", start)
+                    if start < len(block):
+                        parts.append(block[start:])
                 if parts:
-                    if nl < 0:
-                        parts.append(block)
-                        continue
-                    parts.append(block[:nl])
                     line = b"".join(parts)
-                    parts = []
                     line_no += 1
                     yield line_no, line, 0, len(line)
-                    start = nl + 1
-                    nl = block.find(b"\n", start)
-                while nl >= 0:
-                    line_no += 1
-                    yield line_no, block, start, nl
-                    start = nl + 1
-                    nl = block.find(b"\n", start)
-                if start < len(block):
-                    parts.append(block[start:])
-            if parts:
-                line = b"".join(parts)
-                line_no += 1
-                yield line_no, line, 0, len(line)
+            finally:
+                blocks.close()  # stops the prefetch thread before the file closes
     except (OSError, EOFError, zlib.error) as err:
         raise GoldDataError(path, line_no + 1, f"unreadable input ({err})") from None
 

@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import orjson
@@ -387,6 +388,14 @@ def test_small_blocks_and_prefetch_thread_read_the_same(tmp_path, monkeypatch):
         assert [nq_eval.load_gold(str(f)).examples for f in files] == expected, chunk
         with pytest.raises(GoldDataError, match="truncated gzip"):
             nq_eval.load_gold(str(tmp_path / "trunc.gz"))
+    # A bad line stops the reader early: the error names it and the prefetch thread ends.
+    lines = [orjson.dumps(gold_example(i, [(NULL, [], "NONE")])) for i in range(60)]
+    lines[29] = b'{"example_id": 30, "annotations": [}'
+    (tmp_path / "bad.gz").write_bytes(gzip.compress(b"\n".join(lines)))
+    before = threading.active_count()
+    with pytest.raises(GoldDataError, match=r"bad.gz:30: not valid JSON"):
+        nq_eval.load_gold(str(tmp_path / "bad.gz"))
+    assert threading.active_count() == before
 
 
 def test_bad_gold_names_file_and_line(tmp_path):
