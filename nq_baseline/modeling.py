@@ -375,6 +375,23 @@ def _policy(mixed_precision: Optional[str]):
     return keras.DTypePolicy(names[mixed_precision])
 
 
+def set_mixed_precision(model: keras.Model, mixed_precision: Optional[str]) -> keras.Model:
+    """Switch an already built model (and all its sub-layers) to a dtype policy.
+
+    Variables stay float32; only the compute dtype changes ("fp16", "bf16" or None for
+    float32).  Call before tracing any tf.function over the model.
+    """
+    policy = _policy(mixed_precision) or keras.DTypePolicy("float32")
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        layer.dtype_policy = policy
+    return model
+
+
+def compute_precision(model: keras.Model) -> Optional[str]:
+    """"fp16", "bf16" or None (float32) for the model's compute dtype."""
+    return {"float16": "fp16", "bfloat16": "bf16"}.get(model.compute_dtype)
+
+
 def _dummy_inputs(max_seq_length: int):
     z = tf.zeros([1, max_seq_length], tf.int32)
     return {"input_ids": z, "input_mask": tf.ones_like(z), "segment_ids": z}

@@ -1,0 +1,532 @@
+"""Input pipelines, optimizer, the training loop and raw prediction for bert_joint.
+
+Records are bert_joint's ``tf.train.Example``s (all int64): ``unique_ids [1]``,
+``input_ids / input_mask / segment_ids [seq]``; training records add
+``start_positions / end_positions / answer_types [1]``, prediction records add
+``token_map [seq]`` (``example_ids`` / ``doc_span_index`` are read when present).
+Everything is cast to int32 for the model except ``unique_ids`` (and ``example_ids``),
+which stay int64 end to end (bert_joint's int32 cast of unique ids is a bug).
+
+Training (:func:`train`) is a custom ``tf.function`` step over a
+``tf.distribute`` strategy:
+
+* fp32 by default; ``mixed_precision="bf16"`` / ``"fp16"`` switch the model to a Keras
+  mixed dtype policy, fp16 adds a ``keras.optimizers.LossScaleOptimizer``;
+* ``grad_accum_steps`` micro-batches are summed inside one step (the dataset yields
+  micro-batches; ``grad_accum_steps`` of them make one update), then the mean gradient is
+  clipped to global norm 1.0 (as BERT does) and applied by AdamW;
+* ``tf.train.CheckpointManager`` in ``output_dir`` saves model + optimizer + step +
+  dropout RNG + the input iterator every ``save_checkpoints_steps`` and at the end; a
+  rerun with the same flags resumes from the last checkpoint at the same step and the
+  same position in the data (iterator state is checkpointed; when the iterator cannot be
+  checkpointed, consumed batches are skipped instead);
+* progress on tqdm, TensorBoard scalars in ``output_dir/train``, and a JSON-lines log
+  ``output_dir/train_log.jsonl`` (step, loss, learning_rate, seconds, examples_per_second).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import zlib
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from nq_baseline import modeling
+
+TRAIN_LABEL_KEYS = ("start_positions", "end_positions", "answer_types")
+WEIGHT_DECAY_EXCLUDE = ("LayerNorm", "layer_norm", "bias")
+CLIP_NORM = 1.0
+TRAIN_LOG = "train_log.jsonl"
+
+# --------------------------------------------------------------------------- input
+
+
+def expand_file_pattern(file_pattern) -> List[str]:
+    """A path, a glob, a comma-separated list of those (or a list) -> sorted files."""
+    parts = file_pattern if isinstance(file_pattern, (list, tuple)) else str(file_pattern).split(",")
+    files: List[str] = []
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        matches = sorted(tf.io.gfile.glob(part)) if any(c in part for c in "*?[") else (
+            [part] if tf.io.gfile.exists(part) else [])
+        if not matches:
+            raise FileNotFoundError(f"no record files match {part!r}")
+        files.extend(m for m in matches if m not in files)
+    if not files:
+        raise FileNotFoundError(f"no record files in {file_pattern!r}")
+    return files
+
+
+def is_gzip_file(path: str) -> bool:
+    """True for a gzip file: ``.gz`` suffix, or a gzip header that starts a valid stream."""
+    if path.endswith(".gz"):
+        return True
+    with tf.io.gfile.GFile(path, "rb") as f:
+        head = f.read(64)
+    if head[:3] != b"\x1f\x8b\x08":
+        return False
+    try:  # an uncompressed TFRecord whose length happens to start 1f 8b 08 fails here
+        zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head)
+        return True
+    except zlib.error:
+        return False
+
+
+def _records(files: Sequence[str], shuffle: bool, seed: Optional[int], cycle_length: int = 8):
+    compression = ["GZIP" if is_gzip_file(f) else "" for f in files]
+    ds = tf.data.Dataset.from_tensor_slices((list(files), compression))
+    if shuffle and len(files) > 1:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    cycle = max(1, min(cycle_length, len(files))) if shuffle else 1
+    return ds.interleave(
+        lambda f, c: tf.data.TFRecordDataset(f, compression_type=c, buffer_size=8 << 20),
+        cycle_length=cycle,
+        block_length=1,
+        **({"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True} if cycle > 1 else {}),
+    )
+
+
+def _parser(seq_length: int, is_training: bool):
+    spec = {
+        "unique_ids": tf.io.FixedLenFeature([1], tf.int64),
+        "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
+        "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
+        "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
+    }
+    if is_training:
+        for k in TRAIN_LABEL_KEYS:
+            spec[k] = tf.io.FixedLenFeature([1], tf.int64)
+    else:
+        spec["token_map"] = tf.io.FixedLenFeature([seq_length], tf.int64)
+        spec["example_ids"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[-1])
+        spec["doc_span_index"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[-1])
+
+    def parse(serialized):
+        ex = tf.io.parse_example(serialized, spec)
+        out = {}
+        for k, v in ex.items():
+            if spec[k].shape == [1]:
+                v = tf.reshape(v, [-1])
+            if k not in ("unique_ids", "example_ids"):
+                v = tf.cast(v, tf.int32)
+            out[k] = v
+        return out
+
+    return parse
+
+
+def make_train_dataset(file_pattern, batch_size: int, seq_length: int, shuffle: bool = True,
+                       seed: Optional[int] = 12345, repeat: bool = True,
+                       shuffle_buffer: int = 1000, drop_remainder: bool = True) -> tf.data.Dataset:
+    """Batched, parsed training features from TFRecord files (plain or gzip).
+
+    ``file_pattern``: a path, glob or comma-separated list.  Files are read interleaved
+    in parallel (deterministic order for a given ``seed``), records shuffled in a
+    ``shuffle_buffer``, batched (``drop_remainder`` keeps shapes static) and then parsed
+    with one ``tf.io.parse_example`` per batch.  Elements: dict of ``unique_ids`` [b]
+    int64, ``input_ids/input_mask/segment_ids`` [b, seq] int32 and
+    ``start_positions/end_positions/answer_types`` [b] int32.
+    """
+    files = expand_file_pattern(file_pattern)
+    ds = _records(files, shuffle, seed)
+    if repeat:
+        ds = ds.repeat()
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(_parser(seq_length, True), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_predict_dataset(file_pattern, batch_size: int, seq_length: int) -> tf.data.Dataset:
+    """Prediction features in file order (files sorted, records in order), batched.
+
+    Elements: ``unique_ids`` [b] int64, ``input_ids/input_mask/segment_ids/token_map``
+    [b, seq] int32, and ``example_ids`` [b] int64 / ``doc_span_index`` [b] int32 (-1 when
+    the records do not carry them).  The last batch may be smaller.
+    """
+    files = expand_file_pattern(file_pattern)
+    ds = _records(files, shuffle=False, seed=None)
+    ds = ds.batch(batch_size, drop_remainder=False)
+    ds = ds.map(_parser(seq_length, False), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# --------------------------------------------------------------------------- optimizer
+
+
+@keras.saving.register_keras_serializable(package="nq_baseline")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """BERT's schedule from two Keras ``PolynomialDecay``s (power 1):
+
+    ``lr * step / num_warmup_steps`` while ``step < num_warmup_steps``, else
+    ``lr * (1 - step / num_train_steps)`` (the decay runs from step 0, as in BERT's
+    ``optimization.py``), reaching 0 at ``num_train_steps``.
+    """
+
+    def __init__(self, learning_rate: float, num_train_steps: int, num_warmup_steps: int):
+        super().__init__()
+        self.learning_rate = float(learning_rate)
+        self.num_train_steps = int(num_train_steps)
+        self.num_warmup_steps = int(num_warmup_steps)
+        self._decay = keras.optimizers.schedules.PolynomialDecay(
+            self.learning_rate, max(1, self.num_train_steps), end_learning_rate=0.0, power=1.0)
+        self._warmup = keras.optimizers.schedules.PolynomialDecay(
+            0.0, max(1, self.num_warmup_steps), end_learning_rate=self.learning_rate, power=1.0)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        decayed = self._decay(step)
+        if self.num_warmup_steps <= 0:
+            return decayed
+        return keras.ops.where(step < float(self.num_warmup_steps), self._warmup(step), decayed)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "num_train_steps": self.num_train_steps,
+                "num_warmup_steps": self.num_warmup_steps}
+
+
+def create_optimizer(learning_rate: float, num_train_steps: int, num_warmup_steps: int,
+                     weight_decay: float = 0.01, epsilon: float = 1e-6,
+                     beta_1: float = 0.9, beta_2: float = 0.999) -> keras.optimizers.AdamW:
+    """``keras.optimizers.AdamW`` on :class:`WarmupLinearDecay`, epsilon 1e-6, weight decay
+    (decoupled, scaled by the learning rate) skipped for LayerNorm and bias variables.
+
+    Gradient clipping (global norm 1.0) is done by :func:`train` across replicas, not here.
+    """
+    schedule = WarmupLinearDecay(learning_rate, num_train_steps, num_warmup_steps)
+    opt = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay,
+                                 beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    opt.exclude_from_weight_decay(var_names=list(WEIGHT_DECAY_EXCLUDE))
+    return opt
+
+
+# --------------------------------------------------------------------------- strategy
+
+
+def make_strategy(name: Optional[str] = "default", tpu: Optional[str] = None) -> tf.distribute.Strategy:
+    """``default`` (no distribution), ``mirrored`` (all local GPUs, or the CPU),
+    ``multi_worker`` (MultiWorkerMirroredStrategy from ``TF_CONFIG``) or ``tpu``
+    (``tpu``: the TPU name/address, default from the environment)."""
+    name = (name or "default").lower().replace("-", "_")
+    if name in ("default", "none", "one_device"):
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name in ("multi_worker", "multi_worker_mirrored"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"unknown strategy {name!r}: default|mirrored|multi_worker|tpu")
+
+
+# --------------------------------------------------------------------------- training
+
+
+def compute_num_train_steps(num_train_features: int, train_batch_size: int,
+                            num_train_epochs: float, max_steps: Optional[int] = None) -> int:
+    """bert_joint's ``int(features / batch * epochs)`` (at least 1), or ``max_steps``."""
+    if max_steps:
+        return int(max_steps)
+    return max(1, int(num_train_features / train_batch_size * num_train_epochs))
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int  # global step reached
+    resumed_from: Optional[int]  # step of the checkpoint resumed from, None on a fresh start
+    loss: Optional[float]  # mean loss of the last logging window of this run
+    checkpoint: Optional[str]  # last checkpoint path
+
+
+def _dropout_states(model) -> List[tf.Variable]:
+    """The dropout RNG states (Keras seed generators), for exact resume."""
+    return [v.value for v in model.non_trainable_variables if "seed_generator" in v.path]
+
+
+def _iterator_checkpointable(strategy) -> bool:
+    """Whether this strategy's dataset iterators can go into a tf.train.Checkpoint."""
+    probe = iter(strategy.experimental_distribute_dataset(tf.data.Dataset.range(2).batch(1)))
+    return isinstance(probe, tf.__internal__.tracking.Trackable)
+
+
+def _stack_micro_batches(dataset: tf.data.Dataset, accum: int) -> tf.data.Dataset:
+    """micro-batches ``[b, ...]`` -> ``[b, accum, ...]`` (batch axis first for tf.distribute)."""
+
+    def swap(features):
+        return {k: tf.experimental.numpy.swapaxes(v, 0, 1) for k, v in features.items()}
+
+    return dataset.batch(accum, drop_remainder=True).map(swap)
+
+
+def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_train_steps: int,
+          learning_rate: float = 5e-5, warmup_proportion: float = 0.1,
+          save_checkpoints_steps: int = 1000, grad_accum_steps: int = 1,
+          mixed_precision: Optional[str] = None, strategy: Optional[tf.distribute.Strategy] = None,
+          log_every: int = 100, init_checkpoint: Optional[str] = None, weight_decay: float = 0.01,
+          max_checkpoints_to_keep: int = 5, checkpoint_iterator: bool = True,
+          progress: bool = True, step_callback: Optional[Callable[[int, float], None]] = None,
+          clip_norm: Optional[float] = CLIP_NORM) -> TrainResult:
+    """Train ``model`` for ``num_train_steps`` optimizer updates; resumable.
+
+    ``dataset`` yields micro-batches (dicts from :func:`make_train_dataset`; its batch
+    size is the global micro-batch, split over replicas); ``grad_accum_steps`` of them make
+    one update, so the effective batch is ``batch * grad_accum_steps``.  Build ``model``
+    under ``strategy.scope()``.  ``mixed_precision``: None, "bf16" or "fp16" (the model is
+    switched to that compute dtype when built in float32).  ``init_checkpoint`` is loaded
+    only on a fresh start (no checkpoint in ``output_dir``).  ``step_callback(step, loss)``
+    runs after every step (an exception raised there stops training without a save, as a
+    kill would).  ``clip_norm``: global-norm clipping of the (all-replica, accumulated)
+    gradient, None to disable.  Returns a :class:`TrainResult`.
+    """
+    from nq_baseline import checkpoints  # local: keeps `training` importable alone
+
+    strategy = strategy or tf.distribute.get_strategy()
+    accum = int(grad_accum_steps)
+    if accum < 1:
+        raise ValueError("grad_accum_steps must be >= 1")
+    if num_train_steps < 1:
+        raise ValueError("num_train_steps must be >= 1")
+    tf.io.gfile.makedirs(output_dir)
+    precision = modeling._policy(mixed_precision)
+    if (precision.compute_dtype if precision else "float32") != model.compute_dtype:
+        modeling.set_mixed_precision(model, mixed_precision)
+    fp16 = model.compute_dtype == "float16"
+    num_warmup_steps = int(num_train_steps * warmup_proportion)
+    replicas = strategy.num_replicas_in_sync
+    schedule = WarmupLinearDecay(learning_rate, num_train_steps, num_warmup_steps)  # for logs
+
+    with strategy.scope():
+        optimizer = create_optimizer(learning_rate, num_train_steps, num_warmup_steps, weight_decay)
+        if fp16:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+        global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
+                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+    if accum > 1:
+        dataset = _stack_micro_batches(dataset, accum)
+    # --- checkpoint / resume.  Where the input continues from: the checkpointed iterator
+    # state when there is one, else skip the batches consumed so far.  Decided BEFORE the
+    # one iterator is made: a second iterator over a seeded, reshuffling dataset would see
+    # another order.
+    latest = tf.train.latest_checkpoint(output_dir)
+    saved_names = {n.split("/")[0] for n, _ in tf.train.list_variables(latest)} if latest else set()
+    save_iterator = checkpoint_iterator and _iterator_checkpointable(strategy)
+    resumed_from = None
+    if latest and not (save_iterator and "iterator" in saved_names):
+        consumed = int(tf.train.load_checkpoint(latest).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+        logging.info("No input iterator state in %s: skipping %d consumed batches", latest, consumed)
+        dataset = dataset.skip(consumed)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    items = dict(model=model, optimizer=optimizer, step=global_step,
+                 dropout_rng=_dropout_states(model))
+    if save_iterator:
+        items["iterator"] = iterator
+    ckpt = tf.train.Checkpoint(**items)
+    manager = tf.train.CheckpointManager(ckpt, output_dir, max_to_keep=max_checkpoints_to_keep,
+                                         step_counter=global_step)
+    if latest:
+        status = ckpt.restore(latest)
+        status.assert_existing_objects_matched()
+        resumed_from = int(global_step.numpy())
+        logging.info("Resumed from %s at step %d", latest, resumed_from)
+    elif init_checkpoint:
+        checkpoints.load_init_checkpoint(model, init_checkpoint)
+    start_step = int(global_step.numpy())
+    cfg_path = os.path.join(output_dir, "bert_config.json")
+    if hasattr(model, "config") and not tf.io.gfile.exists(cfg_path):
+        with tf.io.gfile.GFile(cfg_path, "w") as f:
+            f.write(model.config.to_json_string())
+
+    # --- the step
+    variables = model.trainable_variables
+
+    def loss_and_grads(features):
+        with tf.GradientTape() as tape:
+            outputs = model(features, training=True)
+            loss = modeling.nq_loss(features, outputs)
+            scaled = loss / replicas
+            if fp16:
+                scaled = optimizer.scale_loss(scaled)
+        return loss, tape.gradient(scaled, variables)
+
+    def replica_step(features):
+        if accum == 1:
+            loss, grads = loss_and_grads(features)
+            # Dense gradients: Keras' sparse (IndexedSlices) Adam path mis-handles repeated
+            # token ids (squares per occurrence, subtracts the moment once per occurrence).
+            grads = [tf.convert_to_tensor(g) for g in grads]
+        else:
+            grads = [tf.zeros(v.shape, v.dtype) for v in variables]
+            loss = tf.constant(0.0)
+            for i in tf.range(accum):
+                micro = {k: v[:, i] for k, v in features.items()}
+                micro_loss, micro_grads = loss_and_grads(micro)
+                grads = [g + tf.convert_to_tensor(mg) for g, mg in zip(grads, micro_grads)]
+                loss += micro_loss
+            grads = [g / accum for g in grads]
+            loss /= accum
+        if replicas > 1:  # clip the global gradient, not each replica's share
+            ctx = tf.distribute.get_replica_context()
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if clip_norm:  # on loss-scaled fp16 gradients clip at the scaled norm
+            clip = clip_norm * (tf.cast(optimizer.dynamic_scale, tf.float32) if fp16 else 1.0)
+            grads, _ = tf.clip_by_global_norm(grads, clip)
+        if replicas > 1:  # Keras sums over replicas again
+            grads = [g / replicas for g in grads]
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss / replicas
+
+    @tf.function(jit_compile=False)
+    def train_step(it):
+        per_replica = strategy.run(replica_step, args=(next(it),))
+        loss = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        global_step.assign_add(1)
+        return loss
+
+    # --- the loop
+    writer = tf.summary.create_file_writer(os.path.join(output_dir, "train"))
+    log_path = os.path.join(output_dir, TRAIN_LOG)
+    batch_examples = None
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=num_train_steps, initial=start_step, desc="train", unit="step",
+                   dynamic_ncols=True)
+    t_start = time.time()
+    t_window, window_losses, last_loss = t_start, [], None
+    step = start_step
+    last_saved = manager.latest_checkpoint if start_step else None
+    saved_step = start_step if latest else None
+    try:
+        while step < num_train_steps:
+            loss = float(train_step(iterator))
+            step += 1
+            window_losses.append(loss)
+            if bar is not None:
+                bar.update(1)
+            if step % max(1, log_every) == 0 or step == num_train_steps:
+                now = time.time()
+                if batch_examples is None:
+                    batch_examples = _global_batch_size(dataset, accum)
+                last_loss = float(np.mean(window_losses))
+                lr = float(schedule(step - 1))  # the rate the last update used
+                eps = (batch_examples * len(window_losses) / (now - t_window)
+                       if batch_examples else None)
+                record = {"step": step, "loss": last_loss, "learning_rate": lr,
+                          "seconds": round(now - t_start, 3), "examples_per_second": eps}
+                with tf.io.gfile.GFile(log_path, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                with writer.as_default(step=step):
+                    _scalar_summary("loss", last_loss)
+                    _scalar_summary("learning_rate", lr)
+                    if eps:
+                        _scalar_summary("examples_per_second", eps)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{lr:.2e}")
+                logging.info("step %d loss %.5f lr %.3e", step, last_loss, lr)
+                t_window, window_losses = now, []
+            if step % save_checkpoints_steps == 0 or step == num_train_steps:
+                last_saved = manager.save(checkpoint_number=step)
+                saved_step = step
+            if step_callback is not None:
+                step_callback(step, loss)
+    finally:
+        if bar is not None:
+            bar.close()
+        writer.flush()
+    if saved_step != step:
+        last_saved = manager.save(checkpoint_number=step)
+    return TrainResult(step=step, resumed_from=resumed_from, loss=last_loss, checkpoint=last_saved)
+
+
+def _scalar_summary(tag: str, value: float) -> None:
+    """A TensorBoard scalar without importing tensorboard (``tf.summary.scalar`` needs it):
+    the same event ``tensorboard.summary.scalar`` writes (plugin "scalars")."""
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+    tf.summary.write(tag, tf.constant(value, tf.float32), metadata=metadata.SerializeToString())
+
+
+def _global_batch_size(dataset: tf.data.Dataset, accum: int) -> Optional[int]:
+    shape = dataset.element_spec["input_ids"].shape
+    if shape[0] is None:
+        return None
+    return int(shape[0]) * (int(shape[1]) if accum > 1 else 1)
+
+
+def restore_latest(model: keras.Model, output_dir: str) -> Optional[int]:
+    """Restore the model weights of the latest training checkpoint in ``output_dir``.
+
+    Returns its global step, or None when ``output_dir`` holds no checkpoint.
+    """
+    if not output_dir or not tf.io.gfile.isdir(output_dir):
+        return None
+    latest = tf.train.latest_checkpoint(output_dir)
+    if not latest:
+        return None
+    step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    status = tf.train.Checkpoint(model=model, step=step).restore(latest)
+    status.expect_partial()
+    status.assert_existing_objects_matched()
+    return int(step.numpy())
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+@dataclasses.dataclass
+class RawPrediction:
+    """Model outputs for one feature (window)."""
+
+    unique_id: int
+    start_logits: np.ndarray  # float32 [seq]
+    end_logits: np.ndarray  # float32 [seq]
+    answer_type_logits: np.ndarray  # float32 [5]
+    token_map: np.ndarray  # int32 [seq], -1 outside the document
+    example_id: Optional[int] = None
+    doc_span_index: Optional[int] = None
+
+
+def predict_raw(model: keras.Model, dataset: tf.data.Dataset) -> Iterator[RawPrediction]:
+    """Run ``model`` over a :func:`make_predict_dataset` dataset, one result per feature,
+    in input order.  Batches go through one compiled (graph) forward function."""
+
+    @tf.function(jit_compile=False, reduce_retracing=True)
+    def forward(features):
+        return model(features, training=False)
+
+    for batch in dataset:
+        out = forward({k: batch[k] for k in modeling.MODEL_INPUT_KEYS})
+        start = out["start_logits"].numpy()
+        end = out["end_logits"].numpy()
+        answer_type = out["answer_type_logits"].numpy()
+        unique_ids = batch["unique_ids"].numpy()
+        token_map = batch["token_map"].numpy()
+        example_ids = batch["example_ids"].numpy() if "example_ids" in batch else None
+        spans = batch["doc_span_index"].numpy() if "doc_span_index" in batch else None
+        for i in range(len(unique_ids)):
+            yield RawPrediction(
+                unique_id=int(unique_ids[i]),
+                start_logits=start[i],
+                end_logits=end[i],
+                answer_type_logits=answer_type[i],
+                token_map=token_map[i],
+                example_id=int(example_ids[i]) if example_ids is not None and example_ids[i] >= 0 else None,
+                doc_span_index=int(spans[i]) if spans is not None and spans[i] >= 0 else None,
+            )
