@@ -24,8 +24,8 @@ flags.DEFINE_bool("output_gzip", False, "GZIP-compress the TFRecord files.")
 flags.DEFINE_integer("shuffle_buckets", 32, "Temporary buckets of the out-of-core training shuffle.")
 flags.DEFINE_float("synonym_augment_rate", 0.2, "Probability that an eligible document word is replaced "
                    "by a WordNet synonym in an augmented copy.")
-flags.DEFINE_integer("synonym_augment_copies", 0, "Augmented copies per training example with a long "
-                     "answer (0: augmentation off).")
+flags.DEFINE_integer("synonym_augment_copies", 1, "Augmented copies per training example with a long "
+                     "answer (0: augmentation off, as in bert_joint). Needs WordNet.")
 flags.DEFINE_integer("synonym_augment_seed", 0, "Seed of the synonym augmentation.")
 flags.DEFINE_enum("synonym_augment_scope", "document", ["document", "both"],
                   "Replace words in the document only, or in the question too.")

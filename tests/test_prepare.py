@@ -376,7 +376,7 @@ def test_bad_input_is_named_and_leaves_nothing(nq_vocab, tmp_path, case, expect)
         path.write_bytes(data[: len(data) // 2])
     out = tmp_path / "out" / "x.tfrecord"
     proc = run_module("nq_baseline.prepare_nq_data", f"--vocab_file={nq_vocab}", f"--input_jsonl={path}",
-                      f"--output_tfrecord={out}", "--include_unknowns=1")
+                      f"--output_tfrecord={out}", "--include_unknowns=1", "--synonym_augment_copies=0")
     assert proc.returncode == 2, proc.stderr
     assert expect in proc.stderr and str(path) in proc.stderr
     if case in ("notjson", "missing", "range"):

@@ -74,7 +74,8 @@ def main(argv=None):
     train_records = os.path.join(out, "train.tfrecord")
     step("3. training records", py, "-m", "nq_baseline.prepare_nq_data", *common,
          f"--input_jsonl={os.path.join(data, 'train-full.jsonl.gz')}", f"--output_tfrecord={train_records}",
-         "--is_training", f"--include_unknowns={args.include_unknowns}", "--num_workers=2")
+         "--is_training", f"--include_unknowns={args.include_unknowns}", "--num_workers=2",
+         "--synonym_augment_copies=0")
     step("4. train a small BERT from scratch", py, "-m", "nq_baseline.run_nq", "--do_train", *common,
          f"--bert_config_file={config_path}", f"--train_precomputed_file={train_records}",
          f"--output_dir={model_dir}", f"--max_steps={args.train_steps}", f"--train_batch_size={args.batch_size}",
