@@ -255,6 +255,22 @@ def _dropout_states(model) -> List[tf.Variable]:
     return [v.value for v in model.non_trainable_variables if "seed_generator" in v.path]
 
 
+def _is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None) if resolver else None
+    if task_type in (None, "chief"):
+        return True
+    if task_type == "worker":
+        spec = resolver.cluster_spec().as_dict() if resolver else {}
+        return "chief" not in spec and resolver.task_id == 0
+    return False
+
+
+def _task_id(strategy) -> str:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return f"{getattr(resolver, 'task_type', 'worker')}_{getattr(resolver, 'task_id', 0)}"
+
+
 def _iterator_checkpointable(strategy) -> bool:
     """Whether this strategy's dataset iterators can go into a tf.train.Checkpoint."""
     probe = iter(strategy.experimental_distribute_dataset(tf.data.Dataset.range(2).batch(1)))
@@ -270,87 +286,21 @@ def _stack_micro_batches(dataset: tf.data.Dataset, accum: int) -> tf.data.Datase
     return dataset.batch(accum, drop_remainder=True).map(swap)
 
 
-def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_train_steps: int,
-          learning_rate: float = 5e-5, warmup_proportion: float = 0.1,
-          save_checkpoints_steps: int = 1000, grad_accum_steps: int = 1,
-          mixed_precision: Optional[str] = None, strategy: Optional[tf.distribute.Strategy] = None,
-          log_every: int = 100, init_checkpoint: Optional[str] = None, weight_decay: float = 0.01,
-          max_checkpoints_to_keep: int = 5, checkpoint_iterator: bool = True,
-          progress: bool = True, step_callback: Optional[Callable[[int, float], None]] = None,
-          clip_norm: Optional[float] = CLIP_NORM) -> TrainResult:
-    """Train ``model`` for ``num_train_steps`` optimizer updates; resumable.
+def make_train_step(model: keras.Model, optimizer, *, strategy: Optional[tf.distribute.Strategy] = None,
+                    grad_accum_steps: int = 1, clip_norm: Optional[float] = CLIP_NORM,
+                    global_step: Optional[tf.Variable] = None):
+    """The compiled training step used by :func:`train` (also used by the benchmark).
 
-    ``dataset`` yields micro-batches (dicts from :func:`make_train_dataset`; its batch
-    size is the global micro-batch, split over replicas); ``grad_accum_steps`` of them make
-    one update, so the effective batch is ``batch * grad_accum_steps``.  Build ``model``
-    under ``strategy.scope()``.  ``mixed_precision``: None, "bf16" or "fp16" (the model is
-    switched to that compute dtype when built in float32).  ``init_checkpoint`` is loaded
-    only on a fresh start (no checkpoint in ``output_dir``).  ``step_callback(step, loss)``
-    runs after every step (an exception raised there stops training without a save, as a
-    kill would).  ``clip_norm``: global-norm clipping of the (all-replica, accumulated)
-    gradient, None to disable.  Returns a :class:`TrainResult`.
+    Returns ``step(iterator) -> loss``: takes one element of the (distributed) iterator
+    (a micro-batch, or ``[batch, grad_accum_steps, ...]`` stacked micro-batches), runs
+    forward + backward per micro-batch, averages the gradients, clips the global norm
+    over all replicas, applies ``optimizer`` and increments ``global_step``.  A
+    ``LossScaleOptimizer`` turns on loss scaling.
     """
-    from nq_baseline import checkpoints  # local: keeps `training` importable alone
-
     strategy = strategy or tf.distribute.get_strategy()
     accum = int(grad_accum_steps)
-    if accum < 1:
-        raise ValueError("grad_accum_steps must be >= 1")
-    if num_train_steps < 1:
-        raise ValueError("num_train_steps must be >= 1")
-    tf.io.gfile.makedirs(output_dir)
-    precision = modeling._policy(mixed_precision)
-    if (precision.compute_dtype if precision else "float32") != model.compute_dtype:
-        modeling.set_mixed_precision(model, mixed_precision)
-    fp16 = model.compute_dtype == "float16"
-    num_warmup_steps = int(num_train_steps * warmup_proportion)
     replicas = strategy.num_replicas_in_sync
-    schedule = WarmupLinearDecay(learning_rate, num_train_steps, num_warmup_steps)  # for logs
-
-    with strategy.scope():
-        optimizer = create_optimizer(learning_rate, num_train_steps, num_warmup_steps, weight_decay)
-        if fp16:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        optimizer.build(model.trainable_variables)
-        global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
-                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-
-    if accum > 1:
-        dataset = _stack_micro_batches(dataset, accum)
-    # --- checkpoint / resume.  Where the input continues from: the checkpointed iterator
-    # state when there is one, else skip the batches consumed so far.  Decided BEFORE the
-    # one iterator is made: a second iterator over a seeded, reshuffling dataset would see
-    # another order.
-    latest = tf.train.latest_checkpoint(output_dir)
-    saved_names = {n.split("/")[0] for n, _ in tf.train.list_variables(latest)} if latest else set()
-    save_iterator = checkpoint_iterator and _iterator_checkpointable(strategy)
-    resumed_from = None
-    if latest and not (save_iterator and "iterator" in saved_names):
-        consumed = int(tf.train.load_checkpoint(latest).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
-        logging.info("No input iterator state in %s: skipping %d consumed batches", latest, consumed)
-        dataset = dataset.skip(consumed)
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
-    items = dict(model=model, optimizer=optimizer, step=global_step,
-                 dropout_rng=_dropout_states(model))
-    if save_iterator:
-        items["iterator"] = iterator
-    ckpt = tf.train.Checkpoint(**items)
-    manager = tf.train.CheckpointManager(ckpt, output_dir, max_to_keep=max_checkpoints_to_keep,
-                                         step_counter=global_step)
-    if latest:
-        status = ckpt.restore(latest)
-        status.assert_existing_objects_matched()
-        resumed_from = int(global_step.numpy())
-        logging.info("Resumed from %s at step %d", latest, resumed_from)
-    elif init_checkpoint:
-        checkpoints.load_init_checkpoint(model, init_checkpoint)
-    start_step = int(global_step.numpy())
-    cfg_path = os.path.join(output_dir, "bert_config.json")
-    if hasattr(model, "config") and not tf.io.gfile.exists(cfg_path):
-        with tf.io.gfile.GFile(cfg_path, "w") as f:
-            f.write(model.config.to_json_string())
-
-    # --- the step
+    fp16 = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     variables = model.trainable_variables
 
     def loss_and_grads(features):
@@ -390,14 +340,104 @@ def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_
         return loss / replicas
 
     @tf.function(jit_compile=False)
-    def train_step(it):
-        per_replica = strategy.run(replica_step, args=(next(it),))
+    def train_step(iterator):
+        per_replica = strategy.run(replica_step, args=(next(iterator),))
         loss = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-        global_step.assign_add(1)
+        if global_step is not None:
+            global_step.assign_add(1)
         return loss
 
+    return train_step
+
+
+def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_train_steps: int,
+          learning_rate: float = 5e-5, warmup_proportion: float = 0.1,
+          save_checkpoints_steps: int = 1000, grad_accum_steps: int = 1,
+          mixed_precision: Optional[str] = None, strategy: Optional[tf.distribute.Strategy] = None,
+          log_every: int = 100, init_checkpoint: Optional[str] = None, weight_decay: float = 0.01,
+          max_checkpoints_to_keep: int = 5, checkpoint_iterator: bool = True,
+          progress: bool = True, step_callback: Optional[Callable[[int, float], None]] = None,
+          clip_norm: Optional[float] = CLIP_NORM) -> TrainResult:
+    """Train ``model`` for ``num_train_steps`` optimizer updates; resumable.
+
+    ``dataset`` yields micro-batches (dicts from :func:`make_train_dataset`; its batch
+    size is the global micro-batch, split over replicas); ``grad_accum_steps`` of them make
+    one update, so the effective batch is ``batch * grad_accum_steps``.  Build ``model``
+    under ``strategy.scope()``.  ``mixed_precision``: None, "bf16" or "fp16" (the model is
+    switched to that compute dtype when built in float32).  ``init_checkpoint`` is loaded
+    only on a fresh start (no checkpoint in ``output_dir``).  ``step_callback(step, loss)``
+    runs after every step (an exception raised there stops training without a save, as a
+    kill would).  ``clip_norm``: global-norm clipping of the (all-replica, accumulated)
+    gradient, None to disable.  Returns a :class:`TrainResult`.
+    """
+    from nq_baseline import checkpoints  # local: keeps `training` importable alone
+
+    strategy = strategy or tf.distribute.get_strategy()
+    accum = int(grad_accum_steps)
+    if accum < 1:
+        raise ValueError("grad_accum_steps must be >= 1")
+    if num_train_steps < 1:
+        raise ValueError("num_train_steps must be >= 1")
+    tf.io.gfile.makedirs(output_dir)
+    precision = modeling._policy(mixed_precision)
+    if (precision.compute_dtype if precision else "float32") != model.compute_dtype:
+        modeling.set_mixed_precision(model, mixed_precision)
+    fp16 = model.compute_dtype == "float16"
+    num_warmup_steps = int(num_train_steps * warmup_proportion)
+    schedule = WarmupLinearDecay(learning_rate, num_train_steps, num_warmup_steps)  # for logs
+
+    with strategy.scope():
+        optimizer = create_optimizer(learning_rate, num_train_steps, num_warmup_steps, weight_decay)
+        if fp16:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+        global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
+                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+    if accum > 1:
+        dataset = _stack_micro_batches(dataset, accum)
+    # --- checkpoint / resume.  Where the input continues from: the checkpointed iterator
+    # state when there is one, else skip the batches consumed so far.  Decided BEFORE the
+    # one iterator is made: a second iterator over a seeded, reshuffling dataset would see
+    # another order.
+    latest = tf.train.latest_checkpoint(output_dir)
+    saved_names = {n.split("/")[0] for n, _ in tf.train.list_variables(latest)} if latest else set()
+    save_iterator = checkpoint_iterator and _iterator_checkpointable(strategy)
+    resumed_from = None
+    if latest and not (save_iterator and "iterator" in saved_names):
+        consumed = int(tf.train.load_checkpoint(latest).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+        logging.info("No input iterator state in %s: skipping %d consumed batches", latest, consumed)
+        dataset = dataset.skip(consumed)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    items = dict(model=model, optimizer=optimizer, step=global_step,
+                 dropout_rng=_dropout_states(model))
+    if save_iterator:
+        items["iterator"] = iterator
+    ckpt = tf.train.Checkpoint(**items)
+    chief = _is_chief(strategy)
+    # Multi-worker: every worker must save (collective ops), only the chief's copy is kept.
+    save_dir = output_dir if chief else os.path.join(output_dir, f".worker_tmp_{_task_id(strategy)}")
+    manager = tf.train.CheckpointManager(ckpt, save_dir, max_to_keep=1 if not chief else
+                                         max_checkpoints_to_keep, step_counter=global_step)
+    if latest:
+        status = ckpt.restore(latest)
+        status.assert_existing_objects_matched()
+        resumed_from = int(global_step.numpy())
+        logging.info("Resumed from %s at step %d", latest, resumed_from)
+    elif init_checkpoint:
+        checkpoints.load_init_checkpoint(model, init_checkpoint)
+    start_step = int(global_step.numpy())
+    cfg_path = os.path.join(output_dir, "bert_config.json")
+    if chief and hasattr(model, "config") and not tf.io.gfile.exists(cfg_path):
+        with tf.io.gfile.GFile(cfg_path, "w") as f:
+            f.write(model.config.to_json_string())
+
+    train_step = make_train_step(model, optimizer, strategy=strategy, grad_accum_steps=accum,
+                                 clip_norm=clip_norm, global_step=global_step)
+
     # --- the loop
-    writer = tf.summary.create_file_writer(os.path.join(output_dir, "train"))
+    writer = (tf.summary.create_file_writer(os.path.join(output_dir, "train")) if chief
+              else tf.summary.create_noop_writer())
     log_path = os.path.join(output_dir, TRAIN_LOG)
     batch_examples = None
     bar = None
@@ -428,8 +468,9 @@ def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_
                        if batch_examples else None)
                 record = {"step": step, "loss": last_loss, "learning_rate": lr,
                           "seconds": round(now - t_start, 3), "examples_per_second": eps}
-                with tf.io.gfile.GFile(log_path, "a") as f:
-                    f.write(json.dumps(record) + "\n")
+                if chief:
+                    with tf.io.gfile.GFile(log_path, "a") as f:
+                        f.write(json.dumps(record) + "\n")
                 with writer.as_default(step=step):
                     _scalar_summary("loss", last_loss)
                     _scalar_summary("learning_rate", lr)
