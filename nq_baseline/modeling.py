@@ -70,10 +70,6 @@ class BertConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> "BertConfig":
         """From a Google ``bert_config.json`` or HF ``config.json`` dict; extra keys ignored."""
         data = dict(data)
-        model_type = data.get("model_type")
-        if model_type is not None and model_type not in ("bert",):
-            # Same architecture under other names is fine; only warn-worthy, not fatal.
-            pass
         # HF spellings that differ from Google's.
         aliases = {"layer_norm_epsilon": "layer_norm_eps", "n_layers": "num_hidden_layers"}
         for src, dst in aliases.items():
@@ -264,7 +260,10 @@ class TransformerLayer(keras.layers.Layer):
 
 class BertEncoder(keras.Model):
     """BERT encoder: ``{"input_ids","input_mask","segment_ids"}`` ->
-    ``{"sequence_output": [b, s, h], "pooled_output": [b, h]}`` (float32)."""
+    ``{"sequence_output": [b, s, h], "pooled_output": [b, h]}`` (float32).
+
+    The dict also carries ``_sequence_2d`` ``[b * s, h]`` and ``_pooled`` in the compute
+    dtype, which the NQ head consumes (internal)."""
 
     def __init__(self, config: BertConfig, seed: int = 0, **kwargs):
         kwargs.setdefault("name", "bert")

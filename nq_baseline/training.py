@@ -31,7 +31,7 @@ import json
 import os
 import time
 import zlib
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 import keras
 import numpy as np

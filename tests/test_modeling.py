@@ -12,7 +12,6 @@ import tensorflow as tf
 from nq_baseline import checkpoints
 from nq_baseline.modeling import (
     BertConfig,
-    BertEncoder,
     build_encoder,
     build_nq_model,
     nq_loss,

@@ -1,6 +1,5 @@
 """Input pipelines, optimizer, training loop (resume, accumulation) and raw prediction."""
 
-import gzip
 import json
 import os
 
