@@ -1,0 +1,258 @@
+#!/usr/bin/env python
+"""Shows a few predictions next to the gold answers, as text and as an HTML report.
+
+  python tools/show_predictions.py --gold_path dev-full.jsonl.gz \
+      --predictions_path predictions.json [--num 5] [--seed 1] [--html_out report.html]
+
+The gold file is NQ jsonl(.gz) in either format (read with nq_data); the predictions are
+the official JSON ({"predictions": [{"example_id", "long_answer", "short_answers",
+"yes_no_answer", ...}]}).  Examples are the first --num gold examples that have a
+prediction, or a random sample of them with --seed (streamed: the gold is read once).
+For each: the question, the predicted long answer (HTML tokens dropped, ~40 words) and
+short answer (or YES/NO), the gold ones (the first annotation with a long answer), and
+whether each prediction is right: the long answer equals some annotator's long span
+(token offsets), or both are null; the short answer equals some annotator's span set or
+yes/no answer, or both are null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import random
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any, Optional
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from nq_baseline import nq_data  # noqa: E402
+from nq_baseline.nq_eval import Prediction, Span, load_predictions  # noqa: E402
+
+MAX_WORDS = 40
+NO_ANSWER = "no answer"
+
+
+def _token_range(doc: nq_data.NqDocument, span) -> Optional[tuple[int, int]]:
+    """A span (Span, ShortSpan, Candidate or Annotation long fields) -> token [start, end), None if null."""
+    if span.start_token >= 0 and span.end_token > span.start_token:
+        return span.start_token, span.end_token
+    if span.start_byte >= 0 and span.end_byte > span.start_byte and doc.start_bytes is not None:
+        inside = [i for i, (s, e) in enumerate(zip(doc.start_bytes, doc.end_bytes))
+                  if s >= span.start_byte and e <= span.end_byte and s >= 0]
+        if inside:
+            return inside[0], inside[-1] + 1
+    return None
+
+
+def span_text(doc: nq_data.NqDocument, rng: Optional[tuple[int, int]], max_words: int = MAX_WORDS) -> str:
+    """The words of a token range (HTML tokens dropped), shortened to max_words with '...'."""
+    if rng is None:
+        return NO_ANSWER
+    words = [t for t, h in zip(doc.tokens[rng[0]:rng[1]], doc.is_html[rng[0]:rng[1]]) if not h]
+    if len(words) > max_words:
+        return " ".join(words[:max_words]) + " ..."
+    return " ".join(words)
+
+
+def _gold_long(ann: nq_data.Annotation) -> Optional[tuple[int, int]]:
+    if ann.long_start_token >= 0 and ann.long_end_token > ann.long_start_token:
+        return ann.long_start_token, ann.long_end_token
+    return None
+
+
+def _gold_shorts(doc, ann: nq_data.Annotation) -> frozenset:
+    return frozenset(r for r in (_token_range(doc, s) for s in ann.short_answers) if r is not None)
+
+
+def judge(doc: nq_data.NqDocument, pred: Prediction) -> dict:
+    """One example -> the texts and the right/wrong flags (see the module doc)."""
+    pred_long = _token_range(doc, pred.long_answer)
+    pred_shorts = frozenset(r for r in (_token_range(doc, s) for s in pred.short_answers) if r is not None)
+    pred_yes_no = pred.yes_no_answer.lower()
+
+    gold_longs = [_gold_long(a) for a in doc.annotations]
+    has_gold_long = any(g is not None for g in gold_longs)
+    long_correct = (pred_long in gold_longs) if pred_long is not None else not has_gold_long
+
+    gold_short_sets = []  # per annotator: ("yes"/"no", None) or ("none", spans)
+    for a in doc.annotations:
+        yn = a.yes_no_answer.lower()
+        if yn != "none":
+            gold_short_sets.append((yn, frozenset()))
+        else:
+            spans = _gold_shorts(doc, a)
+            if spans:
+                gold_short_sets.append(("none", spans))
+    if pred_yes_no != "none":
+        short_correct = any(yn == pred_yes_no for yn, _ in gold_short_sets)
+    elif pred_shorts:
+        short_correct = any(yn == "none" and spans == pred_shorts for yn, spans in gold_short_sets)
+    else:
+        short_correct = not gold_short_sets
+
+    first = next((a for a in doc.annotations if _gold_long(a) is not None), None)
+    if first is None:
+        gold_long_text = gold_short_text = NO_ANSWER
+    else:
+        gold_long_text = span_text(doc, _gold_long(first))
+        if first.yes_no_answer.upper() != "NONE":
+            gold_short_text = first.yes_no_answer.upper()
+        else:
+            spans = sorted(_gold_shorts(doc, first))
+            gold_short_text = " | ".join(span_text(doc, r) for r in spans) if spans else NO_ANSWER
+
+    if pred_yes_no != "none":
+        pred_short_text = pred_yes_no.upper()
+    elif pred_shorts:
+        pred_short_text = " | ".join(span_text(doc, r) for r in sorted(pred_shorts))
+    else:
+        pred_short_text = NO_ANSWER
+
+    return {
+        "example_id": doc.example_id,
+        "title": doc.title,
+        "question": doc.question_text,
+        "pred_long": span_text(doc, pred_long),
+        "pred_short": pred_short_text,
+        "long_score": pred.long_answer_score,
+        "short_score": pred.short_answers_score,
+        "gold_long": gold_long_text,
+        "gold_short": gold_short_text,
+        "long_correct": bool(long_correct),
+        "short_correct": bool(short_correct),
+        "num_annotations": len(doc.annotations),
+    }
+
+
+def _as_predictions(predictions: Any) -> Mapping[int, Prediction]:
+    if isinstance(predictions, Mapping) and all(isinstance(v, Prediction) for v in predictions.values()):
+        return predictions
+    return load_predictions(predictions)
+
+
+def render_examples(docs: Iterable[nq_data.NqDocument], predictions: Any, num: int = 5,
+                    seed: Optional[int] = None) -> list[dict]:
+    """Rows for `num` gold documents that have a prediction: the first ones, or a seeded
+    random sample (reservoir sampling, one pass, kept in gold order).
+
+    `predictions`: a path, a {"predictions": [...]} object, a list, or {example_id: Prediction}."""
+    preds = _as_predictions(predictions)
+    if num <= 0:
+        return []
+    rng = random.Random(seed) if seed is not None else None
+    chosen: list[tuple[int, nq_data.NqDocument]] = []  # (position among matches, doc)
+    seen = 0
+    for doc in docs:
+        if doc.example_id not in preds:
+            continue
+        if rng is None:
+            chosen.append((seen, doc))
+            seen += 1
+            if len(chosen) >= num:
+                break
+            continue
+        if len(chosen) < num:
+            chosen.append((seen, doc))
+        else:
+            j = rng.randrange(seen + 1)
+            if j < num:
+                chosen[j] = (seen, doc)
+        seen += 1
+    chosen.sort(key=lambda item: item[0])
+    return [judge(doc, preds[doc.example_id]) for _, doc in chosen]
+
+
+def _mark(ok: bool) -> str:
+    return "RIGHT" if ok else "WRONG"
+
+
+def to_text(rows: list[dict]) -> str:
+    out = []
+    for i, r in enumerate(rows, 1):
+        title = f" ({r['title']})" if r["title"] else ""
+        out.append(f"[{i}] example {r['example_id']}{title}")
+        out.append(f"  question:     {r['question']}")
+        out.append(f"  pred long:    [{_mark(r['long_correct'])}] {r['pred_long']}  (score {r['long_score']})")
+        out.append(f"  gold long:    {r['gold_long']}")
+        out.append(f"  pred short:   [{_mark(r['short_correct'])}] {r['pred_short']}  (score {r['short_score']})")
+        out.append(f"  gold short:   {r['gold_short']}")
+        out.append("")
+    n = len(rows)
+    out.append(f"{n} examples: long right {sum(r['long_correct'] for r in rows)}/{n}, "
+               f"short right {sum(r['short_correct'] for r in rows)}/{n}")
+    return "\n".join(out)
+
+
+_CSS = """
+body { font-family: sans-serif; max-width: 60em; margin: 2em auto; color: #222; }
+.ex { border: 1px solid #ccc; border-radius: 6px; padding: 0.6em 1em; margin: 1em 0; }
+.q { font-weight: bold; font-size: 1.1em; }
+table { border-collapse: collapse; width: 100%; }
+td { vertical-align: top; padding: 0.3em 0.5em; border-top: 1px solid #eee; }
+td.k { width: 9em; color: #555; white-space: nowrap; }
+.right { color: #fff; background: #2a7; padding: 0 0.4em; border-radius: 3px; }
+.wrong { color: #fff; background: #c33; padding: 0 0.4em; border-radius: 3px; }
+.meta { color: #777; font-size: 0.9em; }
+"""
+
+
+def to_html(rows: list[dict], title: str = "NQ predictions") -> str:
+    """A self-contained HTML report of the rows (every text escaped)."""
+    e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
+
+    def badge(ok: bool) -> str:
+        return f'<span class="{"right" if ok else "wrong"}">{_mark(ok)}</span>'
+
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             f"<title>{e(title)}</title>", f"<style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>"]
+    n = len(rows)
+    parts.append(f'<p class="meta">{n} examples: long right {sum(r["long_correct"] for r in rows)}/{n}, '
+                 f'short right {sum(r["short_correct"] for r in rows)}/{n}</p>')
+    for i, r in enumerate(rows, 1):
+        parts.append('<div class="ex">')
+        parts.append(f'<div class="meta">[{i}] example {e(r["example_id"])}'
+                     + (f" &middot; {e(r['title'])}" if r["title"] else "") + "</div>")
+        parts.append(f'<div class="q">{e(r["question"])}</div><table>')
+        parts.append(f'<tr><td class="k">predicted long</td><td>{badge(r["long_correct"])} '
+                     f'{e(r["pred_long"])} <span class="meta">(score {e(r["long_score"])})</span></td></tr>')
+        parts.append(f'<tr><td class="k">gold long</td><td>{e(r["gold_long"])}</td></tr>')
+        parts.append(f'<tr><td class="k">predicted short</td><td>{badge(r["short_correct"])} '
+                     f'{e(r["pred_short"])} <span class="meta">(score {e(r["short_score"])})</span></td></tr>')
+        parts.append(f'<tr><td class="k">gold short</td><td>{e(r["gold_short"])}</td></tr>')
+        parts.append("</table></div>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gold_path", required=True, help="NQ jsonl(.gz), either format (glob / comma list)")
+    parser.add_argument("--predictions_path", required=True, help="official predictions JSON")
+    parser.add_argument("--num", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=None, help="random sample (default: the first --num)")
+    parser.add_argument("--html_out", default=None, help="write a self-contained HTML report here")
+    args = parser.parse_args(argv)
+    try:
+        preds = load_predictions(args.predictions_path)
+        rows = render_examples(nq_data.read_documents(args.gold_path), preds, args.num, args.seed)
+    except (nq_data.NqInputError, OSError) as err:
+        print(f"show_predictions: error: {err}", file=sys.stderr)
+        return 2
+    if not rows:
+        print("show_predictions: no gold example has a prediction", file=sys.stderr)
+    print(to_text(rows))
+    if args.html_out:
+        tmp = f"{args.html_out}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(to_html(rows))
+        os.replace(tmp, args.html_out)
+        print(f"wrote {args.html_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,493 @@
+#!/usr/bin/env python
+"""Converts SQuAD v1.1 / v2.0 JSON into Natural Questions examples (both NQ formats).
+
+Every question is asked over its WHOLE article, as NQ asks over a whole Wikipedia page:
+
+  <H1> title </H1> <P> paragraph 1 </P> <P> paragraph 2 </P> ...
+
+Each `<P> ... </P>` is a top-level long-answer candidate (token and byte offsets).  An
+answer's long answer is the paragraph it lies in; its short answer is the word tokens
+that cover SQuAD's answer characters.  One annotation per SQuAD answer (dev questions
+with several answers get several annotators, so the official 2-of-5 rule applies;
+duplicates are kept).  A SQuAD 2.0 impossible question gets one null annotation, and
+`--null_rate` adds that share of questions asked over ANOTHER article (same output
+split) as extra null examples.
+
+  python tools/squad_to_nq.py --input dev-v1.1.json --output_dir out \
+      [--articles 0-29,35] [--split 30] [--null_rate 0.1] [--seed 0]
+
+writes `<prefix>-full.jsonl.gz` (original format: document_html, document_tokens with
+byte offsets) and `<prefix>-simplified.jsonl.gz` (document_text), prefix `train`/`dev`
+with --split K (the first K selected articles are train), else `all`.  Output is
+deterministic; files are written under temporary names and renamed.  Bad input exits 2
+with one message naming the file (and the question id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import dataclasses
+import gzip
+import hashlib
+import html
+import json
+import os
+import random
+import re
+import string
+import sys
+import threading
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Optional
+
+import orjson
+
+WIKI_URL = "https://en.wikipedia.org/wiki/"
+
+# Word tokens, NQ style: numbers keep their inner separators (13,000  3.14), initialisms keep
+# their periods (U.S.), hyphenated words and A&M stay whole, clitics ('s 're ...) split off,
+# any other punctuation or symbol is a token of its own.
+_TOKEN_RE = re.compile(
+    r"\d+(?:[.,:]\d+)+(?![\w])"
+    r"|(?:[^\W\d_]\.){2,}"
+    r"|['\u2019](?:[sS]|re|RE|ve|VE|ll|LL|[dD]|[mM])(?!\w)"
+    r"|\w+(?:[-&]\w+)*"
+    r"|\S")
+
+_NULL_LONG = {"start_token": -1, "end_token": -1, "start_byte": -1, "end_byte": -1, "candidate_index": -1}
+_PUNCT = set(string.punctuation)
+
+
+class SquadInputError(ValueError):
+    """Bad SQuAD input; the message names the file (and the question id)."""
+
+
+def _is_gap(tok: str) -> bool:
+    """Invisible characters (zero-width spaces, controls, BOM) separate tokens."""
+    return all(unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp") for c in tok)
+
+
+def _is_mark(tok: str) -> bool:
+    return all(unicodedata.category(c).startswith("M") for c in tok)
+
+
+def tokenize(text: str) -> list[tuple[str, int, int]]:
+    """Text -> [(token, start_char, end_char)], NQ-style word tokens with char offsets."""
+    out: list[tuple[str, int, int]] = []
+    for m in _TOKEN_RE.finditer(text):
+        tok, s, e = m.group(), m.start(), m.end()
+        if _is_gap(tok):
+            continue
+        if out and out[-1][2] == s and (_is_mark(tok) or _is_mark(out[-1][0][-1])):
+            # A combining mark (Devanagari vowel signs, accents) belongs to its word.
+            prev, ps, _ = out.pop()
+            tok, s = prev + tok, ps
+        out.append((tok, s, e))
+    return out
+
+
+def normalize_answer(text: str) -> str:
+    """Lowercase, drop punctuation and whitespace (for comparing decoded answers)."""
+    return "".join(c for c in text.lower()
+                   if not c.isspace() and c not in _PUNCT and not unicodedata.category(c).startswith("P"))
+
+
+def stable_id(*parts: str) -> int:
+    """A deterministic, positive 63-bit id from strings."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+@dataclasses.dataclass
+class Paragraph:
+    context: str
+    candidate_index: int
+    start_token: int  # the <P> token
+    end_token: int  # after the </P> token
+    start_byte: int
+    end_byte: int
+    word_starts: list[int]  # char offsets of the paragraph's word tokens
+    word_ends: list[int]
+    first_word: int  # document index of the first word token
+
+
+@dataclasses.dataclass
+class Article:
+    index: int
+    title: str
+    url: str
+    tokens: list[dict]
+    html: str
+    candidates: list[dict]
+    paragraphs: list[Paragraph]
+    _full_json: Optional[bytes] = None
+    _text_json: Optional[bytes] = None
+    _cand_simple: Optional[list] = None
+
+    def full_json(self) -> bytes:
+        """The article part of an original-format line (cached: every question repeats it)."""
+        if self._full_json is None:
+            self._full_json = (b'"document_title":' + orjson.dumps(self.title)
+                               + b',"document_url":' + orjson.dumps(self.url)
+                               + b',"document_html":' + orjson.dumps(self.html)
+                               + b',"document_tokens":' + orjson.dumps(self.tokens)
+                               + b',"long_answer_candidates":' + orjson.dumps(self.candidates))
+        return self._full_json
+
+    def simplified_json(self) -> bytes:
+        if self._text_json is None:
+            text = " ".join(t["token"] for t in self.tokens)
+            cands = [{"start_token": c["start_token"], "end_token": c["end_token"],
+                      "top_level": c["top_level"]} for c in self.candidates]
+            self._text_json = (b'"document_text":' + orjson.dumps(text)
+                               + b',"document_url":' + orjson.dumps(self.url)
+                               + b',"long_answer_candidates":' + orjson.dumps(cands))
+        return self._text_json
+
+
+class _DocBuilder:
+    """Accumulates tokens and the HTML (as UTF-8 byte length) side by side."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.nbytes = 0
+        self.tokens: list[dict] = []
+
+    def raw(self, text: str) -> None:
+        self.parts.append(text)
+        self.nbytes += len(text.encode("utf-8"))
+
+    def token(self, tok: str, html_text: str, is_html: bool) -> None:
+        start = self.nbytes
+        self.raw(html_text)
+        self.tokens.append({"token": tok, "start_byte": start, "end_byte": self.nbytes,
+                            "html_token": is_html})
+
+    def text(self, text: str) -> list[tuple[str, int, int]]:
+        """Tokenized text with the gaps kept in the HTML; returns the word tokens."""
+        words = tokenize(text)
+        pos = 0
+        for tok, s, e in words:
+            if s > pos:
+                self.raw(html.escape(text[pos:s], quote=False))
+            self.token(tok, html.escape(tok, quote=False), False)
+            pos = e
+        if pos < len(text):
+            self.raw(html.escape(text[pos:], quote=False))
+        return words
+
+
+def build_article(index: int, title: str, contexts: list[str]) -> Article:
+    """One SQuAD article -> the NQ document (tokens, HTML, candidates)."""
+    shown = title.replace("_", " ")
+    b = _DocBuilder()
+    b.raw("<HTML><BODY>")
+    b.token("<H1>", "<H1>", True)
+    b.text(shown)
+    b.token("</H1>", "</H1>", True)
+    b.raw("\n")
+    paragraphs, candidates = [], []
+    for context in contexts:
+        start_token, start_byte = len(b.tokens), b.nbytes
+        b.token("<P>", "<P>", True)
+        first_word = len(b.tokens)
+        words = b.text(context)
+        b.token("</P>", "</P>", True)
+        b.raw("\n")
+        cand = {"start_token": start_token, "end_token": len(b.tokens), "start_byte": start_byte,
+                "end_byte": b.tokens[-1]["end_byte"], "top_level": True}
+        paragraphs.append(Paragraph(context, len(candidates), start_token, cand["end_token"], start_byte,
+                                    cand["end_byte"], [w[1] for w in words], [w[2] for w in words],
+                                    first_word))
+        candidates.append(cand)
+    b.raw("</BODY></HTML>\n")
+    url = WIKI_URL + title.replace(" ", "_")
+    return Article(index, shown, url, b.tokens, "".join(b.parts), candidates, paragraphs)
+
+
+def answer_tokens(par: Paragraph, start: int, length: int) -> Optional[tuple[int, int]]:
+    """SQuAD char span -> the document token span [start, end) of the words covering it."""
+    end = start + length
+    first = bisect.bisect_right(par.word_ends, start)  # first word ending after start
+    last = bisect.bisect_left(par.word_starts, end)  # words starting before end
+    if first >= last:
+        return None
+    return par.first_word + first, par.first_word + last
+
+
+@dataclasses.dataclass
+class Question:
+    qid: str
+    text: str
+    article: int  # index into the selected articles
+    annotations: list[dict]
+    example_id: int
+    num_answers: int = 0
+
+
+def _annotation(ann_id: int, par: Optional[Paragraph] = None, span: Optional[tuple[int, int]] = None,
+                tokens: Optional[list[dict]] = None) -> dict:
+    if par is None:
+        return {"annotation_id": ann_id, "long_answer": dict(_NULL_LONG), "short_answers": [],
+                "yes_no_answer": "NONE"}
+    long = {"start_token": par.start_token, "end_token": par.end_token, "start_byte": par.start_byte,
+            "end_byte": par.end_byte, "candidate_index": par.candidate_index}
+    s, e = span
+    short = {"start_token": s, "end_token": e, "start_byte": tokens[s]["start_byte"],
+             "end_byte": tokens[e - 1]["end_byte"]}
+    return {"annotation_id": ann_id, "long_answer": long, "short_answers": [short],
+            "yes_no_answer": "NONE"}
+
+
+def parse_article_spec(spec: Optional[str], num_articles: int, source: str) -> list[int]:
+    """'0-29,35' -> [0..29, 35] (order kept, duplicates dropped); None -> all."""
+    if spec is None or not spec.strip():
+        return list(range(num_articles))
+    chosen: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise SquadInputError(f"--articles: {part!r} is not an index or a range like 0-29")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo or hi >= num_articles:
+            raise SquadInputError(f"--articles: {part!r} out of range: {source} has {num_articles} articles")
+        chosen.extend(i for i in range(lo, hi + 1) if i not in chosen)
+    return chosen
+
+
+def load_squad(path: str) -> list[dict]:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as err:
+        raise SquadInputError(f"{path}: unreadable ({err.strerror or err})") from None
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise SquadInputError(f"{path}: not JSON ({err})") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
+        raise SquadInputError(f"{path}: not SQuAD JSON (expected an object with a 'data' list of articles)")
+    return obj["data"]
+
+
+@dataclasses.dataclass
+class Converted:
+    articles: list[Article]
+    questions: list[Question]
+    stats: dict
+
+
+def convert(data: list[dict], selected: list[int], source: str = "<squad>") -> Converted:
+    """SQuAD articles (indices `selected`) -> Articles and Questions with their annotations."""
+    articles, questions = [], []
+    stats = {"num_questions": 0, "num_answers": 0, "num_impossible": 0, "num_decoded": 0,
+             "num_text_mismatch": 0}
+    seen: set[str] = set()
+    for pos, index in enumerate(selected):
+        art = data[index]
+        where = f"{source}: article {index}"
+        if not isinstance(art, dict) or not isinstance(art.get("paragraphs"), list):
+            raise SquadInputError(f"{where}: not a SQuAD article (no 'paragraphs' list)")
+        title = str(art.get("title", f"article_{index}"))
+        try:
+            contexts = [p["context"] for p in art["paragraphs"]]
+            if not all(isinstance(c, str) for c in contexts):
+                raise TypeError
+        except (KeyError, TypeError):
+            raise SquadInputError(f"{where}: a paragraph lacks its 'context' text") from None
+        article = build_article(pos, title, contexts)
+        articles.append(article)
+        for par, p in zip(article.paragraphs, art["paragraphs"]):
+            for qa in p.get("qas", []):
+                try:
+                    qid, qtext = str(qa["id"]), qa["question"]
+                    answers = qa.get("answers", [])
+                except (KeyError, TypeError):
+                    raise SquadInputError(f"{where}: a question lacks 'id' or 'question'") from None
+                if qid in seen:
+                    raise SquadInputError(f"{source}: question {qid}: duplicate question id")
+                seen.add(qid)
+                stats["num_questions"] += 1
+                anns = []
+                impossible = bool(qa.get("is_impossible", False)) or not answers
+                if impossible:
+                    stats["num_impossible"] += 1
+                    anns.append(_annotation(stable_id("squad-annotation", qid, "null")))
+                for k, ans in enumerate([] if impossible else answers):
+                    try:
+                        start, text = int(ans["answer_start"]), str(ans["text"])
+                    except (KeyError, TypeError, ValueError):
+                        raise SquadInputError(f"{source}: question {qid}: an answer lacks "
+                                              "'answer_start' or 'text'") from None
+                    if start < 0 or start + len(text) > len(par.context) or not text.strip():
+                        raise SquadInputError(
+                            f"{source}: question {qid}: answer_start {start} (+{len(text)} chars) out of "
+                            f"range for its paragraph of {len(par.context)} chars")
+                    span = answer_tokens(par, start, len(text))
+                    if span is None:
+                        raise SquadInputError(f"{source}: question {qid}: answer {text!r} covers no word")
+                    if par.context[start:start + len(text)] != text:
+                        stats["num_text_mismatch"] += 1
+                    decoded = " ".join(t["token"] for t in article.tokens[span[0]:span[1]])
+                    stats["num_answers"] += 1
+                    stats["num_decoded"] += normalize_answer(decoded) == normalize_answer(text)
+                    anns.append(_annotation(stable_id("squad-annotation", qid, str(k)), par, span,
+                                            article.tokens))
+                questions.append(Question(qid, qtext, pos, anns, stable_id("squad", qid),
+                                          0 if impossible else len(answers)))
+    return Converted(articles, questions, stats)
+
+
+def null_pairs(questions: list[Question], article_ids: list[int], rate: float, seed: int,
+               tag: str, fallback_ids: Optional[list[int]] = None) -> list[Question]:
+    """`rate` of the questions, each asked over another article of `article_ids` (null answer).
+
+    A split of one article borrows the other articles from `fallback_ids` (all selected ones)."""
+    if len(set(article_ids)) < 2 and fallback_ids is not None:
+        article_ids = fallback_ids
+    if rate <= 0 or not questions or len(set(article_ids)) < 2:
+        return []
+    rng = random.Random(f"{seed}:{tag}")
+    count = min(len(questions), int(round(rate * len(questions))))
+    chosen = sorted(rng.sample(range(len(questions)), count))
+    out = []
+    for i in chosen:
+        q = questions[i]
+        other = rng.choice([a for a in article_ids if a != q.article])
+        out.append(Question(q.qid, q.text, other,
+                            [_annotation(stable_id("squad-null-annotation", q.qid, str(other)))],
+                            stable_id("squad-null", q.qid, str(other))))
+    return out
+
+
+def example_lines(q: Question, article: Article) -> tuple[bytes, bytes]:
+    """One question -> (original-format line, simplified-format line), newline-terminated."""
+    head = {"example_id": q.example_id, "question_text": q.text,
+            "question_tokens": [t[0].lower() for t in tokenize(q.text)], "annotations": q.annotations}
+    full = orjson.dumps(head)[:-1] + b"," + article.full_json() + b"}\n"
+    simple_anns = []
+    for a in q.annotations:
+        la = a["long_answer"]
+        simple_anns.append({
+            "annotation_id": a["annotation_id"],
+            "long_answer": {"start_token": la["start_token"], "end_token": la["end_token"],
+                            "candidate_index": la["candidate_index"]},
+            "short_answers": [{"start_token": s["start_token"], "end_token": s["end_token"]}
+                              for s in a["short_answers"]],
+            "yes_no_answer": a["yes_no_answer"]})
+    simple = orjson.dumps({"example_id": q.example_id, "question_text": q.text,
+                           "annotations": simple_anns})[:-1] + b"," + article.simplified_json() + b"}\n"
+    return full, simple
+
+
+def _write_gz(path: str, lines: Iterable[bytes], compresslevel: int) -> int:
+    """Writes lines to path.tmp-<pid> (gzip, no timestamp) and renames; returns the count."""
+    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+    count = 0
+    try:
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                                   compresslevel=compresslevel) as gz:
+            buf, size = [], 0
+            for line in lines:
+                buf.append(line)
+                size += len(line)
+                count += 1
+                if size >= 1 << 22:
+                    gz.write(b"".join(buf))
+                    buf, size = [], 0
+            gz.write(b"".join(buf))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return count
+
+
+def write_outputs(groups: dict[str, list[Question]], articles: list[Article], output_dir: str,
+                  compresslevel: int = 1, workers: int = 2) -> dict[str, int]:
+    """Writes <prefix>-full.jsonl.gz and <prefix>-simplified.jsonl.gz for every group."""
+    os.makedirs(output_dir, exist_ok=True)
+    for a in articles:  # build the cached article JSON once, before the threads share it
+        a.full_json(), a.simplified_json()
+
+    def lines(qs, which):
+        for q in qs:
+            yield example_lines(q, articles[q.article])[which]
+
+    jobs = []
+    for prefix, qs in groups.items():
+        jobs.append((os.path.join(output_dir, f"{prefix}-full.jsonl.gz"), qs, 0))
+        jobs.append((os.path.join(output_dir, f"{prefix}-simplified.jsonl.gz"), qs, 1))
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {path: pool.submit(_write_gz, path, lines(qs, which), compresslevel)
+                   for path, qs, which in jobs}
+        return {path: f.result() for path, f in futures.items()}
+
+
+def run(input_path: str, output_dir: str, articles: Optional[str] = None, split: int = 0,
+        null_rate: float = 0.0, seed: int = 0, compresslevel: int = 1) -> dict:
+    """The whole conversion; returns a summary (counts per output file, decoding stats)."""
+    if not 0.0 <= null_rate <= 1.0:
+        raise SquadInputError(f"--null_rate {null_rate} is not in [0, 1]")
+    if split < 0:
+        raise SquadInputError(f"--split {split} is negative")
+    data = load_squad(input_path)
+    selected = parse_article_spec(articles, len(data), input_path)
+    conv = convert(data, selected, input_path)
+    if split:
+        ranges = {"train": list(range(0, min(split, len(selected)))),
+                  "dev": list(range(min(split, len(selected)), len(selected)))}
+    else:
+        ranges = {"all": list(range(len(selected)))}
+    groups = {}
+    for prefix, ids in ranges.items():
+        members = set(ids)
+        qs = [q for q in conv.questions if q.article in members]
+        groups[prefix] = qs + null_pairs(qs, ids, null_rate, seed, prefix, list(range(len(selected))))
+    counts = write_outputs(groups, conv.articles, output_dir, compresslevel)
+    stats = dict(conv.stats)
+    stats["answer_decoding_share"] = stats["num_decoded"] / max(1, stats["num_answers"])
+    return {"files": counts, "stats": stats,
+            "examples": {p: len(qs) for p, qs in groups.items()},
+            "null_examples": {p: sum(all(a["long_answer"]["candidate_index"] < 0 for a in q.annotations)
+                                     for q in qs) for p, qs in groups.items()}}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", required=True, help="SQuAD v1.1/v2.0 JSON file")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--articles", default=None, help="article indices/ranges, e.g. 0-29,35 (default all)")
+    parser.add_argument("--split", type=int, default=0,
+                        help="the first K selected articles -> train-*, the rest -> dev-*; 0: all-*")
+    parser.add_argument("--null_rate", type=float, default=0.0,
+                        help="share of questions also asked over another article (null answer)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compresslevel", type=int, default=1, choices=range(1, 10),
+                        help="gzip level (1: fast; the full format repeats the article per question)")
+    args = parser.parse_args(argv)
+    try:
+        summary = run(args.input, args.output_dir, args.articles, args.split, args.null_rate,
+                      args.seed, args.compresslevel)
+    except SquadInputError as err:
+        print(f"squad_to_nq: error: {err}", file=sys.stderr)
+        return 2
+    st = summary["stats"]
+    for path, n in summary["files"].items():
+        print(f"wrote {n} examples to {path}")
+    print(f"{st['num_questions']} questions, {st['num_answers']} answers, {st['num_impossible']} impossible; "
+          f"short answers decoding to the SQuAD text: {st['num_decoded']}/{st['num_answers']} "
+          f"({100 * st['answer_decoding_share']:.2f}%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
