@@ -114,7 +114,6 @@ def test_formats_parse_agree_and_bytes_index_the_html(converted):
         toks = ex["document_tokens"]
         for t in toks:
             assert html.unescape(doc[t["start_byte"]:t["end_byte"]].decode("utf-8")) == t["token"]
-        assert any(not t["token"].isascii() for t in toks) or True
         for c in ex["long_answer_candidates"]:
             seg = doc[c["start_byte"]:c["end_byte"]].decode("utf-8")
             assert seg.startswith("<P>") and seg.endswith("</P>")

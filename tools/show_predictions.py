@@ -30,7 +30,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from nq_baseline import nq_data  # noqa: E402
-from nq_baseline.nq_eval import Prediction, Span, load_predictions  # noqa: E402
+from nq_baseline.nq_eval import Prediction, load_predictions  # noqa: E402
 
 MAX_WORDS = 40
 NO_ANSWER = "no answer"

@@ -31,7 +31,6 @@ import dataclasses
 import gzip
 import hashlib
 import html
-import json
 import os
 import random
 import re
@@ -479,6 +478,10 @@ def main(argv=None) -> int:
                       args.seed, args.compresslevel)
     except SquadInputError as err:
         print(f"squad_to_nq: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the output directory cannot be written
+        print(f"squad_to_nq: error: cannot write {err.filename or args.output_dir} "
+              f"({err.strerror or err})", file=sys.stderr)
         return 2
     st = summary["stats"]
     for path, n in summary["files"].items():
