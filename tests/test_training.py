@@ -188,22 +188,34 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("checkpoint_iterator", [True, False])
-def test_exact_resume_after_kill(tmp_path, train_files, checkpoint_iterator):
+@pytest.mark.parametrize("strategy_name,checkpoint_iterator,mixed_precision,accum", [
+    ("default", True, None, 1),  # input position from the checkpointed iterator state
+    ("default", False, None, 1),  # input position by skipping consumed batches
+    ("mirrored", True, "fp16", 2),  # distributed iterators are not checkpointable: skip
+])
+def test_exact_resume_after_kill(tmp_path, train_files, strategy_name, checkpoint_iterator,
+                                 mixed_precision, accum):
     """Killed at step 5 (last checkpoint at 4) and rerun with the same flags ==
     one uninterrupted run: same weights, optimizer state, dropout and data order."""
     files = ",".join(train_files)
-    init = tf.train.Checkpoint(model=fresh_model(seed=1)).save(str(tmp_path / "init" / "ckpt"))
+    strategy = training.make_strategy(strategy_name)
+
+    def model(seed):
+        with strategy.scope():
+            return fresh_model(seed=seed)
+
+    init = tf.train.Checkpoint(model=model(1)).save(str(tmp_path / "init" / "ckpt"))
     flags = dict(num_train_steps=7, learning_rate=1e-3, warmup_proportion=0.3,
                  save_checkpoints_steps=2, log_every=1, progress=False, init_checkpoint=init,
-                 checkpoint_iterator=checkpoint_iterator)
+                 checkpoint_iterator=checkpoint_iterator, strategy=strategy,
+                 mixed_precision=mixed_precision, grad_accum_steps=accum)
 
     def dataset():
         # The same global seed, as a rerun with the same flags has (fresh_model reseeds).
         tf.random.set_seed(0)
         return training.make_train_dataset(files, 4, SEQ, shuffle=True, seed=7, shuffle_buffer=16)
 
-    straight = fresh_model(seed=2)
+    straight = model(2)
     seen_straight = []
     training.train(straight, dataset(), output_dir=str(tmp_path / "straight"),
                    step_callback=lambda s, l: seen_straight.append(l), **flags)
@@ -214,9 +226,9 @@ def test_exact_resume_after_kill(tmp_path, train_files, checkpoint_iterator):
 
     out = str(tmp_path / "resumed")
     with pytest.raises(Killed):
-        training.train(fresh_model(seed=3), dataset(), output_dir=out, step_callback=kill_at_5, **flags)
+        training.train(model(3), dataset(), output_dir=out, step_callback=kill_at_5, **flags)
     assert tf.train.latest_checkpoint(out).endswith("ckpt-4")
-    resumed = fresh_model(seed=4)  # a new process would start from other random weights
+    resumed = model(4)  # a new process would start from other random weights
     seen_resumed = []
     result = training.train(resumed, dataset(), output_dir=out,
                             step_callback=lambda s, l: seen_resumed.append(l), **flags)
