@@ -373,13 +373,13 @@ def make_example(index: int, seed: int = 0, split: str = "train", large: bool = 
     return nq_writer.build_example(
         example_id, question, entity, blocks, anns,
         url=f"https://en.wikipedia.org//w/index.php?title={entity}&oldid={rng.randrange(10 ** 8, 10 ** 9)}",
-        html_style="wiki" if large else "plain", head_bytes=40000 if large else 0,
+        html_style="wiki" if large else "plain", head_bytes=20000 if large else 0,
         seed=rng.getrandbits(32))
 
 
 def _large_blocks(rng: random.Random, entity: str, blocks: list, facts: list, where: dict) -> list:
     """Benchmark-sized document: the facts spread over sections of filler paragraphs, tables, lists."""
-    target_tokens = rng.randint(7200, 8400)
+    target_tokens = rng.randint(7000, 8000)
     n_top = rng.randint(36, 54)
     n_filler = n_top - len(facts) - len(blocks)
     fact_tokens = sum(len(b[1]) + 2 if b[0] == "p" else 40 for _, b, _ in facts)
