@@ -363,8 +363,8 @@ def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_
     ``dataset`` yields micro-batches (dicts from :func:`make_train_dataset`; its batch
     size is the global micro-batch, split over replicas); ``grad_accum_steps`` of them make
     one update, so the effective batch is ``batch * grad_accum_steps``.  Build ``model``
-    under ``strategy.scope()``.  ``mixed_precision``: None, "bf16" or "fp16" (the model is
-    switched to that compute dtype when built in float32).  ``init_checkpoint`` is loaded
+    under ``strategy.scope()``.  ``mixed_precision``: None (float32), "bf16" or "fp16"; the
+    model is switched to that compute dtype if it was built with another one.  ``init_checkpoint`` is loaded
     only on a fresh start (no checkpoint in ``output_dir``).  ``step_callback(step, loss)``
     runs after every step (an exception raised there stops training without a save, as a
     kill would).  ``clip_norm``: global-norm clipping of the (all-replica, accumulated)
@@ -451,35 +451,46 @@ def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_
     step = start_step
     last_saved = manager.latest_checkpoint if start_step else None
     saved_step = start_step if latest else None
+
+    def log_window():
+        nonlocal t_window, window_losses, last_loss, batch_examples
+        now = time.time()
+        if batch_examples is None:
+            batch_examples = _global_batch_size(dataset, accum)
+        last_loss = float(np.mean(window_losses))
+        lr = float(schedule(step - 1))  # the rate the last update used
+        eps = batch_examples * len(window_losses) / (now - t_window) if batch_examples else None
+        record = {"step": step, "loss": last_loss, "learning_rate": lr,
+                  "seconds": round(now - t_start, 3), "examples_per_second": eps}
+        if chief:
+            with tf.io.gfile.GFile(log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        with writer.as_default(step=step):
+            _scalar_summary("loss", last_loss)
+            _scalar_summary("learning_rate", lr)
+            if eps:
+                _scalar_summary("examples_per_second", eps)
+        if bar is not None:
+            bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{lr:.2e}")
+        logging.info("step %d loss %.5f lr %.3e", step, last_loss, lr)
+        t_window, window_losses = now, []
+
     try:
         while step < num_train_steps:
-            loss = float(train_step(iterator))
+            try:
+                loss = float(train_step(iterator))
+            except (tf.errors.OutOfRangeError, StopIteration):
+                logging.warning("Input exhausted at step %d of %d (a dataset without repeat?)",
+                                step, num_train_steps)
+                if window_losses:
+                    log_window()
+                break
             step += 1
             window_losses.append(loss)
             if bar is not None:
                 bar.update(1)
             if step % max(1, log_every) == 0 or step == num_train_steps:
-                now = time.time()
-                if batch_examples is None:
-                    batch_examples = _global_batch_size(dataset, accum)
-                last_loss = float(np.mean(window_losses))
-                lr = float(schedule(step - 1))  # the rate the last update used
-                eps = (batch_examples * len(window_losses) / (now - t_window)
-                       if batch_examples else None)
-                record = {"step": step, "loss": last_loss, "learning_rate": lr,
-                          "seconds": round(now - t_start, 3), "examples_per_second": eps}
-                if chief:
-                    with tf.io.gfile.GFile(log_path, "a") as f:
-                        f.write(json.dumps(record) + "\n")
-                with writer.as_default(step=step):
-                    _scalar_summary("loss", last_loss)
-                    _scalar_summary("learning_rate", lr)
-                    if eps:
-                        _scalar_summary("examples_per_second", eps)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{lr:.2e}")
-                logging.info("step %d loss %.5f lr %.3e", step, last_loss, lr)
-                t_window, window_losses = now, []
+                log_window()
             if step % save_checkpoints_steps == 0 or step == num_train_steps:
                 last_saved = manager.save(checkpoint_number=step)
                 saved_step = step

@@ -281,3 +281,11 @@ def test_mirrored_strategy_accumulation_and_bf16(tmp_path, train_files):
         training.make_strategy("bogus")
     assert training.compute_num_train_steps(1000, 32, 2.0) == 62
     assert training.compute_num_train_steps(1000, 32, 2.0, max_steps=5) == 5
+
+
+def test_finite_input_stops_cleanly_with_a_checkpoint(tmp_path, train_files):
+    ds = training.make_train_dataset(train_files[0], 8, SEQ, shuffle=False, repeat=False)
+    result = training.train(fresh_model(), ds, output_dir=str(tmp_path), num_train_steps=10,
+                            save_checkpoints_steps=100, progress=False)
+    assert result.step == 3 and result.checkpoint.endswith("ckpt-3")
+    assert [json.loads(l)["step"] for l in open(tmp_path / "train_log.jsonl")] == [3]
