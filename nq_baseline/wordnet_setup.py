@@ -173,7 +173,7 @@ def _check_in_subprocess(nltk_data: str) -> tuple[bool, str]:
     """Loads WordNet in a fresh interpreter (NLTK caches a failed load in-process)."""
     code = ("import sys; from nq_baseline.wordnet_setup import load_wordnet; "
             "wn = load_wordnet(sys.argv[1]); s = wn.synsets('car')[0]; "
-            "print(wn.get_version(), s.name(), s.lexname())")
+            "print(f'WordNet {wn.get_version()} from {wn.root.path}: car -> {s.name()}, {s.lexname()}')")
     proc = subprocess.run([sys.executable, "-c", code, nltk_data], capture_output=True, text=True,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if proc.returncode == 0:
