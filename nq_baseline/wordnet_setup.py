@@ -62,8 +62,10 @@ REMEDY = (
 )
 
 
-class WordNetMissingError(RuntimeError):
-    """WordNet cannot be loaded through NLTK; the message names both remedies."""
+class WordNetMissingError(ValueError):
+    """WordNet cannot be loaded through NLTK; the message names both remedies.
+
+    A ValueError: callers that turn bad settings into a clean CLI error catch it too."""
 
 
 def lexnames_text() -> str:

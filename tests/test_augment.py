@@ -178,8 +178,8 @@ def test_rate_edges_and_every_eligible_word_at_rate_one(syn, wn):
         augment_document(doc, random.Random(0), 0.2, "title", syn)
 
 
-def test_observed_rate_matches_the_flag(syn):
-    rate = 0.2
+@pytest.mark.parametrize("rate", [0.2, 0.5])
+def test_observed_rate_matches_the_flag(syn, rate):
     replaced = eligible = 0
     for seed in range(4):
         doc = make_doc(3000, seed=10 + seed)
@@ -342,3 +342,56 @@ def test_install_into_an_empty_data_dir(tmp_path):
     proc = _python(code, target)
     assert proc.returncode == 0 and "verified earlier" in proc.stdout, proc.stdout + proc.stderr
     assert time.perf_counter() - t0 < 10
+
+
+# --------------------------------------------------------------------------- end to end through prepare
+
+
+def test_prepare_with_augmented_copies_end_to_end(syn, nq_vocab, tmp_path):
+    """prepare(augment_copies=1) on the real examples: augmented records carry fresh unique ids,
+    the original records are all still there, and the stats count the augmentation."""
+    import json
+
+    from nq_baseline import features as F
+    from nq_baseline import records as R
+    from nq_baseline.prepare import PrepareConfig, augmented_example_id, prepare
+
+    folder = require_nq_real()
+    pattern = str(folder / "*.jsonl.gz")
+    docs = list(nq_data.read_documents(pattern))
+    with_long = {d.example_id for d in docs if has_long_answer(d)}
+    assert with_long, "the real examples should include some with a long answer"
+
+    def run(copies: int, name: str):
+        cfg = PrepareConfig(vocab_file=str(nq_vocab), features=F.FeatureConfig(include_unknowns=1.0),
+                            is_training=True, augment_copies=copies, augment_rate=0.2, augment_seed=3)
+        out = tmp_path / f"{name}.tfrecord"
+        stats = prepare(pattern, str(out), cfg)
+        on_disk = json.loads((tmp_path / f"{name}.tfrecord.stats.json").read_text())
+        assert on_disk["augmented_examples"] == stats["augmented_examples"]
+        assert on_disk["replaced_words"] == stats["replaced_words"]
+        return on_disk, [R.parse_record(r) for r in R.read_records(str(out))]
+
+    base_stats, base = run(0, "plain")
+    aug_stats, aug = run(1, "aug")
+    assert base_stats["augmented_examples"] == 0 and base_stats["replaced_words"] == 0
+    assert aug_stats["augmented_examples"] == len(with_long) > 0
+    assert aug_stats["replaced_words"] > 0 and aug_stats["augmented_instances"] > 0
+    assert aug_stats["num_examples"] == base_stats["num_examples"] == len(docs)
+    assert aug_stats["num_instances"] == len(aug) == len(base) + aug_stats["augmented_instances"]
+
+    base_ids = {int(r["unique_ids"][0]) for r in base}
+    aug_ids = [int(r["unique_ids"][0]) for r in aug]
+    assert len(set(aug_ids)) == len(aug_ids), "unique ids stay unique"
+    assert base_ids <= set(aug_ids), "the original records are all still there"
+    new = [r for r in aug if int(r["unique_ids"][0]) not in base_ids]
+    assert len(new) == aug_stats["augmented_instances"]
+    for r in new:  # the copies keep the example id; only their unique ids are new
+        eid, span = int(r["example_ids"][0]), int(r["doc_span_index"][0])
+        assert eid in with_long
+        assert int(r["unique_ids"][0]) == F.unique_id(augmented_example_id(eid, 1), span)
+        assert int(r["unique_ids"][0]) != F.unique_id(eid, span)
+    # the augmented copies' windows differ from the originals' somewhere (words were replaced)
+    by_key = {(int(r["example_ids"][0]), int(r["doc_span_index"][0])): r["input_ids"].tolist() for r in base}
+    assert any(by_key.get((int(r["example_ids"][0]), int(r["doc_span_index"][0]))) != r["input_ids"].tolist()
+               for r in new)
