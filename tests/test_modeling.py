@@ -96,6 +96,19 @@ def test_outputs_shapes_dtypes_and_loss():
     assert not np.allclose(a, c)
 
 
+def test_dropout_rate_unbiased_and_seeded():
+    from nq_baseline.modeling import Dropout
+
+    x = tf.ones([1000, 999])
+    layer = Dropout(0.1, seed=3)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    y = layer(x, training=True).numpy()
+    assert abs((y == 0).mean() - 0.1) < 0.003 and abs(y.mean() - 1.0) < 0.005
+    assert not np.array_equal(y, layer(x, training=True).numpy())  # a new draw per call
+    np.testing.assert_array_equal(Dropout(0.1, seed=3)(x, training=True), y)  # seeded
+    np.testing.assert_array_equal(Dropout(0.0)(x, training=True), x)
+
+
 def test_padding_does_not_change_unpadded_outputs():
     model = build_nq_model(tiny_config(), 12)
     full = random_inputs(batch=1, seq=7)
