@@ -174,9 +174,11 @@ def main(argv):
     if not FLAGS.bert_config_file:
         fail("--bert_config_file is required")
     from nq_baseline import modeling
+    if not os.path.isfile(FLAGS.bert_config_file):
+        fail(f"--bert_config_file {FLAGS.bert_config_file}: no such file")
     try:
         config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, TypeError) as err:
         fail(f"{FLAGS.bert_config_file}: cannot read the model config ({err})")
     _validate(config)
     from nq_baseline.nq_data import NqInputError

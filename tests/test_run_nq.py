@@ -76,5 +76,6 @@ def test_cli_errors_exit_2(tmp_path, sample):
                       "--train_precomputed_file=x", "--max_seq_length=1024")
     assert proc.returncode == 2 and "max_position_embeddings" in proc.stderr
     proc = run_module("nq_baseline.run_nq", "--do_predict", f"--bert_config_file={cfg}", f"--output_dir={tmp_path}",
-                      f"--vocab_file={sample / 'vocab-nq.txt'}", f"--predict_file={tmp_path / 'missing.jsonl'}")
+                      f"--vocab_file={sample / 'vocab-nq.txt'}", f"--predict_file={tmp_path / 'missing.jsonl'}",
+                      "--max_seq_length=192")
     assert proc.returncode == 2 and "missing.jsonl" in proc.stderr
