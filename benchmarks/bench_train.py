@@ -19,7 +19,7 @@ best round of each is reported (the machine is shared, so slow outliers are nois
 
 Prints ONE JSON line: seq/s of both per config and the ratios ours/theirs (bar: >= 1.0).
 
-  python benchmarks/bench_train.py [--rounds 2] [--steps 5] [--warmup 3]
+  python benchmarks/bench_train.py [--rounds 3] [--steps 5] [--warmup 3]
 """
 
 import argparse
@@ -144,7 +144,7 @@ def run_worker(framework, name, steps, warmup):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (tracing)")
     parser.add_argument("--configs", default=",".join(CONFIGS))
