@@ -94,75 +94,66 @@ def _small(rng):
 
 
 # name -> value(rng), paragraph templates, question templates, table label (None: never in a table),
-# value suffix (tokens after the value that belong to the short answer).
+# value prefix / suffix (tokens around the value that belong to the short answer).
+# Every paragraph template puts the attribute's keyword (the word its questions share) exactly two
+# words before the value ("founded in 1734", "population of 12,400", "mayor is Ilsa Varn"), with
+# the town name never in between: the regular, lexical cue a tiny BERT learns from scratch.
 ATTRIBUTES = {
     "founded": dict(value=_year, label="Founded", paras=(
-        "{E} was founded in {V} .", "The town of {E} was founded in the year {V} by settlers .",
-        "Records show that {E} was first founded in {V} ."), questions=(
+        "{E} was founded in {V} .", "Records show that the town of {E} was founded in {V} by settlers .",
+        "According to the old chronicles {E} was founded in {V} ."), questions=(
         "when was {e} founded", "in what year was {e} founded", "what year was {e} founded in")),
     "founder": dict(value=_person, label="Founder", paras=(
-        "The founder of {E} was {V} .", "{V} , a travelling merchant , was the founder of {E} .",
-        "{E} honours its founder {V} with a statue in the square ."), questions=(
+        "{E} remembers its founder , {V} , every spring .", "A statue in {E} shows the founder , {V} .",
+        "The people of {E} still honour the founder , {V} ."), questions=(
         "who was the founder of {e}", "who is the founder of {e}", "name the founder of {e}")),
     "population": dict(value=_number, label="Population", paras=(
-        "{E} has a population of {V} people .", "The population of {E} is about {V} .",
-        "At the last census the population of {E} was {V} ."), questions=(
-        "what is the population of {e}", "how many people live in {e}", "what is the population of {e} today")),
+        "{E} has a population of {V} people .", "At the last census {E} had a population of {V} .",
+        "Today {E} counts a population of {V} ."), questions=(
+        "what is the population of {e}", "what population does {e} have", "what is the population of {e} today")),
     "river": dict(value=lambda r: [_name(r, 2, 2)], label=None, paras=(
-        "The {V} river flows through {E} .", "{E} lies on the banks of the {V} river .",
-        "The river {V} runs through the centre of {E} ."), questions=(
+        "The town of {E} lies on the river named {V} .", "A river named {V} flows through {E} .",
+        "Boats on the river named {V} pass through {E} ."), questions=(
         "which river flows through {e}", "what river runs through {e}", "what is the name of the river in {e}")),
     "known_for": dict(value=lambda r: r.choice(_THINGS).split(), label=None, paras=(
-        "{E} is known for its {V} .", "{E} is famous for its {V} .", "{E} is best known for its {V} ."),
-        questions=("what is {e} known for", "what is {e} famous for", "what is {e} best known for")),
+        "{E} is known for {V} .", "Travellers say that {E} is known for {V} .",
+        "Since the old days {E} has been known for {V} ."),
+        questions=("what is {e} known for", "what is {e} best known for", "what is {e} mostly known for")),
     "climate": dict(value=lambda r: [r.choice(_CLIMATES)], label=None, paras=(
-        "{E} has a {V} climate .", "The climate of {E} is {V} with long summers .",
-        "{E} enjoys a {V} climate for most of the year ."), questions=(
+        "In {E} the climate is {V} .", "Visitors find that in {E} the climate is {V} most of the year .",
+        "All year round in {E} the climate is {V} ."), questions=(
         "what is the climate of {e}", "what kind of climate does {e} have", "what is the climate like in {e}")),
     "mayor": dict(value=_person, label="Mayor", paras=(
-        "The current mayor of {E} is {V} .", "{V} has served as mayor of {E} since {Y} .",
-        "The town council of {E} is led by mayor {V} ."), questions=(
+        "In {E} the current mayor is {V} .", "The town council of {E} says the mayor is {V} .",
+        "Everyone in {E} knows the mayor is {V} ."), questions=(
         "who is the mayor of {e}", "who is the current mayor of {e}", "who serves as mayor of {e}")),
     "area": dict(value=_small, suffix=("square", "kilometres"), label="Area", paras=(
-        "{E} covers an area of {V} .", "The total area of {E} is {V} .",
-        "The area of {E} , including nearby farms , is {V} ."), questions=(
+        "{E} covers an area of {V} .", "Including nearby farms {E} has an area of {V} .",
+        "The town of {E} spreads over an area of {V} ."), questions=(
         "what is the area of {e}", "how large is the area of {e}", "how big is {e} in area")),
     "elevation": dict(value=_small, suffix=("metres",), label="Elevation", paras=(
-        "{E} lies at an elevation of {V} .", "The elevation of {E} is {V} above sea level .",
-        "The old town of {E} sits at an elevation of {V} ."), questions=(
+        "{E} lies at an elevation of {V} .", "The old town of {E} sits at an elevation of {V} .",
+        "The main square of {E} is at an elevation of {V} ."), questions=(
         "what is the elevation of {e}", "at what elevation is {e}", "how high is the elevation of {e}")),
     "province": dict(value=lambda r: [_name(r, 2, 3)], label="Province", paras=(
         "{E} is part of the province of {V} .", "{E} belongs to the province of {V} .",
-        "Since {Y} {E} has been the second town of the province of {V} ."), questions=(
+        "{E} is the second town of the province of {V} ."), questions=(
         "in which province is {e}", "what province is {e} in", "which province does {e} belong to")),
-    "twin": dict(value=lambda r: [_name(r, 2, 3)], label=None, paras=(
-        "{E} is twinned with the city of {V} .", "Since {Y} , {E} has been twinned with {V} .",
-        "The people of {E} are proud that their town is twinned with {V} ."), questions=(
-        "which city is {e} twinned with", "what town is {e} twinned with", "with which city is {e} twinned")),
     "festival": dict(value=lambda r: [_name(r, 2, 2)], label=None, paras=(
-        "Every spring {E} hosts the {V} festival .", "The {V} festival is held in {E} each autumn .",
-        "Thousands visit {E} for the {V} festival every year ."), questions=(
+        "Every spring {E} hosts the festival of {V} .", "The festival of {V} is held in {E} each autumn .",
+        "Thousands visit {E} for the festival of {V} ."), questions=(
         "what festival is held in {e}", "which festival takes place in {e}", "what is the main festival of {e}")),
     "language": dict(value=lambda r: [_name(r, 2, 2) + "ish"], label="Language", paras=(
-        "The main language of {E} is {V} .", "Most residents of {E} speak the {V} language .",
-        "In {E} the {V} language is taught in every school ."), questions=(
+        "In {E} the main language is {V} .", "Most residents of {E} speak a language called {V} .",
+        "In every school of {E} children learn the language called {V} ."), questions=(
         "what language is spoken in {e}", "which language do residents of {e} speak",
         "what is the main language of {e}")),
-    "club": dict(value=lambda r: [_name(r, 2, 2)], suffix=("United",), label=None, paras=(
-        "The local football club of {E} is {V} .", "{E} is home to the football club {V} .",
-        "The football club {V} has played in {E} since {Y} ."), questions=(
-        "what is the football club of {e}", "which football club plays in {e}",
-        "what is the name of the football club in {e}")),
-    "university": dict(value=lambda r: [_name(r, 2, 2)], prefix=("University", "of"), label=None, paras=(
-        "{E} is home to the {V} .", "The {V} was opened in {E} in {Y} .",
-        "Many students come to {E} to study at the {V} ."), questions=(
-        "what university is in {e}", "which university is located in {e}", "what is the university of {e}")),
 }
 TABLE_ATTRIBUTES = tuple(k for k, v in ATTRIBUTES.items() if v["label"])
 
 _FILLER = ("It is one of the oldest settlements in the region .", "The town is popular with visitors in summer .",
            "Many old houses still stand near the main square .", "Local historians have written much about this .",
-           "This is mentioned in several old chronicles .", "Most families there have lived in the area for generations .")
+           "This is mentioned in several old chronicles .", "Most families there have lived in the town for generations .")
 _DIRECTIONS = ("north", "south", "east", "west", "centre")
 _PLACES = ("old mill", "town hall", "stone church", "market square", "city museum", "north gate", "botanic garden",
            "harbour tower", "public library", "railway station", "clock tower", "castle ruins")
@@ -280,13 +271,20 @@ def _question_kind(rng: random.Random) -> str:
     return "para"
 
 
-def _annotations(rng: random.Random, answer: Optional[Answer], split: str) -> list[Optional[Answer]]:
+def _annotations(rng: random.Random, answer: Optional[Answer], split: str,
+                 enclosing: Optional[Answer] = None) -> list[Optional[Answer]]:
+    """Train: the one annotation.  Dev: 5, of which 3-5 agree on the answer and the rest are null;
+    for a table-row answer one or two of those agreeing mark the enclosing table instead (as
+    real annotators do), so a system that predicts only top-level candidates can match too."""
     if split != "dev":
         return [answer]
     if answer is None:
         return [None] * DEV_ANNOTATORS
     agree = rng.choice((3, 4, 5))
     anns: list[Optional[Answer]] = [answer] * agree + [None] * (DEV_ANNOTATORS - agree)
+    if enclosing is not None:
+        for k in range(1 if agree == 3 else rng.randint(1, 2)):
+            anns[k] = enclosing
     rng.shuffle(anns)
     return anns
 
@@ -346,10 +344,11 @@ def make_example(index: int, seed: int = 0, split: str = "train", large: bool = 
 
     e = entity.lower()
     answer: Optional[Answer] = None
+    enclosing: Optional[Answer] = None
     if kind == "null":
         q_attr = rng.choice(absent)
         if q_attr == "known_for" and rng.random() < 0.3:
-            question = f"is {e} known for its {rng.choice(_THINGS)}"
+            question = f"is {e} known for {rng.choice(_THINGS)}"
         else:
             question = rng.choice(ATTRIBUTES[q_attr]["questions"]).format(e=e)
     elif kind == "yesno":
@@ -357,19 +356,21 @@ def make_example(index: int, seed: int = 0, split: str = "train", large: bool = 
         yes = rng.random() < 0.5
         if not yes:
             thing = rng.choice([t for t in _THINGS if t != thing])
-        question = f"is {e} {rng.choice(('known', 'famous'))} for its {thing}"
+        question = f"is {e} {rng.choice(('known', 'best known', 'mostly known'))} for {thing}"
         answer = Answer(block=where["known_for"][0], yes_no="YES" if yes else "NO")
     elif kind == "table":
         q_attr = rng.choice(table_attrs)
         row = table_attrs.index(q_attr)
         question = rng.choice(ATTRIBUTES[q_attr]["questions"]).format(e=e)
         answer = Answer(block=where["<table>"][0], nested=row, span=(1, 1 + len(values[q_attr])))
+        before = sum(1 + len(values[a]) for a in table_attrs[:row])  # words of the rows above
+        enclosing = Answer(block=answer.block, span=(before + 1, before + 1 + len(values[q_attr])))
     else:
         q_attr = rng.choice(para_attrs)
         question = rng.choice(ATTRIBUTES[q_attr]["questions"]).format(e=e)
         answer = Answer(block=where[q_attr][0], span=where[q_attr][1])
 
-    anns = _annotations(rng, answer, split)
+    anns = _annotations(rng, answer, split, enclosing)
     return nq_writer.build_example(
         example_id, question, entity, blocks, anns,
         url=f"https://en.wikipedia.org//w/index.php?title={entity}&oldid={rng.randrange(10 ** 8, 10 ** 9)}",
@@ -457,16 +458,64 @@ def corpus_words(examples: Iterable[tuple[dict, dict]]) -> set[str]:
     return words
 
 
+# Words written by the templates and word lists (everything but generated names and numbers).
+_TEMPLATE_TEXT = " ".join([
+    "In the of was by near and again , which later became part During years were several times",
+    "Month High Low Rain Year Inhabitants Change District Seat Notes quarter % born keeper ( )",
+    "is a town small market in known famous for its",
+    *_FILLER, *_PLACES, *_THINGS, *_CLIMATES, *_DIRECTIONS, *_NOUNS, *_VERBS, *_ADJS, *_MONTHS, *_SECTIONS,
+    *(" ".join([*spec["paras"], *spec["questions"], spec["label"] or "", *spec.get("prefix", ()),
+                *spec.get("suffix", ())]) for spec in ATTRIBUTES.values()),
+])
+
+
+def template_words() -> set[str]:
+    """The lowercase words of the templates: the vocabulary's whole words."""
+    return {w for w in basic_words(_TEMPLATE_TEXT.replace("{E}", " ").replace("{V}", " ").replace(
+        "{Y}", " ").replace("{e}", " ")) if w.isalpha()}
+
+
+def name_pieces() -> list[str]:
+    """WordPieces for generated names: each syllable as a word start and as `##` continuation."""
+    return sorted({s for s in _SYLLABLES} | {"##" + s for s in _SYLLABLES} | {"##ish"})
+
+
 def vocab_lines(words: Iterable[str]) -> list[str]:
     """BERT-layout WordPiece vocab: [PAD], [unused0..98], [UNK] [CLS] [SEP] [MASK], [unused99..307],
-    punctuation, digits, a-z, their ## forms, then the corpus words sorted."""
+    punctuation, digits, a-z, their ## forms, then the corpus's template words and the name
+    syllable pieces, sorted.
+
+    Generated names (towns, people, rivers...) and numbers are NOT whole tokens: they split into
+    syllable / digit pieces shared by train and dev.  As whole tokens, each town name would be a
+    token seen in one training example only, and a small BERT trained from scratch memorizes
+    name -> answer position instead of learning the question -> paragraph match (dev F1 0.19).
+    """
     head = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     head += [f"[unused{i}]" for i in range(99, 308)]
     chars = list(_PUNCT) + list(string.digits) + list(string.ascii_lowercase)
     lines = head + chars + ["##" + c for c in chars]
     seen = set(lines)
-    lines += sorted(w for w in set(words) if w not in seen)
+    keep = template_words()
+    body = {w for w in words if w in keep} | set(name_pieces())
+    lines += sorted(w for w in body if w not in seen)
     return lines
+
+
+def wordpiece(word: str, vocab: set[str]) -> list[str]:
+    """BERT's greedy longest-match-first WordPiece of one basic-tokenized word ([UNK] if impossible)."""
+    pieces, start = [], 0
+    while start < len(word):
+        end = len(word)
+        while end > start:
+            piece = word[start:end] if start == 0 else "##" + word[start:end]
+            if piece in vocab:
+                break
+            end -= 1
+        else:
+            return ["[UNK]"]
+        pieces.append(piece)
+        start = end
+    return pieces
 
 
 def _write_atomic(path: str, data_lines: Iterable[bytes], gz: bool) -> None:
@@ -502,10 +551,8 @@ def write_dataset(output_dir: str, num_train: int = 1200, num_dev: int = 200, se
             words |= corpus_words([(original, simplified)])
             full.append(_dumps(original) + b"\n")
             simple.append(_dumps(simplified) + b"\n")
-            ann = original["annotations"][0] if split == "train" else next(
-                (a for a in original["annotations"] if a["long_answer"]["candidate_index"] >= 0),
-                original["annotations"][0])
-            ci = ann["long_answer"]["candidate_index"]
+            ann = max(original["annotations"], key=lambda a: a["long_answer"]["candidate_index"])
+            ci = ann["long_answer"]["candidate_index"]  # the most specific (a row, not its table)
             counts["null"] += ci < 0
             counts["yes_no"] += ann["yes_no_answer"] != "NONE"
             counts["nested"] += ci >= 0 and not original["long_answer_candidates"][ci]["top_level"]
