@@ -7,7 +7,9 @@ Every question is asked over its WHOLE article, as NQ asks over a whole Wikipedi
 
 Each `<P> ... </P>` is a top-level long-answer candidate (token and byte offsets).  An
 answer's long answer is the paragraph it lies in; its short answer is the word tokens
-that cover SQuAD's answer characters.  One annotation per SQuAD answer (dev questions
+that cover SQuAD's answer characters (paragraph text split into NQ-like tokens by
+`nq_writer.tokenize`: whitespace, punctuation split off, 13,000 and U.S. kept whole; the
+documents and both output formats are built by `nq_baseline.nq_writer`).  One annotation per SQuAD answer (dev questions
 with several answers get several annotators, so the official 2-of-5 rule applies;
 duplicates are kept).  A SQuAD 2.0 impossible question gets one null annotation, and
 `--null_rate` adds that share of questions asked over ANOTHER article (same output
@@ -26,11 +28,9 @@ with one message naming the file (and the question id).
 from __future__ import annotations
 
 import argparse
-import bisect
 import dataclasses
 import gzip
 import hashlib
-import html
 import os
 import random
 import re
@@ -43,48 +43,19 @@ from typing import Iterable, Optional
 
 import orjson
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # runnable as a script from anywhere
+    sys.path.insert(0, ROOT)
+
+from nq_baseline import nq_writer  # noqa: E402
+from nq_baseline.nq_writer import Answer, tokenize  # noqa: E402,F401  (tokenize: part of this tool's API)
+
 WIKI_URL = "https://en.wikipedia.org/wiki/"
-
-# Word tokens, NQ style: numbers keep their inner separators (13,000  3.14), initialisms keep
-# their periods (U.S.), hyphenated words and A&M stay whole, clitics ('s 're ...) split off,
-# any other punctuation or symbol is a token of its own.
-_TOKEN_RE = re.compile(
-    r"\d+(?:[.,:]\d+)+(?![\w])"
-    r"|(?:[^\W\d_]\.){2,}"
-    r"|['\u2019](?:[sS]|re|RE|ve|VE|ll|LL|[dD]|[mM])(?!\w)"
-    r"|\w+(?:[-&]\w+)*"
-    r"|\S")
-
-_NULL_LONG = {"start_token": -1, "end_token": -1, "start_byte": -1, "end_byte": -1, "candidate_index": -1}
 _PUNCT = set(string.punctuation)
 
 
 class SquadInputError(ValueError):
     """Bad SQuAD input; the message names the file (and the question id)."""
-
-
-def _is_gap(tok: str) -> bool:
-    """Invisible characters (zero-width spaces, controls, BOM) separate tokens."""
-    return all(unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp") for c in tok)
-
-
-def _is_mark(tok: str) -> bool:
-    return all(unicodedata.category(c).startswith("M") for c in tok)
-
-
-def tokenize(text: str) -> list[tuple[str, int, int]]:
-    """Text -> [(token, start_char, end_char)], NQ-style word tokens with char offsets."""
-    out: list[tuple[str, int, int]] = []
-    for m in _TOKEN_RE.finditer(text):
-        tok, s, e = m.group(), m.start(), m.end()
-        if _is_gap(tok):
-            continue
-        if out and out[-1][2] == s and (_is_mark(tok) or _is_mark(out[-1][0][-1])):
-            # A combining mark (Devanagari vowel signs, accents) belongs to its word.
-            prev, ps, _ = out.pop()
-            tok, s = prev + tok, ps
-        out.append((tok, s, e))
-    return out
 
 
 def normalize_answer(text: str) -> str:
@@ -100,120 +71,21 @@ def stable_id(*parts: str) -> int:
 
 
 @dataclasses.dataclass
-class Paragraph:
-    context: str
-    candidate_index: int
-    start_token: int  # the <P> token
-    end_token: int  # after the </P> token
-    start_byte: int
-    end_byte: int
-    word_starts: list[int]  # char offsets of the paragraph's word tokens
-    word_ends: list[int]
-    first_word: int  # document index of the first word token
-
-
-@dataclasses.dataclass
 class Article:
+    """One SQuAD article as an NQ document: `<H1> title </H1>` then one `<P>` per paragraph."""
+
     index: int
     title: str
-    url: str
-    tokens: list[dict]
-    html: str
-    candidates: list[dict]
-    paragraphs: list[Paragraph]
-    _full_json: Optional[bytes] = None
-    _text_json: Optional[bytes] = None
-    _cand_simple: Optional[list] = None
-
-    def full_json(self) -> bytes:
-        """The article part of an original-format line (cached: every question repeats it)."""
-        if self._full_json is None:
-            self._full_json = (b'"document_title":' + orjson.dumps(self.title)
-                               + b',"document_url":' + orjson.dumps(self.url)
-                               + b',"document_html":' + orjson.dumps(self.html)
-                               + b',"document_tokens":' + orjson.dumps(self.tokens)
-                               + b',"long_answer_candidates":' + orjson.dumps(self.candidates))
-        return self._full_json
-
-    def simplified_json(self) -> bytes:
-        if self._text_json is None:
-            text = " ".join(t["token"] for t in self.tokens)
-            cands = [{"start_token": c["start_token"], "end_token": c["end_token"],
-                      "top_level": c["top_level"]} for c in self.candidates]
-            self._text_json = (b'"document_text":' + orjson.dumps(text)
-                               + b',"document_url":' + orjson.dumps(self.url)
-                               + b',"long_answer_candidates":' + orjson.dumps(cands))
-        return self._text_json
-
-
-class _DocBuilder:
-    """Accumulates tokens and the HTML (as UTF-8 byte length) side by side."""
-
-    def __init__(self):
-        self.parts: list[str] = []
-        self.nbytes = 0
-        self.tokens: list[dict] = []
-
-    def raw(self, text: str) -> None:
-        self.parts.append(text)
-        self.nbytes += len(text.encode("utf-8"))
-
-    def token(self, tok: str, html_text: str, is_html: bool) -> None:
-        start = self.nbytes
-        self.raw(html_text)
-        self.tokens.append({"token": tok, "start_byte": start, "end_byte": self.nbytes,
-                            "html_token": is_html})
-
-    def text(self, text: str) -> list[tuple[str, int, int]]:
-        """Tokenized text with the gaps kept in the HTML; returns the word tokens."""
-        words = tokenize(text)
-        pos = 0
-        for tok, s, e in words:
-            if s > pos:
-                self.raw(html.escape(text[pos:s], quote=False))
-            self.token(tok, html.escape(tok, quote=False), False)
-            pos = e
-        if pos < len(text):
-            self.raw(html.escape(text[pos:], quote=False))
-        return words
+    contexts: list[str]
+    doc: nq_writer.Document
 
 
 def build_article(index: int, title: str, contexts: list[str]) -> Article:
-    """One SQuAD article -> the NQ document (tokens, HTML, candidates)."""
+    """One SQuAD article -> the NQ document (tokens, HTML, candidates), built by nq_writer."""
     shown = title.replace("_", " ")
-    b = _DocBuilder()
-    b.raw("<HTML><BODY>")
-    b.token("<H1>", "<H1>", True)
-    b.text(shown)
-    b.token("</H1>", "</H1>", True)
-    b.raw("\n")
-    paragraphs, candidates = [], []
-    for context in contexts:
-        start_token, start_byte = len(b.tokens), b.nbytes
-        b.token("<P>", "<P>", True)
-        first_word = len(b.tokens)
-        words = b.text(context)
-        b.token("</P>", "</P>", True)
-        b.raw("\n")
-        cand = {"start_token": start_token, "end_token": len(b.tokens), "start_byte": start_byte,
-                "end_byte": b.tokens[-1]["end_byte"], "top_level": True}
-        paragraphs.append(Paragraph(context, len(candidates), start_token, cand["end_token"], start_byte,
-                                    cand["end_byte"], [w[1] for w in words], [w[2] for w in words],
-                                    first_word))
-        candidates.append(cand)
-    b.raw("</BODY></HTML>\n")
-    url = WIKI_URL + title.replace(" ", "_")
-    return Article(index, shown, url, b.tokens, "".join(b.parts), candidates, paragraphs)
-
-
-def answer_tokens(par: Paragraph, start: int, length: int) -> Optional[tuple[int, int]]:
-    """SQuAD char span -> the document token span [start, end) of the words covering it."""
-    end = start + length
-    first = bisect.bisect_right(par.word_ends, start)  # first word ending after start
-    last = bisect.bisect_left(par.word_starts, end)  # words starting before end
-    if first >= last:
-        return None
-    return par.first_word + first, par.first_word + last
+    doc = nq_writer.build_document(shown, [("p", nq_writer.Text(c)) for c in contexts],
+                                   url=WIKI_URL + title.replace(" ", "_"))
+    return Article(index, shown, contexts, doc)
 
 
 @dataclasses.dataclass
@@ -221,23 +93,14 @@ class Question:
     qid: str
     text: str
     article: int  # index into the selected articles
-    annotations: list[dict]
+    answers: list[Optional[Answer]]  # one per annotator; None: null
+    annotation_ids: list[int]
     example_id: int
     num_answers: int = 0
 
-
-def _annotation(ann_id: int, par: Optional[Paragraph] = None, span: Optional[tuple[int, int]] = None,
-                tokens: Optional[list[dict]] = None) -> dict:
-    if par is None:
-        return {"annotation_id": ann_id, "long_answer": dict(_NULL_LONG), "short_answers": [],
-                "yes_no_answer": "NONE"}
-    long = {"start_token": par.start_token, "end_token": par.end_token, "start_byte": par.start_byte,
-            "end_byte": par.end_byte, "candidate_index": par.candidate_index}
-    s, e = span
-    short = {"start_token": s, "end_token": e, "start_byte": tokens[s]["start_byte"],
-             "end_byte": tokens[e - 1]["end_byte"]}
-    return {"annotation_id": ann_id, "long_answer": long, "short_answers": [short],
-            "yes_no_answer": "NONE"}
+    @property
+    def is_null(self) -> bool:
+        return all(a is None for a in self.answers)
 
 
 def parse_article_spec(spec: Optional[str], num_articles: int, source: str) -> list[int]:
@@ -302,7 +165,7 @@ def convert(data: list[dict], selected: list[int], source: str = "<squad>") -> C
             raise SquadInputError(f"{where}: a paragraph lacks its 'context' text") from None
         article = build_article(pos, title, contexts)
         articles.append(article)
-        for par, p in zip(article.paragraphs, art["paragraphs"]):
+        for block, (context, p) in enumerate(zip(contexts, art["paragraphs"])):
             for qa in p.get("qas", []):
                 try:
                     qid, qtext = str(qa["id"]), qa["question"]
@@ -313,33 +176,36 @@ def convert(data: list[dict], selected: list[int], source: str = "<squad>") -> C
                     raise SquadInputError(f"{source}: question {qid}: duplicate question id")
                 seen.add(qid)
                 stats["num_questions"] += 1
-                anns = []
                 impossible = bool(qa.get("is_impossible", False)) or not answers
                 if impossible:
                     stats["num_impossible"] += 1
-                    anns.append(_annotation(stable_id("squad-annotation", qid, "null")))
-                for k, ans in enumerate([] if impossible else answers):
+                    questions.append(Question(qid, qtext, pos, [None], [stable_id("squad-annotation", qid, "null")],
+                                              stable_id("squad", qid)))
+                    continue
+                anns, ids = [], []
+                for k, ans in enumerate(answers):
                     try:
                         start, text = int(ans["answer_start"]), str(ans["text"])
                     except (KeyError, TypeError, ValueError):
                         raise SquadInputError(f"{source}: question {qid}: an answer lacks "
                                               "'answer_start' or 'text'") from None
-                    if start < 0 or start + len(text) > len(par.context) or not text.strip():
+                    if start < 0 or start + len(text) > len(context) or not text.strip():
                         raise SquadInputError(
                             f"{source}: question {qid}: answer_start {start} (+{len(text)} chars) out of "
-                            f"range for its paragraph of {len(par.context)} chars")
-                    span = answer_tokens(par, start, len(text))
-                    if span is None:
-                        raise SquadInputError(f"{source}: question {qid}: answer {text!r} covers no word")
-                    if par.context[start:start + len(text)] != text:
+                            f"range for its paragraph of {len(context)} chars")
+                    answer = Answer(block=block, chars=(start, start + len(text)))
+                    try:
+                        _, ((s, e),) = article.doc.resolve(answer)
+                    except ValueError:
+                        raise SquadInputError(f"{source}: question {qid}: answer {text!r} covers no word") from None
+                    if context[start:start + len(text)] != text:
                         stats["num_text_mismatch"] += 1
-                    decoded = " ".join(t["token"] for t in article.tokens[span[0]:span[1]])
+                    decoded = " ".join(t["token"] for t in article.doc.tokens[s:e])
                     stats["num_answers"] += 1
                     stats["num_decoded"] += normalize_answer(decoded) == normalize_answer(text)
-                    anns.append(_annotation(stable_id("squad-annotation", qid, str(k)), par, span,
-                                            article.tokens))
-                questions.append(Question(qid, qtext, pos, anns, stable_id("squad", qid),
-                                          0 if impossible else len(answers)))
+                    anns.append(answer)
+                    ids.append(stable_id("squad-annotation", qid, str(k)))
+                questions.append(Question(qid, qtext, pos, anns, ids, stable_id("squad", qid), len(answers)))
     return Converted(articles, questions, stats)
 
 
@@ -359,30 +225,14 @@ def null_pairs(questions: list[Question], article_ids: list[int], rate: float, s
     for i in chosen:
         q = questions[i]
         other = rng.choice([a for a in article_ids if a != q.article])
-        out.append(Question(q.qid, q.text, other,
-                            [_annotation(stable_id("squad-null-annotation", q.qid, str(other)))],
+        out.append(Question(q.qid, q.text, other, [None], [stable_id("squad-null-annotation", q.qid, str(other))],
                             stable_id("squad-null", q.qid, str(other))))
     return out
 
 
 def example_lines(q: Question, article: Article) -> tuple[bytes, bytes]:
     """One question -> (original-format line, simplified-format line), newline-terminated."""
-    head = {"example_id": q.example_id, "question_text": q.text,
-            "question_tokens": [t[0].lower() for t in tokenize(q.text)], "annotations": q.annotations}
-    full = orjson.dumps(head)[:-1] + b"," + article.full_json() + b"}\n"
-    simple_anns = []
-    for a in q.annotations:
-        la = a["long_answer"]
-        simple_anns.append({
-            "annotation_id": a["annotation_id"],
-            "long_answer": {"start_token": la["start_token"], "end_token": la["end_token"],
-                            "candidate_index": la["candidate_index"]},
-            "short_answers": [{"start_token": s["start_token"], "end_token": s["end_token"]}
-                              for s in a["short_answers"]],
-            "yes_no_answer": a["yes_no_answer"]})
-    simple = orjson.dumps({"example_id": q.example_id, "question_text": q.text,
-                           "annotations": simple_anns})[:-1] + b"," + article.simplified_json() + b"}\n"
-    return full, simple
+    return article.doc.example_lines(q.example_id, q.text, q.answers, q.annotation_ids)
 
 
 def _write_gz(path: str, lines: Iterable[bytes], compresslevel: int) -> int:
@@ -413,8 +263,9 @@ def write_outputs(groups: dict[str, list[Question]], articles: list[Article], ou
                   compresslevel: int = 1, workers: int = 2) -> dict[str, int]:
     """Writes <prefix>-full.jsonl.gz and <prefix>-simplified.jsonl.gz for every group."""
     os.makedirs(output_dir, exist_ok=True)
-    for a in articles:  # build the cached article JSON once, before the threads share it
-        a.full_json(), a.simplified_json()
+    for a in articles:  # serialize each article once, before the threads share it
+        if a.doc.tokens:
+            a.doc.example_lines(0, "", [])
 
     def lines(qs, which):
         for q in qs:
@@ -455,8 +306,7 @@ def run(input_path: str, output_dir: str, articles: Optional[str] = None, split:
     stats["answer_decoding_share"] = stats["num_decoded"] / max(1, stats["num_answers"])
     return {"files": counts, "stats": stats,
             "examples": {p: len(qs) for p, qs in groups.items()},
-            "null_examples": {p: sum(all(a["long_answer"]["candidate_index"] < 0 for a in q.annotations)
-                                     for q in qs) for p, qs in groups.items()}}
+            "null_examples": {p: sum(q.is_null for q in qs) for p, qs in groups.items()}}
 
 
 def main(argv=None) -> int:
