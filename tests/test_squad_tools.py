@@ -364,3 +364,43 @@ def test_show_predictions_cli(tmp_path):
                            f"--gold_path={tmp_path / 'missing.jsonl'}", f"--predictions_path={pred_path}"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "missing.jsonl" in proc.stderr
+
+
+def test_show_predictions_official_two_of_five_rule():
+    """5 annotators: one answer alone is a null gold (the official rule); 2 or more are a gold answer."""
+    from nq_baseline import nq_writer
+    from nq_baseline.nq_writer import Answer
+    blocks = [("p", "Alpha was founded in 1901 ."), ("p", "Beta is a river ."), ("ul", ["one", "two"])]
+    a = Answer(0, span=(4, 5))
+    yes = Answer(1, yes_no="YES")
+    cases = [  # annotations, (pred long block, nested), pred short words, pred yes/no, (long right, short right)
+        ([a, None, None, None, None], None, None, "NONE", (True, True)),
+        ([a, None, None, None, None], 0, (4, 5), "NONE", (False, False)),
+        ([None, a, None, Answer(0), None], 0, None, "NONE", (True, True)),  # 2 long, 1 short: short is null
+        ([None, a, None, Answer(0), None], 0, (4, 5), "NONE", (True, False)),
+        ([None, a, None, a, None], 0, (4, 5), "NONE", (True, True)),
+        ([None, a, None, a, None], 0, (3, 5), "NONE", (True, False)),
+        ([a, a, Answer(2, nested=1)], (2, 1), None, "NONE", (True, False)),  # any annotator's span, nested too
+        ([yes, yes, None], 1, None, "YES", (True, True)),
+        ([yes, yes, None], 1, None, "NO", (True, False)),
+        ([a], None, None, "NONE", (False, False)),  # one annotation (NQ train): it is the gold
+        ([None], None, None, "NONE", (True, True)),
+    ]
+    for k, (anns, pred_block, pred_words, yes_no, expected) in enumerate(cases):
+        doc = nq_writer.build_document("T", blocks)
+        original, _ = doc.example(k + 1, "q", anns)
+        gold = nq_data.document_from_json(original)
+        if pred_block is None:
+            long = {"start_token": -1, "end_token": -1, "start_byte": -1, "end_byte": -1}
+        else:
+            block, nested = pred_block if isinstance(pred_block, tuple) else (pred_block, None)
+            c = original["long_answer_candidates"][doc.candidate_index(block, nested)]
+            long = {k2: c[k2] for k2 in ("start_token", "end_token", "start_byte", "end_byte")}
+        shorts = []
+        if pred_words is not None:
+            _, ((s, e),) = doc.resolve(Answer(0, span=pred_words))
+            shorts = [{"start_token": s, "end_token": e, "start_byte": -1, "end_byte": -1}]
+        pred = {"example_id": k + 1, "long_answer": long, "long_answer_score": 1.0, "short_answers": shorts,
+                "short_answers_score": 1.0, "yes_no_answer": yes_no}
+        (row,) = show_predictions.render_examples([gold], {"predictions": [pred]}, num=1)
+        assert (row["long_correct"], row["short_correct"]) == expected, (k, row)

@@ -12,7 +12,9 @@ For each: the question, the predicted long answer (HTML tokens dropped, ~40 word
 short answer (or YES/NO), the gold ones (the first annotation with a long answer), and
 whether each prediction is right: the long answer equals some annotator's long span
 (token offsets), or both are null; the short answer equals some annotator's span set or
-yes/no answer, or both are null.
+yes/no answer, or both are null.  "Gold is null" follows the official rule: fewer than 2
+annotators gave an answer (for files with one annotation per example, like NQ train:
+that one gave none).
 """
 
 from __future__ import annotations
@@ -74,11 +76,17 @@ def judge(doc: nq_data.NqDocument, pred: Prediction) -> dict:
     pred_shorts = frozenset(r for r in (_token_range(doc, s) for s in pred.short_answers) if r is not None)
     pred_yes_no = pred.yes_no_answer.lower()
 
+    # The official rule: gold has an answer when at least 2 annotators give one (NQ dev's 5);
+    # a file with one annotation per example (NQ train) needs that one.
+    need = min(2, len(doc.annotations))
     gold_longs = [_gold_long(a) for a in doc.annotations]
-    has_gold_long = any(g is not None for g in gold_longs)
-    long_correct = (pred_long in gold_longs) if pred_long is not None else not has_gold_long
+    has_gold_long = bool(doc.annotations) and sum(g is not None for g in gold_longs) >= need
+    if pred_long is None:
+        long_correct = not has_gold_long
+    else:
+        long_correct = has_gold_long and pred_long in gold_longs
 
-    gold_short_sets = []  # per annotator: ("yes"/"no", None) or ("none", spans)
+    gold_short_sets = []  # per annotator with a short answer: ("yes"/"no", empty) or ("none", spans)
     for a in doc.annotations:
         yn = a.yes_no_answer.lower()
         if yn != "none":
@@ -87,12 +95,14 @@ def judge(doc: nq_data.NqDocument, pred: Prediction) -> dict:
             spans = _gold_shorts(doc, a)
             if spans:
                 gold_short_sets.append(("none", spans))
+    has_gold_short = bool(doc.annotations) and len(gold_short_sets) >= need
     if pred_yes_no != "none":
-        short_correct = any(yn == pred_yes_no for yn, _ in gold_short_sets)
+        short_correct = has_gold_short and any(yn == pred_yes_no for yn, _ in gold_short_sets)
     elif pred_shorts:
-        short_correct = any(yn == "none" and spans == pred_shorts for yn, spans in gold_short_sets)
+        short_correct = has_gold_short and any(yn == "none" and spans == pred_shorts
+                                               for yn, spans in gold_short_sets)
     else:
-        short_correct = not gold_short_sets
+        short_correct = not has_gold_short
 
     first = next((a for a in doc.annotations if _gold_long(a) is not None), None)
     if first is None:
@@ -247,9 +257,15 @@ def main(argv=None) -> int:
     print(to_text(rows))
     if args.html_out:
         tmp = f"{args.html_out}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(to_html(rows))
-        os.replace(tmp, args.html_out)
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(to_html(rows))
+            os.replace(tmp, args.html_out)
+        except OSError as err:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            print(f"show_predictions: error: cannot write {args.html_out} ({err.strerror or err})", file=sys.stderr)
+            return 2
         print(f"wrote {args.html_out}")
     return 0
 
