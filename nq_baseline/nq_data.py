@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import glob
 import gzip
-import os
 import re
 import zlib
 from typing import Iterator, Optional, Union
@@ -275,7 +274,3 @@ def read_documents(pattern: str, skip_bad: bool = False, stats: Optional[dict] =
                 raise
             if stats is not None:
                 stats["num_skipped"] = stats.get("num_skipped", 0) + 1
-
-
-def display_path(path: str) -> str:
-    return os.path.relpath(path) if not path.startswith("..") else path

@@ -94,6 +94,11 @@ def _records(files: Sequence[str], shuffle: bool, seed: Optional[int], cycle_len
     )
 
 
+# Records of bert_joint carry no `example_ids`; NQ ids may be negative, so the "absent" mark
+# is the one int64 value no NQ id takes.
+NO_EXAMPLE_ID = -(2**63)
+
+
 def _parser(seq_length: int, is_training: bool):
     spec = {
         "unique_ids": tf.io.FixedLenFeature([1], tf.int64),
@@ -106,7 +111,7 @@ def _parser(seq_length: int, is_training: bool):
             spec[k] = tf.io.FixedLenFeature([1], tf.int64)
     else:
         spec["token_map"] = tf.io.FixedLenFeature([seq_length], tf.int64)
-        spec["example_ids"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[-1])
+        spec["example_ids"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[NO_EXAMPLE_ID])
         spec["doc_span_index"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[-1])
 
     def parse(serialized):
@@ -579,6 +584,7 @@ def predict_raw(model: keras.Model, dataset: tf.data.Dataset) -> Iterator[RawPre
                 end_logits=end[i],
                 answer_type_logits=answer_type[i],
                 token_map=token_map[i],
-                example_id=int(example_ids[i]) if example_ids is not None and example_ids[i] >= 0 else None,
+                example_id=(int(example_ids[i]) if example_ids is not None and example_ids[i] != NO_EXAMPLE_ID
+                            else None),
                 doc_span_index=int(spans[i]) if spans is not None and spans[i] >= 0 else None,
             )

@@ -137,3 +137,22 @@ def test_oracle_logits_round_trip_through_features_and_nq_eval(nq_vocab):
                                long_non_null_threshold=1, short_non_null_threshold=1)
     assert metrics["long-best-threshold-f1"] == pytest.approx(1.0)
     assert metrics["short-best-threshold-f1"] == pytest.approx(1.0)
+
+
+def test_predict_raw_keeps_negative_and_64bit_example_ids(nq_vocab, tmp_path):
+    """Real NQ ids are 64-bit and may be negative: records -> predict_raw keeps them exactly."""
+    from nq_baseline import modeling, training
+    from nq_baseline.prepare import prepare
+
+    require_nq_real()
+    records = tmp_path / "p.tfrecord"
+    prepare(str(NQ_REAL / "*.jsonl.gz"), str(records), PrepareConfig(vocab_file=str(nq_vocab), is_training=False,
+                                                                      features=F.FeatureConfig(max_seq_length=128)))
+    config = modeling.BertConfig.from_dict({"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 1,
+                                            "num_attention_heads": 2, "intermediate_size": 64,
+                                            "max_position_embeddings": 128})
+    model = modeling.build_nq_model(config, 128)
+    got = list(training.predict_raw(model, training.make_predict_dataset(str(records), 64, 128)))
+    ids = {r.example_id for r in got}
+    assert None not in ids and min(ids) < 0 and max(ids) > 2**62
+    assert all(r.unique_id == F.unique_id(r.example_id, r.doc_span_index) for r in got)
