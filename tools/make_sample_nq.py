@@ -73,6 +73,41 @@ def _person(rng: random.Random) -> list[str]:
     return [_name(rng, 2, 2), _name(rng, 2, 3)]
 
 
+def _make_pools() -> dict[str, tuple[str, ...]]:
+    """Closed, seed-independent name lists for the answer values (rivers, founders, mayors...).
+
+    Values come from a list per attribute, so a value's own word says which attribute it answers,
+    and each value word recurs across many training documents: a small BERT learns that, where it
+    only memorizes a name seen once.  Town names stay unique per document (and out of these lists).
+    """
+    rng = random.Random("nq-sample-pools")
+    taken: set[str] = set()
+    pools = {}
+    for key, size, lo, hi in (("river", 40, 2, 2), ("festival", 40, 2, 2), ("province", 40, 2, 3),
+                              ("language", 30, 2, 2), ("founder_first", 30, 2, 2), ("founder_last", 30, 2, 3),
+                              ("mayor_first", 30, 2, 2), ("mayor_last", 30, 2, 3)):
+        names: list[str] = []
+        while len(names) < size:
+            name = _name(rng, lo, hi) + ("ish" if key == "language" else "")
+            if name.lower() not in taken:
+                taken.add(name.lower())
+                names.append(name)
+        pools[key] = tuple(names)
+    return pools
+
+
+POOLS = _make_pools()
+_POOL_WORDS = {w.lower() for names in POOLS.values() for w in names}
+
+
+def _pooled(key: str):
+    return lambda rng: [rng.choice(POOLS[key])]
+
+
+def _pooled_person(prefix: str):
+    return lambda rng: [rng.choice(POOLS[prefix + "_first"]), rng.choice(POOLS[prefix + "_last"])]
+
+
 # ----------------------------------------------------------------------------- attributes
 
 _THINGS = ("copper mines", "wool markets", "glass bells", "apple orchards", "stone bridges", "salt springs",
@@ -103,15 +138,15 @@ ATTRIBUTES = {
         "{E} was founded in {V} .", "Records show that the town of {E} was founded in {V} by settlers .",
         "According to the old chronicles {E} was founded in {V} ."), questions=(
         "when was {e} founded", "in what year was {e} founded", "what year was {e} founded in")),
-    "founder": dict(value=_person, label="Founder", paras=(
+    "founder": dict(value=_pooled_person("founder"), label="Founder", paras=(
         "{E} remembers its founder , {V} , every spring .", "A statue in {E} shows the founder , {V} .",
         "The people of {E} still honour the founder , {V} ."), questions=(
         "who was the founder of {e}", "who is the founder of {e}", "name the founder of {e}")),
-    "population": dict(value=_number, label="Population", paras=(
-        "{E} has a population of {V} people .", "At the last census {E} had a population of {V} .",
+    "population": dict(value=_number, suffix=("inhabitants",), label="Population", paras=(
+        "{E} has a population of {V} .", "At the last census {E} had a population of {V} .",
         "Today {E} counts a population of {V} ."), questions=(
         "what is the population of {e}", "what population does {e} have", "what is the population of {e} today")),
-    "river": dict(value=lambda r: [_name(r, 2, 2)], label=None, paras=(
+    "river": dict(value=_pooled("river"), label=None, paras=(
         "The town of {E} lies on the river named {V} .", "A river named {V} flows through {E} .",
         "Boats on the river named {V} pass through {E} ."), questions=(
         "which river flows through {e}", "what river runs through {e}", "what is the name of the river in {e}")),
@@ -123,7 +158,7 @@ ATTRIBUTES = {
         "In {E} the climate is {V} .", "Visitors find that in {E} the climate is {V} most of the year .",
         "All year round in {E} the climate is {V} ."), questions=(
         "what is the climate of {e}", "what kind of climate does {e} have", "what is the climate like in {e}")),
-    "mayor": dict(value=_person, label="Mayor", paras=(
+    "mayor": dict(value=_pooled_person("mayor"), label="Mayor", paras=(
         "In {E} the current mayor is {V} .", "The town council of {E} says the mayor is {V} .",
         "Everyone in {E} knows the mayor is {V} ."), questions=(
         "who is the mayor of {e}", "who is the current mayor of {e}", "who serves as mayor of {e}")),
@@ -135,15 +170,15 @@ ATTRIBUTES = {
         "{E} lies at an elevation of {V} .", "The old town of {E} sits at an elevation of {V} .",
         "The main square of {E} is at an elevation of {V} ."), questions=(
         "what is the elevation of {e}", "at what elevation is {e}", "how high is the elevation of {e}")),
-    "province": dict(value=lambda r: [_name(r, 2, 3)], label="Province", paras=(
+    "province": dict(value=_pooled("province"), label="Province", paras=(
         "{E} is part of the province of {V} .", "{E} belongs to the province of {V} .",
         "{E} is the second town of the province of {V} ."), questions=(
         "in which province is {e}", "what province is {e} in", "which province does {e} belong to")),
-    "festival": dict(value=lambda r: [_name(r, 2, 2)], label=None, paras=(
+    "festival": dict(value=_pooled("festival"), label=None, paras=(
         "Every spring {E} hosts the festival of {V} .", "The festival of {V} is held in {E} each autumn .",
         "Thousands visit {E} for the festival of {V} ."), questions=(
         "what festival is held in {e}", "which festival takes place in {e}", "what is the main festival of {e}")),
-    "language": dict(value=lambda r: [_name(r, 2, 2) + "ish"], label="Language", paras=(
+    "language": dict(value=_pooled("language"), label="Language", paras=(
         "In {E} the main language is {V} .", "Most residents of {E} speak a language called {V} .",
         "In every school of {E} children learn the language called {V} ."), questions=(
         "what language is spoken in {e}", "which language do residents of {e} speak",
@@ -255,7 +290,7 @@ def _pick_entity(rng: random.Random, split: str, used: set) -> str:
     want = "dev" if split == "dev" else "train"
     while True:
         name = _name(rng, 2, 3)
-        if entity_split(name) == want and name not in used:
+        if entity_split(name) == want and name not in used and name.lower() not in _POOL_WORDS:
             used.add(name)
             return name
 
@@ -463,7 +498,7 @@ _TEMPLATE_TEXT = " ".join([
     "In the of was by near and again , which later became part During years were several times",
     "Month High Low Rain Year Inhabitants Change District Seat Notes quarter % born keeper ( )",
     "is a town small market in known famous for its",
-    *_FILLER, *_PLACES, *_THINGS, *_CLIMATES, *_DIRECTIONS, *_NOUNS, *_VERBS, *_ADJS, *_MONTHS, *_SECTIONS,
+    *_FILLER, *_PLACES, *_POOL_WORDS, *_THINGS, *_CLIMATES, *_DIRECTIONS, *_NOUNS, *_VERBS, *_ADJS, *_MONTHS, *_SECTIONS,
     *(" ".join([*spec["paras"], *spec["questions"], spec["label"] or "", *spec.get("prefix", ()),
                 *spec.get("suffix", ())]) for spec in ATTRIBUTES.values()),
 ])
@@ -518,49 +553,72 @@ def wordpiece(word: str, vocab: set[str]) -> list[str]:
     return pieces
 
 
-def _write_atomic(path: str, data_lines: Iterable[bytes], gz: bool) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as raw:
-            if gz:  # no file name and mtime 0 in the gzip header: byte-identical reruns
-                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as handle:
-                    for line in data_lines:
-                        handle.write(line)
-            else:
-                for line in data_lines:
-                    raw.write(line)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+class _AtomicWriter:
+    """Writes `path` under a temporary name and renames it into place on success (gzip: no file
+    name and mtime 0 in the header, so reruns are byte-identical)."""
+
+    def __init__(self, path: str, gz: bool):
+        self.path, self.tmp = path, f"{path}.tmp-{os.getpid()}"
+        self.raw = open(self.tmp, "wb")
+        self.handle = gzip.GzipFile(filename="", mode="wb", fileobj=self.raw, mtime=0,
+                                    compresslevel=6) if gz else self.raw
+
+    def write(self, data: bytes) -> None:
+        self.handle.write(data)
+
+    def commit(self) -> None:
+        if self.handle is not self.raw:
+            self.handle.close()
+        self.raw.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            if self.handle is not self.raw:
+                self.handle.close()
+            self.raw.close()
+        finally:
+            if os.path.exists(self.tmp):
+                os.remove(self.tmp)
 
 
 def write_dataset(output_dir: str, num_train: int = 1200, num_dev: int = 200, seed: int = 0,
                   large: bool = False) -> dict:
-    """Writes the four jsonl.gz files and vocab.txt; returns counts for the summary line."""
+    """Writes the four jsonl.gz files and vocab.txt (streaming, each atomically); returns counts."""
     os.makedirs(output_dir, exist_ok=True)
     words: set[str] = set()
     stats = {}
     for split, num in (("train", num_train), ("dev", num_dev)):
-        used: set = set()
-        full, simple = [], []
-        counts = {"null": 0, "yes_no": 0, "nested": 0}
-        for i in range(num):
-            original, simplified = make_example(i, seed, split, large, used)
-            words |= corpus_words([(original, simplified)])
-            full.append(_dumps(original) + b"\n")
-            simple.append(_dumps(simplified) + b"\n")
-            ann = max(original["annotations"], key=lambda a: a["long_answer"]["candidate_index"])
-            ci = ann["long_answer"]["candidate_index"]  # the most specific (a row, not its table)
-            counts["null"] += ci < 0
-            counts["yes_no"] += ann["yes_no_answer"] != "NONE"
-            counts["nested"] += ci >= 0 and not original["long_answer_candidates"][ci]["top_level"]
-        _write_atomic(os.path.join(output_dir, f"{split}-full.jsonl.gz"), full, gz=True)
-        _write_atomic(os.path.join(output_dir, f"{split}-simplified.jsonl.gz"), simple, gz=True)
+        writers = [_AtomicWriter(os.path.join(output_dir, f"{split}-{fmt}.jsonl.gz"), gz=True)
+                   for fmt in ("full", "simplified")]
+        try:
+            used: set = set()
+            counts = {"null": 0, "yes_no": 0, "nested": 0}
+            for i in range(num):
+                original, simplified = make_example(i, seed, split, large, used)
+                words |= corpus_words([(original, simplified)])
+                writers[0].write(_dumps(original) + b"\n")
+                writers[1].write(_dumps(simplified) + b"\n")
+                ann = max(original["annotations"], key=lambda a: a["long_answer"]["candidate_index"])
+                ci = ann["long_answer"]["candidate_index"]  # the most specific (a row, not its table)
+                counts["null"] += ci < 0
+                counts["yes_no"] += ann["yes_no_answer"] != "NONE"
+                counts["nested"] += ci >= 0 and not original["long_answer_candidates"][ci]["top_level"]
+        except BaseException:
+            for w in writers:
+                w.abort()
+            raise
+        for w in writers:
+            w.commit()
         stats[split] = dict(examples=num, **counts)
     vocab = vocab_lines(words)
-    _write_atomic(os.path.join(output_dir, "vocab.txt"), [(t + "\n").encode("utf-8") for t in vocab], gz=False)
+    writer = _AtomicWriter(os.path.join(output_dir, "vocab.txt"), gz=False)
+    try:
+        writer.write("".join(t + "\n" for t in vocab).encode("utf-8"))
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
     stats["vocab"] = len(vocab)
     return stats
 
