@@ -30,6 +30,7 @@ Differences from bert_joint (see README), on by default, off with `legacy_labels
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 from typing import Optional
 
@@ -132,15 +133,27 @@ def _enclosing_top_level(doc: NqDocument, index: int) -> int:
     return -1
 
 
-def _candidate_words(doc: NqDocument, index: int) -> tuple[list[int], list[str]]:
+def _candidate_words(doc: NqDocument, index: int, text_mask=None, clean_tokens=None
+                     ) -> tuple[list[int], list[str]]:
+    """(NQ token indices, words) of a candidate's non-HTML tokens (spaces removed from words).
+
+    `text_mask` (not is_html per token) and `clean_tokens` may be precomputed once per document.
+    """
     c = doc.candidates[index]
-    positions, words = [], []
-    tokens, is_html = doc.tokens, doc.is_html
-    for t in range(c.start_token, c.end_token):
-        if not is_html[t]:
-            positions.append(t)
-            words.append(tokens[t].replace(" ", ""))
-    return positions, words
+    if text_mask is None:
+        text_mask = [not h for h in doc.is_html]
+    if clean_tokens is None:
+        clean_tokens = _clean_tokens(doc.tokens)
+    positions = list(itertools.compress(range(c.start_token, c.end_token),
+                                        text_mask[c.start_token:c.end_token]))
+    return positions, list(map(clean_tokens.__getitem__, positions))
+
+
+def _clean_tokens(tokens: list[str]) -> list[str]:
+    """The tokens with spaces removed (bert_joint drops them); the same list when none has one."""
+    if " " not in "\n".join(tokens):
+        return tokens
+    return [t.replace(" ", "") for t in tokens]
 
 
 def build_example(doc: NqDocument, cfg: FeatureConfig) -> Optional[NqExample]:
@@ -154,11 +167,13 @@ def build_example(doc: NqDocument, cfg: FeatureConfig) -> Optional[NqExample]:
     context_start: dict[int, int] = {}  # candidate -> index of its first text word
     context_end: dict[int, int] = {}  # candidate -> one past its last text word
     contexts = [-1]
+    text_mask = [not h for h in doc.is_html]
+    clean_tokens = _clean_tokens(doc.tokens)
     for i in kept:
         if len(contexts) >= cfg.max_contexts:
             break
         contexts.append(i)
-        positions, cwords = _candidate_words(doc, i)
+        positions, cwords = _candidate_words(doc, i, text_mask, clean_tokens)
         words.append(f"[ContextId={i}]")
         words.append(kinds[i])
         word_map.extend((-1, -1))
@@ -240,14 +255,11 @@ def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_
                   rng: Optional[random.Random] = None) -> list[Feature]:
     """bert_joint's convert_single_example over one NqExample."""
     word_pieces = tokenizer.word_ids(ex.words)
-    piece_ids: list[int] = []
-    piece_orig: list[int] = []
-    word_start: list[int] = []
-    for w, (pieces, orig) in enumerate(zip(word_pieces, ex.word_map)):
-        word_start.append(len(piece_ids))
-        piece_ids.extend(pieces)
-        piece_orig.extend([orig] * len(pieces))
-    n_pieces = len(piece_ids)
+    counts = np.fromiter(map(len, word_pieces), np.int64, len(word_pieces))
+    word_start = np.zeros(len(word_pieces) + 1, np.int64)
+    np.cumsum(counts, out=word_start[1:])
+    n_pieces = int(word_start[-1])
+    pieces = np.fromiter(itertools.chain.from_iterable(word_pieces), np.int64, n_pieces)
 
     query = [tokenizer.vocab.get("[Q]", tokenizer.unk_id)] + tokenizer.tokenize_text(ex.question_text)
     if len(query) > cfg.max_query_length:
@@ -255,8 +267,8 @@ def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_
 
     tok_start = tok_end = 0
     if is_training:
-        tok_start = word_start[ex.start_word]
-        tok_end = word_start[ex.end_word + 1] - 1 if ex.end_word + 1 < len(ex.words) else n_pieces - 1
+        tok_start = int(word_start[ex.start_word])
+        tok_end = int(word_start[ex.end_word + 1]) - 1
 
     max_doc = cfg.max_seq_length - len(query) - 3
     if max_doc <= 0:
@@ -292,8 +304,6 @@ def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_
     seq = cfg.max_seq_length
     prefix = np.asarray([tokenizer.cls_id] + query + [tokenizer.sep_id], np.int64)
     doc_offset = len(prefix)
-    pieces = np.asarray(piece_ids, dtype=np.int64)
-    orig = np.asarray(piece_orig, dtype=np.int64)
     rows = len(labels)
     starts = np.asarray([spans[k][0] for k, *_ in labels], np.int64)
     lengths = np.asarray([spans[k][1] for k, *_ in labels], np.int64)
@@ -309,6 +319,7 @@ def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_
     input_mask = (col <= sep_col[:, None]).astype(np.int64)
     segment_ids = ((col >= doc_offset) & (col <= sep_col[:, None])).astype(np.int64)
     token_map = np.full((rows, seq), -1, np.int64)
+    orig = np.repeat(np.asarray(ex.word_map, np.int64), counts)
     token_map[in_doc] = orig[src[in_doc]]
     return [Feature(unique_id=0, example_id=ex.example_id, doc_span_index=k, input_ids=input_ids[r],
                     input_mask=input_mask[r], segment_ids=segment_ids[r], token_map=token_map[r],

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import gzip
+import operator
 import re
 import zlib
 from typing import Iterator, Optional, Union
@@ -129,14 +130,14 @@ def _is_gzip(path: str) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
-class _Token(msgspec.Struct):
+class _Token(msgspec.Struct, gc=False):
     token: str
     html_token: bool
     start_byte: int = -1
     end_byte: int = -1
 
 
-class _Candidate(msgspec.Struct):
+class _Candidate(msgspec.Struct, gc=False):
     start_token: int
     end_token: int
     top_level: bool = True
@@ -144,14 +145,14 @@ class _Candidate(msgspec.Struct):
     end_byte: int = -1
 
 
-class _Span(msgspec.Struct):
+class _Span(msgspec.Struct, gc=False):
     start_token: int
     end_token: int
     start_byte: int = -1
     end_byte: int = -1
 
 
-class _LongAnswer(msgspec.Struct):
+class _LongAnswer(msgspec.Struct, gc=False):
     start_token: int
     end_token: int
     candidate_index: int = -1
@@ -159,13 +160,13 @@ class _LongAnswer(msgspec.Struct):
     end_byte: int = -1
 
 
-class _Annotation(msgspec.Struct):
+class _Annotation(msgspec.Struct, gc=False):
     long_answer: _LongAnswer
     short_answers: list[_Span] = []
     yes_no_answer: str = "NONE"
 
 
-class _Example(msgspec.Struct):
+class _Example(msgspec.Struct, gc=False):
     """The fields we read; msgspec skips the rest (document_html, question_tokens...) unparsed."""
 
     example_id: Union[int, str]
@@ -178,6 +179,8 @@ class _Example(msgspec.Struct):
 
 
 _DECODER = msgspec.json.Decoder(_Example)
+_TOKEN, _HTML = operator.attrgetter("token"), operator.attrgetter("html_token")
+_START, _END = operator.attrgetter("start_byte"), operator.attrgetter("end_byte")
 _MISSING_RE = re.compile(r"Object missing required field `([^`]*)`(?: - at `\$(.*)`)?")
 
 
@@ -218,10 +221,10 @@ def _to_document(obj: _Example, path: str, line: int) -> NqDocument:
     starts = ends = None
     if obj.document_tokens is not None:
         toks = obj.document_tokens
-        tokens = [t.token for t in toks]
-        is_html = [t.html_token for t in toks]
-        starts = [t.start_byte for t in toks]
-        ends = [t.end_byte for t in toks]
+        tokens = list(map(_TOKEN, toks))
+        is_html = list(map(_HTML, toks))
+        starts = list(map(_START, toks))
+        ends = list(map(_END, toks))
         simplified = False
     elif obj.document_text is not None:
         tokens = obj.document_text.split(" ")

@@ -15,7 +15,7 @@ Serialization goes through the protobuf library's `tf.train.Example`.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
@@ -28,7 +28,7 @@ PREDICT_FEATURES = ("unique_ids", "input_ids", "input_mask", "segment_ids", "tok
 EXTRA_FEATURES = ("example_ids", "doc_span_index")
 
 
-def _varint(n: int) -> bytes:
+def _varint_slow(n: int) -> bytes:
     out = bytearray()
     n &= 0xFFFFFFFFFFFFFFFF
     while True:
@@ -41,34 +41,93 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _packed_varints(values: np.ndarray) -> list[bytes]:
-    """Rows of an int64 [rows, n] array -> the protobuf packed-varint payload of each row."""
-    u = np.ascontiguousarray(values, dtype=np.int64).view(np.uint64)
+_SMALL_VARINTS = tuple(_varint_slow(n) for n in range(1 << 14))  # lengths and small ids: a lookup
+
+
+def _varint(n: int) -> bytes:
+    """Protobuf base-128 varint of an int64 (negative numbers take 10 bytes, as protobuf's)."""
+    if 0 <= n < 16384:
+        return _SMALL_VARINTS[n]
+    return _varint_slow(n)
+
+
+_TABLE_LO, _TABLE_HI = -1, 1 << 16  # values with a precomputed varint (ids, positions, -1)
+_TABLE: Optional[tuple[np.ndarray, np.ndarray]] = None
+
+
+def _varint_table() -> tuple[np.ndarray, np.ndarray]:
+    """(bytes [n, 10] uint8, lengths [n]) of the varints of _TABLE_LO.._TABLE_HI-1."""
+    global _TABLE
+    if _TABLE is None:
+        values = np.arange(_TABLE_LO, _TABLE_HI, dtype=np.int64)
+        table, lengths = _encode_varints(values)
+        _TABLE = (table, lengths)
+    return _TABLE
+
+
+def _encode_varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1-D int64 -> (bytes [n, width] uint8 left-aligned, number of bytes [n])."""
+    u = values.view(np.uint64)
     nbytes = np.ones(u.shape, np.int64)
     shifted = u >> np.uint64(7)
-    k = 1
-    while k < 10 and shifted.any():
+    while shifted.any():
         nbytes += shifted != 0
         shifted = shifted >> np.uint64(7)
-        k += 1
-    width = int(nbytes.max())
+    width = int(nbytes.max()) if u.size else 1
     out = np.empty(u.shape + (width,), np.uint8)
     for b in range(width):
         chunk = ((u >> np.uint64(7 * b)) & np.uint64(0x7F)).astype(np.uint8)
-        out[..., b] = np.where(b < nbytes - 1, chunk | 0x80, chunk)
-    keep = np.arange(width)[None, None, :] < nbytes[..., None]
-    flat = out[keep].tobytes()
-    ends = np.cumsum(nbytes.sum(axis=1))
+        out[:, b] = np.where(b < nbytes - 1, chunk | 0x80, chunk)
+    return out, nbytes
+
+
+def _packed_varints(values: np.ndarray) -> list[bytes]:
+    """Rows of an int64 [rows, n] array -> the protobuf packed-varint payload of each row."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    rows = values.shape[0]
+    flat = values.reshape(-1)
+    if flat.size == 0:
+        return [b""] * rows
+    lo, hi = int(flat.min()), int(flat.max())
+    if lo >= 0 and hi < 128:  # masks, segment ids: one byte each
+        return [row.tobytes() for row in values.astype(np.uint8)]
+    if _TABLE_LO <= lo and hi < _TABLE_HI:  # the usual case: one gather from a table
+        table, lengths = _varint_table()
+        index = flat - _TABLE_LO
+        nbytes = lengths[index]
+        width = int(nbytes.max())
+        encoded = table[index, :width] if width < table.shape[1] else table[index]
+    else:
+        encoded, nbytes = _encode_varints(flat)
+        width = encoded.shape[1]
+    keep = np.arange(width)[None, :] < nbytes[:, None]
+    data = encoded[keep].tobytes()
+    ends = np.cumsum(nbytes.reshape(rows, -1).sum(axis=1))
     begins = np.concatenate([[0], ends[:-1]])
-    return [flat[b:e] for b, e in zip(begins.tolist(), ends.tolist())]
+    return [data[b:e] for b, e in zip(begins.tolist(), ends.tolist())]
+
+
+def _entry_prefix(name: bytes, payload_len: int) -> bytes:
+    """The bytes of a map<string, Feature> entry holding an Int64List, up to its packed payload."""
+    int64_list_len = 1 + len(_varint(payload_len)) + payload_len
+    feature = b"\x1a" + _varint(int64_list_len) + b"\x0a" + _varint(payload_len)
+    feature_len = len(feature) + payload_len
+    entry = b"\x0a" + _varint(len(name)) + name + b"\x12" + _varint(feature_len) + feature
+    return b"\x0a" + _varint(len(entry) + payload_len) + entry
+
+
+_PREFIXES: dict[tuple[bytes, int], bytes] = {}
 
 
 def _entry(name: bytes, payload: bytes) -> bytes:
     """One map<string, Feature> entry holding an Int64List with `payload` (packed varints)."""
-    int64_list = b"\x0a" + _varint(len(payload)) + payload
-    feature = b"\x1a" + _varint(len(int64_list)) + int64_list
-    entry = b"\x0a" + _varint(len(name)) + name + b"\x12" + _varint(len(feature)) + feature
-    return b"\x0a" + _varint(len(entry)) + entry
+    key = (name, len(payload))
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        if len(_PREFIXES) > 100_000:
+            _PREFIXES.clear()
+        prefix = _PREFIXES[key] = _entry_prefix(name, len(payload))
+    return prefix + payload
 
 
 def serialize_features(feats: list[Feature], is_training: bool, unique_ids: list[int]) -> list[bytes]:

@@ -56,34 +56,27 @@ class NqTokenizer:
         self._cache: dict[str, tuple[int, ...]] = {}
         self._cache_size = cache_size
 
-    def _encode_words(self, words: Sequence[str]) -> None:
-        """Fills the cache for words not yet in it (one Rust batch call)."""
-        if len(self._cache) + len(words) > self._cache_size:
-            self._cache.clear()
-        encodings = self._tok.encode_batch(list(words), add_special_tokens=False)
+    def _encode_words(self, words: list[str]) -> None:
+        """Fills the cache for `words` (one Rust batch call)."""
+        encodings = self._tok.encode_batch(words, add_special_tokens=False)
         for word, enc in zip(words, encodings):
             self._cache[word] = tuple(enc.ids)
 
     def word_ids(self, words: Sequence[str]) -> list[tuple[int, ...]]:
         """Word pieces ids of each whitespace-free word (bracketed markers looked up whole)."""
         cache = self._cache
-        missing = []
-        seen = set()
-        vocab = self.vocab
-        for word in words:
-            if word not in cache and word not in seen:
-                if SPECIAL_TOKEN_RE.match(word):
-                    cache[word] = (vocab.get(word, self.unk_id),)
-                else:
-                    seen.add(word)
-                    missing.append(word)
+        missing = set(words).difference(cache)
         if missing:
-            self._encode_words(missing)
-            cache = self._cache
-            for word in words:  # a cache reset in _encode_words may have dropped some
-                if word not in cache:
-                    self._encode_words([word])
-        return [cache[w] for w in words]
+            if len(cache) + len(missing) > self._cache_size:  # bound the memory: start over
+                cache.clear()
+                missing = set(words)
+            specials = [w for w in missing if SPECIAL_TOKEN_RE.match(w)]
+            for word in specials:
+                cache[word] = (self.vocab.get(word, self.unk_id),)
+            plain = sorted(missing.difference(specials))
+            if plain:
+                self._encode_words(plain)
+        return list(map(cache.__getitem__, words))
 
     def tokenize_text(self, text: str) -> list[int]:
         """bert_joint's tokenize(): split on single spaces, markers whole, others word-pieced."""
