@@ -49,7 +49,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gzip
 import hashlib
+import json
+import os
 import random
 import re
 from typing import Optional
@@ -139,11 +142,13 @@ class SynonymSource:
     Picklable (for worker processes): the caches and the reader are rebuilt after unpickling.
     """
 
-    def __init__(self, wordnet=None, cache_size: int = 1 << 18, min_sense_share: float = 1 / 3):
+    def __init__(self, wordnet=None, cache_size: int = 1 << 18, min_sense_share: float = 1 / 3,
+                 use_table: bool = True):
         self._wn = wordnet if wordnet is not None else load_wordnet()
         self._cache_size = cache_size
         self._min_sense_share = min_sense_share
         self._counts: Optional[dict[str, int]] = None
+        self._use_table = use_table
         self._setup_caches()
 
     def _setup_caches(self) -> None:
@@ -153,16 +158,38 @@ class SynonymSource:
         self._pos_synonyms = cache(self._compute_pos_synonyms)
         self._analysis = cache(self._compute_analysis)
         self.surface = functools.lru_cache(maxsize=self._cache_size)(self._compute_surface)
+        self._table: Optional[dict[str, tuple[str, ...]]] = (
+            load_or_build_table(self) if self._use_table else None)
 
     def __getstate__(self):
-        return {"cache_size": self._cache_size, "min_sense_share": self._min_sense_share}
+        return {"cache_size": self._cache_size, "min_sense_share": self._min_sense_share,
+                "use_table": self._use_table}
 
     def __setstate__(self, state):
         self._wn = load_wordnet()
         self._cache_size = state["cache_size"]
         self._min_sense_share = state["min_sense_share"]
+        self._use_table = state.get("use_table", True)
         self._counts = None
         self._setup_caches()
+
+    def build_table(self) -> dict[str, tuple[str, ...]]:
+        """{word: synonyms} for every word that has any: WordNet's single-word lower-case lemma
+        names and their regular +s forms (no other word can have synonyms by the rules above,
+        see _compute_analysis), computed with the same analysis the lazy path uses."""
+        names = {n for pos in _POS_ORDER for n in self._wn.all_lemma_names(pos) if n.isalpha() and n.islower()}
+        words = names | {p for n in names if (p := _plural(n)) is not None}
+        table = {}
+        for word in sorted(words):
+            synonyms = self._analysis(word)[1]
+            if synonyms:
+                table[word] = synonyms
+        return table
+
+    def _lookup_synonyms(self, lower: str) -> tuple[str, ...]:
+        if self._table is not None:
+            return self._table.get(lower, ())
+        return self._analysis(lower)[1]
 
     # -- WordNet queries ---------------------------------------------------------------
 
@@ -253,7 +280,7 @@ class SynonymSource:
 
     def synonyms(self, word: str) -> list[str]:
         """Single-word lower-case synonyms of `word` (any case in), in a deterministic order."""
-        return list(self._analysis(word.lower())[1])
+        return list(self._lookup_synonyms(word.lower()))
 
     def pos_of(self, word: str) -> Optional[str]:
         """The part of speech of the reading chosen for `word` ('n', 'v', 'a', 'r'; None if
@@ -269,7 +296,62 @@ class SynonymSource:
         if (kind is None or lower in _NEVER or (kind == "upper" and len(token) < MIN_UPPER_LEN)
                 or (kind != "lower" and lower in CALENDAR_NAMES)):
             return ()
-        return tuple(apply_case(s, kind) for s in self._analysis(lower)[1])
+        return tuple(apply_case(s, kind) for s in self._lookup_synonyms(lower))
+
+
+TABLE_VERSION = 1  # bump when the synonym rules change: old table files are then ignored
+
+
+def _table_file_name(source: SynonymSource) -> str:
+    wordnet_dir = str(getattr(getattr(source._wn, "root", None), "path", "") or "")
+    try:
+        from nq_baseline.wordnet_setup import _signature
+        signature = _signature(wordnet_dir) if wordnet_dir else "unknown"
+    except OSError:
+        signature = wordnet_dir or "unknown"
+    key = f"{TABLE_VERSION}|{source._min_sense_share!r}|{signature}"
+    return f"nq_baseline_synonyms-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json.gz"
+
+
+def _table_dirs(source: SynonymSource) -> list[str]:
+    """Where a synonym table may live: $NQ_BASELINE_CACHE, beside the WordNet files, ~/.cache."""
+    dirs = []
+    if os.environ.get("NQ_BASELINE_CACHE"):
+        dirs.append(os.environ["NQ_BASELINE_CACHE"])
+    wordnet_dir = getattr(getattr(source._wn, "root", None), "path", None)
+    if wordnet_dir and os.path.isdir(wordnet_dir):
+        dirs.append(wordnet_dir)
+    dirs.append(os.path.join(os.path.expanduser("~"), ".cache", "nq_baseline"))
+    return dirs
+
+
+def load_or_build_table(source: SynonymSource) -> Optional[dict[str, tuple[str, ...]]]:
+    """The {word: synonyms} table of `source`: read from disk, else built (~15 s, once per
+    WordNet install and settings) and saved atomically to the first writable table dir.
+    A table makes a word's first lookup a dict access instead of WordNet queries."""
+    name = _table_file_name(source)
+    for directory in _table_dirs(source):
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            try:
+                with gzip.open(path, "rt", encoding="utf-8") as handle:
+                    return {w: tuple(s) for w, s in json.load(handle).items()}
+            except (OSError, ValueError, EOFError):
+                pass  # unreadable or damaged: rebuild below
+    table = source.build_table()
+    for directory in _table_dirs(source):
+        path = os.path.join(directory, name)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        try:
+            os.makedirs(directory, exist_ok=True)
+            with gzip.open(tmp, "wt", encoding="utf-8") as handle:
+                json.dump(table, handle, sort_keys=True)
+            os.replace(tmp, path)
+            break
+        except OSError:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    return table
 
 
 def _check_args(rate: float, scope: str) -> None:

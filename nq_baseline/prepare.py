@@ -75,7 +75,7 @@ class _Worker:
         self.synonyms = None
         if cfg.augment_copies > 0 and cfg.is_training:
             from nq_baseline import augment
-            self.synonyms = augment.SynonymSource()
+            self.synonyms = augment.default_synonym_source()  # WordNet loads once per process
 
     def _records(self, doc: NqDocument, rng: random.Random, stats: collections.Counter,
                  id_for_unique: int) -> list[bytes]:
@@ -135,6 +135,8 @@ _WORKER: Optional[_Worker] = None
 
 
 def _init_worker(cfg: PrepareConfig) -> None:
+    """Builds this process's worker state (tokenizer, WordNet): pool workers forked after it
+    inherit it, so they start at once and share its memory copy-on-write."""
     global _WORKER
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _WORKER = _Worker(cfg)
@@ -157,16 +159,14 @@ def _chunks(cfg: PrepareConfig, input_pattern: str) -> Iterator[list]:
         yield chunk
 
 
-def _results(cfg: PrepareConfig, input_pattern: str) -> Iterator[tuple]:
-    if cfg.num_workers <= 1:
-        _init_worker(cfg)
+def _results(cfg: PrepareConfig, input_pattern: str, pool=None) -> Iterator[tuple]:
+    """(records, stats, windows) per example, in input order; `_init_worker(cfg)` ran before."""
+    if pool is None:
         for chunk in _chunks(cfg, input_pattern):
             yield from _process_chunk(chunk)
         return
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(cfg.num_workers, initializer=_init_worker, initargs=(cfg,)) as pool:
-        for out in pool.imap(_process_chunk, _chunks(cfg, input_pattern)):
-            yield from out
+    for out in pool.imap(_process_chunk, _chunks(cfg, input_pattern)):
+        yield from out
 
 
 class _BucketFiles:
@@ -202,7 +202,7 @@ def prepare(input_pattern: str, output_path: str, cfg: PrepareConfig, progress=N
 
     Raises NqInputError (bad input) or ValueError (bad settings) with nothing written.
     """
-    t0 = time.time()
+    t_start = time.time()
     if cfg.num_shards < 1:
         raise ValueError("num_shards must be >= 1")
     if cfg.features.max_seq_length < cfg.features.max_query_length + 4:
@@ -217,9 +217,15 @@ def prepare(input_pattern: str, output_path: str, cfg: PrepareConfig, progress=N
     tmpdir = tempfile.mkdtemp(prefix=".prepare-", dir=out_dir) if shuffle else None
     buckets = _BucketFiles(tmpdir, cfg.shuffle_buckets) if shuffle else None
     n_written = 0
+    pool = None
     try:
         writers = [R.AtomicRecordWriter(p, cfg.gzip) for p in paths]
-        for recs, stats, windows in _results(cfg, input_pattern):
+        # start-up (not in "seconds"): the vocabulary, WordNet, the worker processes
+        _init_worker(cfg)
+        if cfg.num_workers > 1:
+            pool = multiprocessing.get_context("fork").Pool(cfg.num_workers)
+        t0 = time.time()
+        for recs, stats, windows in _results(cfg, input_pattern, pool):
             totals.update(stats)
             if windows is not None:
                 windows_hist[windows] += 1
@@ -245,11 +251,15 @@ def prepare(input_pattern: str, output_path: str, cfg: PrepareConfig, progress=N
                     k += 1
         for w in writers:
             w.commit()
+        seconds = time.time() - t0
     except BaseException:
         for w in writers:
             w.abort()
         raise
     finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
         if buckets is not None:
             buckets.close()
         if tmpdir is not None:
@@ -260,7 +270,8 @@ def prepare(input_pattern: str, output_path: str, cfg: PrepareConfig, progress=N
         "num_examples": num_examples,
         "num_instances": n_written,
         "num_skipped": totals.pop("num_skipped", 0),
-        "seconds": round(time.time() - t0, 3),
+        "seconds": round(seconds, 3),
+        "startup_seconds": round(t0 - t_start, 3),
         "is_training": cfg.is_training,
         "examples_with_correct_context": totals.pop("examples_with_correct_context", 0),
         "instances_by_answer_type": {name: totals.pop(f"instances_{name}", 0) for name in F.ANSWER_TYPE_NAMES}

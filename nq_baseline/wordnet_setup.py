@@ -183,6 +183,18 @@ def _check_in_subprocess(nltk_data: str) -> tuple[bool, str]:
     return False, (proc.stderr.strip().splitlines() or ["no output"])[-1]
 
 
+def build_synonym_table(nltk_data: str) -> str:
+    """Builds (or finds) augmentation's precomputed synonym table in a fresh interpreter; a line to print."""
+    code = ("import sys; from nq_baseline.wordnet_setup import load_wordnet; "
+            "from nq_baseline.augment import SynonymSource; "
+            "s = SynonymSource(load_wordnet(sys.argv[1])); print(len(s._table))")
+    proc = subprocess.run([sys.executable, "-c", code, nltk_data], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if proc.returncode == 0:
+        return f"synonym table ready ({proc.stdout.strip()} words with synonyms)"
+    return "synonym table not built: " + (proc.stderr.strip().splitlines() or ["no output"])[-1]
+
+
 STAMP_NAME = ".nq_baseline_verified"
 
 
@@ -258,6 +270,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         write_stamp(nltk_data)
         print(f"wordnet_setup: OK: WordNet {wn.get_version()} loads via NLTK from {root} "
               f"(car -> {synset.name()}, {synset.lexname()})")
+        if args.install:
+            print(f"wordnet_setup: {build_synonym_table(nltk_data)}")
         return 0
     except WordNetMissingError as err:
         if not args.install:
@@ -287,6 +301,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_MISSING
     write_stamp(nltk_data)
     print(f"wordnet_setup: OK: installed WordNet into {target} ({detail})")
+    print(f"wordnet_setup: {build_synonym_table(nltk_data)}")
     if not on_search_path:
         print(f"wordnet_setup: note: {nltk_data} is not a default NLTK data dir; "
               f"export NLTK_DATA={nltk_data}", file=sys.stderr)

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT, run_module
 
-TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 256,
+TINY = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512,
         "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
         "max_position_embeddings": 256, "type_vocab_size": 2, "initializer_range": 0.02}
 
@@ -35,20 +35,21 @@ def sample(tmp_path_factory):
 
 
 def test_pipeline_learns_on_sample_data(sample, tmp_path):
-    """prepare -> train from scratch -> predict -> nq_eval, through the CLIs; the loss must fall."""
-    common = [f"--vocab_file={sample / 'vocab-nq.txt'}", "--max_seq_length=192", "--doc_stride=96"]
+    """prepare -> train from scratch -> predict -> nq_eval, through the CLIs: the loss falls and
+    the dev answers are far better than chance (the demo's pipeline, smaller)."""
+    common = [f"--vocab_file={sample / 'vocab-nq.txt'}", "--max_seq_length=192", "--doc_stride=128"]
     records = tmp_path / "train.tfrecord"
     proc = run_module("nq_baseline.prepare_nq_data", *common, f"--input_jsonl={sample / 'train-full.jsonl.gz'}",
-                      f"--output_tfrecord={records}", "--include_unknowns=0.1", "--num_workers=2",
+                      f"--output_tfrecord={records}", "--include_unknowns=1.0", "--num_workers=2",
                       "--synonym_augment_copies=0")
     assert proc.returncode == 0, proc.stderr
     model = tmp_path / "model"
     proc = run_module("nq_baseline.run_nq", "--do_train", *common, f"--bert_config_file={sample / 'bert_config.json'}",
-                      f"--train_precomputed_file={records}", f"--output_dir={model}", "--max_steps=500",
-                      "--train_batch_size=32", "--learning_rate=2e-3", "--save_checkpoints_steps=250")
+                      f"--train_precomputed_file={records}", f"--output_dir={model}", "--max_steps=800",
+                      "--train_batch_size=32", "--learning_rate=1.5e-3", "--save_checkpoints_steps=400")
     assert proc.returncode == 0, proc.stderr
     log = [json.loads(line) for line in (model / "train_log.jsonl").read_text().splitlines()]
-    assert log[-1]["step"] == 500
+    assert log[-1]["step"] == 800
     assert log[-1]["loss"] < 0.85 * log[0]["loss"], log  # it learns (the demo trains longer)
     preds = tmp_path / "predictions.json"
     dev = sample / "dev-full.jsonl.gz"
@@ -64,7 +65,10 @@ def test_pipeline_learns_on_sample_data(sample, tmp_path):
     assert len(nbest) == 60 and all(len(v) <= 5 for v in nbest.values())
     from nq_baseline import nq_eval
     metrics = nq_eval.evaluate(str(dev), str(preds))
-    assert 0.0 <= metrics["long-best-threshold-f1"] <= 1.0
+    # It answers: 0.61 / 0.52 measured (the demo, trained 2x longer on more data, reaches 0.93);
+    # an untrained model scores ~0.1 here.
+    assert metrics["long-best-threshold-f1"] >= 0.45, metrics
+    assert metrics["short-best-threshold-f1"] >= 0.3, metrics
 
 
 def test_cli_errors_exit_2(tmp_path, sample):
