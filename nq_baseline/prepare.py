@@ -1,8 +1,10 @@
 """The conversion NQ jsonl -> TFRecord features, as a library (the CLI is prepare_nq_data).
 
 Streaming and deterministic:
-- lines are read one at a time and handed, in chunks, to `num_workers` processes; results
-  come back in input order, so the output is identical for any number of workers;
+- lines are handed, in chunks, to `num_workers` processes; results come back in input
+  order, so the output is identical for any number of workers. A plain (uncompressed) file
+  is only scanned for newlines here and each worker reads its own lines, so no document
+  goes through a pipe; lines of a gzip file are decompressed here and sent;
 - every example draws its randomness (include_unknowns, augmentation, shuffle bucket) from
   its own generator seeded by (random_seed, ordinal in the input), never from shared state;
 - training records are shuffled without holding them all in memory: each record goes to
@@ -28,7 +30,7 @@ from typing import Iterable, Iterator, Optional
 
 from nq_baseline import features as F
 from nq_baseline import records as R
-from nq_baseline.nq_data import NqDocument, NqInputError, iter_lines, parse_line
+from nq_baseline.nq_data import LineReader, NqDocument, NqInputError, iter_line_refs, iter_lines, parse_line
 from nq_baseline.tokenization import NqTokenizer
 
 
@@ -72,6 +74,7 @@ class _Worker:
     def __init__(self, cfg: PrepareConfig):
         self.cfg = cfg
         self.tokenizer = NqTokenizer(cfg.vocab_file, cfg.do_lower_case)
+        self.reader = LineReader()
         self.synonyms = None
         if cfg.augment_copies > 0 and cfg.is_training:
             from nq_baseline import augment
@@ -94,12 +97,13 @@ class _Worker:
         stats["has_correct_context"] += ex.has_correct_context
         return out
 
-    def process(self, ordinal: int, path: str, line: int, raw: bytes):
-        """-> (records, stats Counter); bad input raises NqInputError (or is counted)."""
+    def process(self, ordinal: int, path: str, line: int, ref):
+        """One line (its bytes, or a LineRef this process reads itself) -> (records, stats
+        Counter, windows); bad input raises NqInputError (or is counted)."""
         cfg = self.cfg
         stats: collections.Counter = collections.Counter()
         try:
-            doc = parse_line(raw, path, line)
+            doc = parse_line(self.reader.read(path, line, ref), path, line)
             rng = random.Random(cfg.random_seed * 1_000_003 + ordinal)
             recs = self._records(doc, rng, stats, doc.example_id)
         except NqInputError:
@@ -148,10 +152,10 @@ def _process_chunk(chunk):
 
 def _chunks(cfg: PrepareConfig, input_pattern: str) -> Iterator[list]:
     chunk = []
-    for ordinal, (path, line, raw) in enumerate(iter_lines(input_pattern)):
+    for ordinal, (path, line, ref) in enumerate(iter_line_refs(input_pattern)):
         if cfg.max_examples > 0 and ordinal >= cfg.max_examples:
             break
-        chunk.append((ordinal, path, line, raw))
+        chunk.append((ordinal, path, line, ref))
         if len(chunk) >= cfg.chunk_size:
             yield chunk
             chunk = []

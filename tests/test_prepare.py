@@ -417,3 +417,35 @@ def test_fast_serializer_equals_protobuf_serialization(nq_vocab):
             fast = R.serialize_features(feats, training, ids)
             ref = [R.serialize_feature(f, training, u) for f, u in zip(feats, ids)]
             assert fast == ref
+
+
+@pytest.mark.parametrize("block_size", [5, 64, 1 << 22])
+def test_line_refs_read_back_the_same_lines(tmp_path, block_size):
+    """Workers read plain files themselves from (offset, length) references: the lines, their
+    numbers and the blank lines skipped are those of the plain line reader, whatever the
+    buffer boundaries, and gzip lines come through as bytes."""
+    lines = [b'{"a": 1}\n', b"\n", b"   \n", b'  {"b": 2}\r\n', b'{"c": "' + b"x" * 300 + b'"}\n',
+             b"\t\n", b'{"d": 4}']  # the last line has no newline
+    plain = tmp_path / "p.jsonl"
+    plain.write_bytes(b"".join(lines))
+    packed = tmp_path / "p.jsonl.gz"
+    packed.write_bytes(gzip.compress(b"".join(lines)))
+    for path in (plain, packed):
+        reader = nq_data.LineReader()
+        refs = list(nq_data.iter_line_refs(str(path), block_size=block_size))
+        got = [(p, n, reader.read(p, n, ref)) for p, n, ref in refs]
+        assert got == list(nq_data.iter_lines(str(path)))
+        assert [n for _, n, _ in got] == [1, 4, 5, 7]
+        assert all(isinstance(ref, nq_data.LineRef) == (path == plain) for _, _, ref in refs)
+        reader.close()
+
+
+def test_workers_name_the_bad_line_of_a_plain_file(nq_vocab, tmp_path):
+    """With workers reading their own lines, the error still names the file and line."""
+    good = _good_line()
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join([good] * 9 + ["", "{oops"] + [good] * 5) + "\n")
+    cfg = _cfg(nq_vocab, is_training=False, num_workers=2)
+    with pytest.raises(nq_data.NqInputError, match=rf"{path}:11: not valid JSON"):
+        prepare(str(path), str(tmp_path / "o.tfrecord"), cfg)
+    assert not list(tmp_path.glob("o.tfrecord*"))
