@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import struct
 import tempfile
 import time
 from typing import Iterable, Iterator, Optional
@@ -91,8 +90,9 @@ class _Worker:
         feats = F.make_features(ex, self.tokenizer, cfg.features, cfg.is_training, rng)
         for f in feats:
             stats[f"instances_{F.ANSWER_TYPE_NAMES[f.answer_type]}"] += cfg.is_training
-        out = R.serialize_features(feats, cfg.is_training,
-                                   [F.unique_id(id_for_unique, f.doc_span_index) for f in feats])
+        # framed here (TFRecord length + CRCs), in the worker process, so the writer only copies bytes
+        out = list(map(R.frame_record, R.serialize_features(
+            feats, cfg.is_training, [F.unique_id(id_for_unique, f.doc_span_index) for f in feats])))
         stats["windows"] += ex.num_windows
         stats["has_correct_context"] += ex.has_correct_context
         return out
@@ -174,31 +174,22 @@ def _results(cfg: PrepareConfig, input_pattern: str, pool=None) -> Iterator[tupl
 
 
 class _BucketFiles:
-    """Length-prefixed temporary bucket files for the out-of-core shuffle."""
+    """Temporary bucket files of framed records for the out-of-core shuffle."""
 
     def __init__(self, directory: str, n: int):
         self.paths = [os.path.join(directory, f"bucket-{i:04d}") for i in range(n)]
         self.handles = [open(p, "wb") for p in self.paths]
 
-    def add(self, bucket: int, record: bytes) -> None:
-        h = self.handles[bucket]
-        h.write(struct.pack("<I", len(record)))
-        h.write(record)
+    def add(self, bucket: int, frame: bytes) -> None:
+        self.handles[bucket].write(frame)
 
     def close(self) -> None:
         for h in self.handles:
             h.close()
 
     def read(self, i: int) -> list[bytes]:
-        out = []
         with open(self.paths[i], "rb") as h:
-            data = h.read()
-        pos = 0
-        while pos < len(data):
-            (n,) = struct.unpack_from("<I", data, pos)
-            out.append(data[pos + 4:pos + 4 + n])
-            pos += 4 + n
-        return out
+            return list(R.iter_frames(h.read()))
 
 
 def prepare(input_pattern: str, output_path: str, cfg: PrepareConfig, progress=None) -> dict:
@@ -240,7 +231,7 @@ def prepare(input_pattern: str, output_path: str, cfg: PrepareConfig, progress=N
                     n_written += 1
             else:
                 for rec in recs:
-                    writers[n_written % len(writers)].write(rec)
+                    writers[n_written % len(writers)].write_framed(rec)
                     n_written += 1
             if progress is not None:
                 progress(totals)
@@ -251,7 +242,7 @@ def prepare(input_pattern: str, output_path: str, cfg: PrepareConfig, progress=N
                 recs = buckets.read(b)
                 random.Random(cfg.random_seed * 104_729 + b).shuffle(recs)
                 for rec in recs:
-                    writers[k % len(writers)].write(rec)
+                    writers[k % len(writers)].write_framed(rec)
                     k += 1
         for w in writers:
             w.commit()
