@@ -404,3 +404,36 @@ def test_show_predictions_official_two_of_five_rule():
                 "short_answers_score": 1.0, "yes_no_answer": yes_no}
         (row,) = show_predictions.render_examples([gold], {"predictions": [pred]}, num=1)
         assert (row["long_correct"], row["short_correct"]) == expected, (k, row)
+
+
+def test_show_predictions_applies_thresholds_like_the_metrics(tmp_path):
+    """Below its threshold an answer is shown and judged as no answer; at nq_eval's best
+    thresholds the rows give nq_eval's precision and recall."""
+    from nq_baseline import nq_eval
+    gold, pred_path, (q1, q2, q3) = _gold_and_predictions(tmp_path)
+    docs = list(nq_data.read_documents(str(gold)))
+    rows = {r["question"]: r for r in show_predictions.render_examples(docs, str(pred_path), 10, None, 2.5, 2.0)}
+    r1, r2, r3 = rows[q1.question_text], rows[q2.question_text], rows[q3.question_text]
+    assert (r1["long_correct"], r2["long_correct"], r3["long_correct"]) == (True, True, False)
+    assert r2["pred_long"].startswith("no answer (below the threshold 2.5")
+    assert not r1["short_correct"] and not r3["short_correct"] and r3["pred_short"].startswith("no answer (below")
+    metrics = nq_eval.evaluate(str(gold), str(pred_path), long_non_null_threshold=1, short_non_null_threshold=1)
+    rows = show_predictions.render_examples(docs, str(pred_path), 10, None, metrics["long-best-threshold"],
+                                            metrics["short-best-threshold"])
+    for kind in ("long", "short"):
+        answered = [r for r in rows if not r[f"pred_{kind}"].startswith("no answer")]
+        right = sum(r[f"{kind}_correct"] for r in answered)
+        gold_answers = sum(r[f"gold_{kind}"] != "no answer" for r in rows)
+        assert right / max(1, len(answered)) == pytest.approx(metrics[f"{kind}-best-threshold-precision"])
+        assert right / gold_answers == pytest.approx(metrics[f"{kind}-best-threshold-recall"])
+    # the CLI reads the thresholds from nq_eval's metrics JSON; a bad one exits 2
+    metrics_path = tmp_path / "metrics.json"
+    metrics_path.write_text(json.dumps({"long-best-threshold": 2.5, "short-best-threshold": 2.0}))
+    tool = [sys.executable, str(ROOT / "tools" / "show_predictions.py"), f"--gold_path={gold}",
+            f"--predictions_path={pred_path}"]
+    proc = subprocess.run(tool + [f"--metrics_path={metrics_path}"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "long right 2/3, short right 1/3" in proc.stdout
+    metrics_path.write_text("{}")
+    proc = subprocess.run(tool + [f"--metrics_path={metrics_path}"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "metrics.json" in proc.stderr

@@ -90,7 +90,8 @@ def main(argv=None):
     step("6. official NQ metrics", py, "-m", "nq_baseline.nq_eval", f"--gold_path={dev}",
          f"--predictions_path={preds}", f"--output_path={metrics_path}", "--pretty_print")
     step("7. five sample questions", py, "tools/show_predictions.py", f"--gold_path={dev}",
-         f"--predictions_path={preds}", "--num=5", f"--html_out={os.path.join(out, 'samples.html')}")
+         f"--predictions_path={preds}", "--num=5", f"--html_out={os.path.join(out, 'samples.html')}",
+         f"--metrics_path={metrics_path}")
 
     with open(metrics_path, encoding="utf-8") as handle:
         metrics = json.load(handle)

@@ -2,7 +2,8 @@
 """Shows a few predictions next to the gold answers, as text and as an HTML report.
 
   python tools/show_predictions.py --gold_path dev-full.jsonl.gz \
-      --predictions_path predictions.json [--num 5] [--seed 1] [--html_out report.html]
+      --predictions_path predictions.json [--num 5] [--seed 1] [--html_out report.html] \
+      [--metrics_path metrics.json | --long_threshold T --short_threshold T]
 
 The gold file is NQ jsonl(.gz) in either format (read with nq_data); the predictions are
 the official JSON ({"predictions": [{"example_id", "long_answer", "short_answers",
@@ -15,6 +16,13 @@ whether each prediction is right: the long answer equals some annotator's long s
 yes/no answer, or both are null.  "Gold is null" follows the official rule: fewer than 2
 annotators gave an answer (for files with one annotation per example, like NQ train:
 that one gave none).
+
+Scores and thresholds: the official metrics count a prediction as an answer only when its
+score reaches the threshold (nq_eval reports F1 at the best one). With `--metrics_path`
+(the JSON `nq_eval --output_path` writes: its `long-best-threshold` and
+`short-best-threshold`) or explicit `--long_threshold` / `--short_threshold`, an answer
+scored below its threshold is shown as "no answer" (with its score) and judged as one, so
+the rows agree with the reported F1. Without thresholds every predicted span counts.
 """
 
 from __future__ import annotations
@@ -70,11 +78,23 @@ def _gold_shorts(doc, ann: nq_data.Annotation) -> frozenset:
     return frozenset(r for r in (_token_range(doc, s) for s in ann.short_answers) if r is not None)
 
 
-def judge(doc: nq_data.NqDocument, pred: Prediction) -> dict:
-    """One example -> the texts and the right/wrong flags (see the module doc)."""
+def _below(score: float, threshold: Optional[float]) -> bool:
+    return threshold is not None and score < threshold
+
+
+def judge(doc: nq_data.NqDocument, pred: Prediction, long_threshold: Optional[float] = None,
+          short_threshold: Optional[float] = None) -> dict:
+    """One example -> the texts and the right/wrong flags (see the module doc); an answer
+    scored below its threshold counts as no answer."""
     pred_long = _token_range(doc, pred.long_answer)
     pred_shorts = frozenset(r for r in (_token_range(doc, s) for s in pred.short_answers) if r is not None)
     pred_yes_no = pred.yes_no_answer.lower()
+    long_cut = pred_long is not None and _below(pred.long_answer_score, long_threshold)
+    short_cut = (bool(pred_shorts) or pred_yes_no != "none") and _below(pred.short_answers_score, short_threshold)
+    if long_cut:
+        pred_long = None
+    if short_cut:
+        pred_shorts, pred_yes_no = frozenset(), "none"
 
     # The official rule: gold has an answer when at least 2 annotators give one (NQ dev's 5);
     # a file with one annotation per example (NQ train) needs that one.
@@ -122,11 +142,17 @@ def judge(doc: nq_data.NqDocument, pred: Prediction) -> dict:
     else:
         pred_short_text = NO_ANSWER
 
+    if long_cut:
+        pred_long_text = f"{NO_ANSWER} (below the threshold {long_threshold:.4g})"
+    else:
+        pred_long_text = span_text(doc, pred_long)
+    if short_cut:
+        pred_short_text = f"{NO_ANSWER} (below the threshold {short_threshold:.4g})"
     return {
         "example_id": doc.example_id,
         "title": doc.title,
         "question": doc.question_text,
-        "pred_long": span_text(doc, pred_long),
+        "pred_long": pred_long_text,
         "pred_short": pred_short_text,
         "long_score": pred.long_answer_score,
         "short_score": pred.short_answers_score,
@@ -145,7 +171,8 @@ def _as_predictions(predictions: Any) -> Mapping[int, Prediction]:
 
 
 def render_examples(docs: Iterable[nq_data.NqDocument], predictions: Any, num: int = 5,
-                    seed: Optional[int] = None) -> list[dict]:
+                    seed: Optional[int] = None, long_threshold: Optional[float] = None,
+                    short_threshold: Optional[float] = None) -> list[dict]:
     """Rows for `num` gold documents that have a prediction: the first ones, or a seeded
     random sample (reservoir sampling, one pass, kept in gold order).
 
@@ -173,7 +200,7 @@ def render_examples(docs: Iterable[nq_data.NqDocument], predictions: Any, num: i
                 chosen[j] = (seen, doc)
         seen += 1
     chosen.sort(key=lambda item: item[0])
-    return [judge(doc, preds[doc.example_id]) for _, doc in chosen]
+    return [judge(doc, preds[doc.example_id], long_threshold, short_threshold) for _, doc in chosen]
 
 
 def _mark(ok: bool) -> str:
@@ -238,6 +265,22 @@ def to_html(rows: list[dict], title: str = "NQ predictions") -> str:
     return "\n".join(parts)
 
 
+def _thresholds(path: str, long_t: Optional[float], short_t: Optional[float]) -> tuple[float, float]:
+    """The best thresholds of an nq_eval metrics JSON (explicit flags win)."""
+    import json
+    with open(path, encoding="utf-8") as handle:
+        try:
+            metrics = json.load(handle)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not a metrics JSON ({err})") from None
+    try:
+        long_v = long_t if long_t is not None else float(metrics["long-best-threshold"])
+        short_v = short_t if short_t is not None else float(metrics["short-best-threshold"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: no usable best threshold ({err}); give nq_eval's --output_path JSON") from None
+    return long_v, short_v
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gold_path", required=True, help="NQ jsonl(.gz), either format (glob / comma list)")
@@ -245,11 +288,18 @@ def main(argv=None) -> int:
     parser.add_argument("--num", type=int, default=5)
     parser.add_argument("--seed", type=int, default=None, help="random sample (default: the first --num)")
     parser.add_argument("--html_out", default=None, help="write a self-contained HTML report here")
+    parser.add_argument("--metrics_path", default=None,
+                        help="nq_eval's --output_path JSON: use its long/short best thresholds")
+    parser.add_argument("--long_threshold", type=float, default=None, help="long answers scored below are null")
+    parser.add_argument("--short_threshold", type=float, default=None, help="short answers scored below are null")
     args = parser.parse_args(argv)
     try:
+        long_t, short_t = args.long_threshold, args.short_threshold
+        if args.metrics_path:
+            long_t, short_t = _thresholds(args.metrics_path, long_t, short_t)
         preds = load_predictions(args.predictions_path)
-        rows = render_examples(nq_data.read_documents(args.gold_path), preds, args.num, args.seed)
-    except (nq_data.NqInputError, OSError) as err:
+        rows = render_examples(nq_data.read_documents(args.gold_path), preds, args.num, args.seed, long_t, short_t)
+    except (ValueError, OSError) as err:  # NqInputError is a ValueError
         print(f"show_predictions: error: {err}", file=sys.stderr)
         return 2
     if not rows:
