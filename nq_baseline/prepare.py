@@ -255,6 +255,8 @@ def prepare(input_pattern: str, output_path: str, cfg: PrepareConfig, progress=N
         if pool is not None:
             pool.terminate()
             pool.join()
+        if _WORKER is not None:
+            _WORKER.reader.close()  # this process's open input files (pool workers' close with them)
         if buckets is not None:
             buckets.close()
         if tmpdir is not None:

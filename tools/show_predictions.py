@@ -93,6 +93,9 @@ def judge(doc: nq_data.NqDocument, pred: Prediction, long_threshold: Optional[fl
     short_cut = (bool(pred_shorts) or pred_yes_no != "none") and _below(pred.short_answers_score, short_threshold)
     if long_cut:
         pred_long = None
+        pred_long_text = f"{NO_ANSWER} (below the threshold {long_threshold:.4g})"
+    else:
+        pred_long_text = span_text(doc, pred_long)
     if short_cut:
         pred_shorts, pred_yes_no = frozenset(), "none"
 
@@ -142,10 +145,6 @@ def judge(doc: nq_data.NqDocument, pred: Prediction, long_threshold: Optional[fl
     else:
         pred_short_text = NO_ANSWER
 
-    if long_cut:
-        pred_long_text = f"{NO_ANSWER} (below the threshold {long_threshold:.4g})"
-    else:
-        pred_long_text = span_text(doc, pred_long)
     if short_cut:
         pred_short_text = f"{NO_ANSWER} (below the threshold {short_threshold:.4g})"
     return {
