@@ -54,6 +54,22 @@ class FeatureConfig:
     max_position: int = 50
     legacy_labels: bool = False
 
+    def __post_init__(self):
+        """Settings that would loop, grow without bound or leave no room fail here, with
+        the flag's name (every program builds its FeatureConfig from these flags)."""
+        positive = ("max_seq_length", "doc_stride", "max_query_length", "max_contexts", "max_position")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"--{name} must be a positive integer, got {value!r}")
+        if self.max_seq_length <= self.max_query_length + 3:
+            raise ValueError(f"--max_seq_length ({self.max_seq_length}) must exceed --max_query_length "
+                             f"({self.max_query_length}) + 3: [CLS], [SEP], [SEP] and at least one "
+                             "document piece must fit")
+        if not (self.include_unknowns <= 1.0) or self.include_unknowns != self.include_unknowns:
+            raise ValueError(f"--include_unknowns must be at most 1 (< 0 keeps no null window), "
+                             f"got {self.include_unknowns!r}")
+
 
 @dataclasses.dataclass
 class NqExample:

@@ -27,21 +27,9 @@ from typing import Iterator, Optional, Union
 
 import msgspec
 
+from nq_baseline.errors import NqInputError  # noqa: F401  (re-exported: nq_data.NqInputError)
+
 _HTML_TOKEN_RE = re.compile(r"^</?[A-Za-z][A-Za-z0-9]*( [^>]*)?/?>$")
-
-
-class NqInputError(ValueError):
-    """Bad input: carries the file and 1-based line it was found at."""
-
-    def __init__(self, path: str, line: Optional[int], message: str):
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {message}")
-        self.path = path
-        self.line = line
-        self.reason = message
-
-    def __reduce__(self):  # picklable across worker processes
-        return (type(self), (self.path, self.line, self.reason))
 
 
 @dataclasses.dataclass
@@ -353,6 +341,57 @@ def _to_document(obj: _Example, path: str, line: int) -> NqDocument:
     return NqDocument(example_id=example_id, question_text=obj.question_text, title=obj.document_title,
                       tokens=tokens, is_html=is_html, candidates=candidates, annotations=annotations,
                       start_bytes=starts, end_bytes=ends, simplified=simplified)
+
+
+class _ExampleHead(msgspec.Struct, gc=False):
+    """The id and candidates of an example: everything else (the document) is skipped unparsed."""
+
+    example_id: Union[int, str]
+    long_answer_candidates: list[_Candidate]
+
+
+_HEAD_DECODER = msgspec.json.Decoder(_ExampleHead)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleHead:
+    """What post-processing needs of an example: its id and long-answer candidates."""
+
+    example_id: int
+    candidates: list[Candidate]
+
+
+def parse_head(raw: bytes, path: str = "<memory>", line: int = 1) -> ExampleHead:
+    """One JSON line -> its ExampleHead, without decoding the document tokens."""
+    try:
+        obj = _HEAD_DECODER.decode(raw)
+    except msgspec.ValidationError as err:
+        raise NqInputError(path, line, _validation_message(err)) from None
+    except msgspec.DecodeError as err:
+        raise NqInputError(path, line, f"not valid JSON ({err})") from None
+    try:
+        example_id = int(obj.example_id)
+    except ValueError:
+        raise NqInputError(path, line, f"example_id {obj.example_id!r} is not an integer") from None
+    return ExampleHead(example_id, [Candidate(c.start_token, c.end_token, c.top_level, c.start_byte, c.end_byte)
+                                    for c in obj.long_answer_candidates])
+
+
+def read_example_heads(pattern: str, skip_bad: bool = False) -> Iterator[ExampleHead]:
+    """Streams the ExampleHead of every example of `pattern`, in file order.
+
+    With `skip_bad`, a line is kept only when it passes the full validation of
+    `parse_line`, so the heads are exactly the examples `read_documents(skip_bad=True)`
+    (and prepare) keep; without it the fast path never decodes a document."""
+    for path, line_no, raw in iter_lines(pattern):
+        if not skip_bad:
+            yield parse_head(raw, path, line_no)
+            continue
+        try:
+            doc = parse_line(raw, path, line_no)
+        except NqInputError:
+            continue
+        yield ExampleHead(doc.example_id, doc.candidates)
 
 
 def read_documents(pattern: str, skip_bad: bool = False, stats: Optional[dict] = None
