@@ -31,8 +31,9 @@ from typing import Any, Dict, Mapping, Optional
 import keras
 import tensorflow as tf
 
-ANSWER_TYPES = ("UNKNOWN", "YES", "NO", "SHORT", "LONG")
-NUM_ANSWER_TYPES = len(ANSWER_TYPES)
+from nq_baseline.features import ANSWER_TYPE_NAMES
+
+NUM_ANSWER_TYPES = len(ANSWER_TYPE_NAMES)  # UNKNOWN, YES, NO, SHORT, LONG (features.py)
 MODEL_INPUT_KEYS = ("input_ids", "input_mask", "segment_ids")
 
 _MASK_NEGATIVE = -10000.0  # BERT's additive mask value; representable in fp16 too.
@@ -398,7 +399,8 @@ class BertNqModel(keras.Model):
         return {"start_logits": start, "end_logits": end, "answer_type_logits": answer_type}
 
 
-def _policy(mixed_precision: Optional[str]):
+def dtype_policy(mixed_precision: Optional[str]) -> Optional["keras.DTypePolicy"]:
+    """The Keras dtype policy of "fp16" / "bf16" (None for float32)."""
     if mixed_precision in (None, "", "none", "fp32", "float32"):
         return None
     names = {"fp16": "mixed_float16", "bf16": "mixed_bfloat16",
@@ -414,15 +416,10 @@ def set_mixed_precision(model: keras.Model, mixed_precision: Optional[str]) -> k
     Variables stay float32; only the compute dtype changes ("fp16", "bf16" or None for
     float32).  Call before tracing any tf.function over the model.
     """
-    policy = _policy(mixed_precision) or keras.DTypePolicy("float32")
+    policy = dtype_policy(mixed_precision) or keras.DTypePolicy("float32")
     for layer in model._flatten_layers(include_self=True, recursive=True):
         layer.dtype_policy = policy
     return model
-
-
-def compute_precision(model: keras.Model) -> Optional[str]:
-    """"fp16", "bf16" or None (float32) for the model's compute dtype."""
-    return {"float16": "fp16", "bfloat16": "bf16"}.get(model.compute_dtype)
 
 
 def _dummy_inputs(max_seq_length: int):
@@ -433,7 +430,7 @@ def _dummy_inputs(max_seq_length: int):
 def build_encoder(config: BertConfig, max_seq_length: Optional[int] = None,
                   mixed_precision: Optional[str] = None, seed: int = 0) -> BertEncoder:
     """A built :class:`BertEncoder` (variables created, traced once on a dummy batch)."""
-    policy = _policy(mixed_precision)
+    policy = dtype_policy(mixed_precision)
     encoder = BertEncoder(config, seed=seed, dtype=policy)
     encoder(_dummy_inputs(min(max_seq_length or 8, config.max_position_embeddings)))
     return encoder
@@ -455,7 +452,7 @@ def build_nq_model(config: BertConfig, max_seq_length: Optional[int] = None,
             f"max_seq_length={max_seq_length} > max_position_embeddings="
             f"{config.max_position_embeddings}"
         )
-    policy = _policy(mixed_precision)
+    policy = dtype_policy(mixed_precision)
     model = BertNqModel(config, seed=seed, dtype=policy)
     model(_dummy_inputs(min(max_seq_length or 8, config.max_position_embeddings)))
     return model

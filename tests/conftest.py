@@ -48,3 +48,55 @@ def nq_vocab(tmp_path_factory, bert_vocab) -> Path:
 def run_module(module: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+# ----------------------------------------------------------------------------- tiny models and records
+TINY_SEQ = 16
+TINY_CONFIG = dict(vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+                   intermediate_size=32, max_position_embeddings=TINY_SEQ, hidden_dropout_prob=0.1,
+                   attention_probs_dropout_prob=0.1)
+
+
+def tiny_config(**overrides):
+    from nq_baseline import modeling
+
+    return modeling.BertConfig(**{**TINY_CONFIG, **overrides})
+
+
+def tiny_model(seed=0, seq=TINY_SEQ, **overrides):
+    """A small BertNqModel with seeded weights."""
+    import keras
+
+    from nq_baseline import modeling
+
+    keras.utils.set_random_seed(seed)
+    return modeling.build_nq_model(tiny_config(**overrides), seq)
+
+
+def write_tiny_records(path, n, is_training=True, seed=0, first_id=0, gz=False, unique_ids=None):
+    """bert_joint-style records of TINY_SEQ positions, written by TensorFlow's own writer;
+    labels are a learnable function of the input."""
+    import numpy as np
+    import tensorflow as tf
+
+    vocab, seq = TINY_CONFIG["vocab_size"], TINY_SEQ
+    rng = np.random.default_rng(seed)
+    options = tf.io.TFRecordOptions(compression_type="GZIP" if gz else "")
+    with tf.io.TFRecordWriter(str(path), options) as writer:
+        for i in range(n):
+            ids = rng.integers(5, vocab, seq)
+            length = int(rng.integers(seq // 2, seq + 1))
+            mask = (np.arange(seq) < length).astype(int)
+            ids = ids * mask
+            f = {"unique_ids": [unique_ids[i] if unique_ids is not None else first_id + i],
+                 "input_ids": ids, "input_mask": mask, "segment_ids": (np.arange(seq) >= 4).astype(int) * mask}
+            if is_training:
+                start = int(ids[1] % (length - 1))
+                f.update(start_positions=[start], end_positions=[start + 1], answer_types=[ids[2] % 5])
+            else:
+                f.update(token_map=np.where(mask == 1, np.arange(seq) - 4, -1),
+                         example_ids=[-7 + 2**62 + i], doc_span_index=[i % 3])
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                k: tf.train.Feature(int64_list=tf.train.Int64List(value=list(map(int, v))))
+                for k, v in f.items()})).SerializeToString())
+    return str(path)

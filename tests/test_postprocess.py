@@ -12,6 +12,10 @@ from nq_baseline.prepare import PrepareConfig, iter_features
 SEQ = 16
 
 
+def _predict(example_id, candidates, results, **settings) -> dict:
+    return P.predict_example(example_id, candidates, results, P.PostprocessConfig(**settings)).prediction
+
+
 def _result(start, end, token_map, types=(5, 0, 0, 1, 0), uid=100, eid=None, span=None):
     s = np.full(SEQ, -5.0, np.float32)
     e = np.full(SEQ, -5.0, np.float32)
@@ -33,7 +37,7 @@ def test_best_indexes_skip_cls_and_rank():
 
 def test_best_span_score_and_long_answer():
     r = _result({6: 4.0, 0: 1.0}, {8: 3.0, 0: 0.5}, TOKEN_MAP)
-    pred = P.predict_example(7, CANDS, [r], use_answer_type=False)
+    pred = _predict(7, CANDS, [r], use_answer_type=False)
     assert pred["short_answers"] == [{"start_token": 12, "end_token": 15, "start_byte": -1, "end_byte": -1}]
     assert pred["long_answer"]["start_token"] == 9 and pred["long_answer"]["end_token"] == 30
     assert pred["long_answer_score"] == pytest.approx((4.0 + 3.0) - (1.0 + 0.5))
@@ -43,25 +47,25 @@ def test_best_span_score_and_long_answer():
 def test_invalid_pairs_are_skipped():
     # best end before best start, and a start on the question: the next valid pair wins
     r = _result({9: 5.0, 2: 6.0, 5: 1.0}, {7: 5.0, 10: 0.0}, TOKEN_MAP)
-    pred = P.predict_example(1, CANDS, [r], use_answer_type=False)
+    pred = _predict(1, CANDS, [r], use_answer_type=False)
     assert pred["short_answers"][0]["start_token"] == 11 and pred["short_answers"][0]["end_token"] == 14
 
 
 def test_max_answer_length_and_n_best_size_are_honoured():
     r = _result({4: 5.0, 10: 4.0}, {14: 5.0, 11: 1.0}, TOKEN_MAP)
-    long_ok = P.predict_example(1, CANDS, [r], max_answer_length=30, use_answer_type=False)
+    long_ok = _predict(1, CANDS, [r], max_answer_length=30, use_answer_type=False)
     assert long_ok["short_answers"][0]["start_token"] == 10 and long_ok["short_answers"][0]["end_token"] == 21
-    short = P.predict_example(1, CANDS, [r], max_answer_length=5, use_answer_type=False)
+    short = _predict(1, CANDS, [r], max_answer_length=5, use_answer_type=False)
     assert short["short_answers"][0]["start_token"] == 16 and short["short_answers"][0]["end_token"] == 21
     # with n_best_size=1 only the single best start (4) and end (14) are tried: length 11 > 5 -> null
-    none = P.predict_example(1, CANDS, [r], n_best_size=1, max_answer_length=5, use_answer_type=False)
+    none = _predict(1, CANDS, [r], n_best_size=1, max_answer_length=5, use_answer_type=False)
     assert none["long_answer_score"] == P.NULL_SCORE and none["long_answer"]["start_token"] == -1
 
 
 def test_best_window_wins_across_windows():
     a = _result({5: 2.0}, {6: 2.0}, TOKEN_MAP)
     b = _result({7: 3.0}, {8: 3.0}, TOKEN_MAP)
-    pred = P.predict_example(1, CANDS, [a, b], use_answer_type=False)
+    pred = _predict(1, CANDS, [a, b], use_answer_type=False)
     assert pred["short_answers"][0]["start_token"] == 13
 
 
@@ -71,16 +75,16 @@ def test_answer_type_head_shapes_the_answer(kind, yes_no, n_short):
     types = [0.0] * 5
     types[kind] = 9.0
     r = _result({6: 4.0}, {8: 3.0}, TOKEN_MAP, types=types)
-    pred = P.predict_example(1, CANDS, [r])
+    pred = _predict(1, CANDS, [r])
     assert pred["yes_no_answer"] == yes_no and len(pred["short_answers"]) == n_short
     assert pred["long_answer"]["start_token"] == 9
-    legacy = P.predict_example(1, CANDS, [r], use_answer_type=False)
+    legacy = _predict(1, CANDS, [r], use_answer_type=False)
     assert legacy["yes_no_answer"] == "NONE" and len(legacy["short_answers"]) == 1
 
 
 def test_example_without_windows_gets_a_null_prediction():
     out = P.compute_predictions([type("D", (), {"example_id": 3, "candidates": CANDS})()], [])
-    pred = out["predictions"][0]
+    pred = out[0].prediction
     assert pred["example_id"] == 3 and pred["long_answer_score"] == P.NULL_SCORE
     assert pred["long_answer"]["start_token"] == -1
 
@@ -97,7 +101,7 @@ def test_grouping_by_unique_id_is_exact_for_64bit_ids():
     assert grouped[2**63 - 2][2].unique_id == -(2**63)  # wrapped, yet assigned to the right example
     with pytest.raises(ValueError, match="belongs to no example"):
         P.group_results([_result({}, {}, TOKEN_MAP, uid=42)], ids)
-    assert len(P.compute_predictions(docs, results)["predictions"]) == 3
+    assert len(P.compute_predictions(docs, results)) == 3
     # adjacent ids make bert_joint's unique ids collide; our records' example_ids keep them apart
     ids = [1000, 1001]
     results = [_result({}, {}, TOKEN_MAP, uid=F.unique_id(e, k), eid=e, span=k) for e in ids for k in range(2)]
@@ -129,7 +133,7 @@ def test_oracle_logits_round_trip_through_features_and_nq_eval(nq_vocab):
                                        np.asarray([0, 0, 0, 5, 0], np.float32), f.token_map, doc.example_id,
                                        f.doc_span_index))
     assert len(docs) >= 2
-    preds = P.compute_predictions(docs, results)
+    preds = P.predictions_json(P.compute_predictions(docs, results))
     by_id = {p["example_id"]: p for p in preds["predictions"]}
     gold_file = str(NQ_REAL / "nq-simplified-4.jsonl.gz")
     metrics = nq_eval.evaluate(gold_file, {"predictions": [by_id[d.example_id] for d in docs
@@ -141,7 +145,7 @@ def test_oracle_logits_round_trip_through_features_and_nq_eval(nq_vocab):
 
 def test_predict_raw_keeps_negative_and_64bit_example_ids(nq_vocab, tmp_path):
     """Real NQ ids are 64-bit and may be negative: records -> predict_raw keeps them exactly."""
-    from nq_baseline import modeling, training
+    from nq_baseline import modeling, predict, training
     from nq_baseline.prepare import prepare
 
     require_nq_real()
@@ -152,7 +156,8 @@ def test_predict_raw_keeps_negative_and_64bit_example_ids(nq_vocab, tmp_path):
                                             "num_attention_heads": 2, "intermediate_size": 64,
                                             "max_position_embeddings": 128})
     model = modeling.build_nq_model(config, 128)
-    got = list(training.predict_raw(model, training.make_predict_dataset(str(records), 64, 128)))
+    got = list(predict.iter_raw_results(predict.ForwardFunction(model),
+                                        training.make_predict_dataset(str(records), 64, 128)))
     ids = {r.example_id for r in got}
     assert None not in ids and min(ids) < 0 and max(ids) > 2**62
     assert all(r.unique_id == F.unique_id(r.example_id, r.doc_span_index) for r in got)
