@@ -21,6 +21,7 @@ setup(
         "numpy>=1.24",
         "orjson>=3.9",
         "msgspec>=0.18",
+        "regex>=2022.1",
         "google-crc32c>=1.5",
         "tqdm>=4.60",
     ],
