@@ -267,29 +267,41 @@ def _legacy_misplaced(doc, ex, annotation, gold_idx, short, contexts) -> Optiona
     return ex
 
 
-def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_training: bool,
-                  rng: Optional[random.Random] = None) -> list[Feature]:
-    """bert_joint's convert_single_example over one NqExample."""
+@dataclasses.dataclass
+class DocumentPieces:
+    """An example's word sequence as word pieces (computed once, whatever the question)."""
+
+    pieces: np.ndarray  # int64 [n_pieces]
+    word_start: np.ndarray  # int64 [n_words + 1]: first piece of each word
+    token_map: np.ndarray  # int64 [n_pieces]: NQ token of each piece's word, -1 for markers
+
+    @property
+    def num_pieces(self) -> int:
+        return len(self.pieces)
+
+
+def document_pieces(ex: NqExample, tokenizer: NqTokenizer) -> DocumentPieces:
     word_pieces = tokenizer.word_ids(ex.words)
     counts = np.fromiter(map(len, word_pieces), np.int64, len(word_pieces))
     word_start = np.zeros(len(word_pieces) + 1, np.int64)
     np.cumsum(counts, out=word_start[1:])
     n_pieces = int(word_start[-1])
     pieces = np.fromiter(itertools.chain.from_iterable(word_pieces), np.int64, n_pieces)
+    return DocumentPieces(pieces, word_start, np.repeat(np.asarray(ex.word_map, np.int64), counts))
 
-    query = [tokenizer.vocab.get("[Q]", tokenizer.unk_id)] + tokenizer.tokenize_text(ex.question_text)
-    if len(query) > cfg.max_query_length:
-        query = query[-cfg.max_query_length:]
 
-    tok_start = tok_end = 0
-    if is_training:
-        tok_start = int(word_start[ex.start_word])
-        tok_end = int(word_start[ex.end_word + 1]) - 1
+def query_ids(question_text: str, tokenizer: NqTokenizer, max_query_length: int) -> tuple[list[int], bool]:
+    """bert_joint's question: `[Q]` + its pieces, the LAST `max_query_length` kept ([Q] may
+    go); and whether it was cut."""
+    query = [tokenizer.vocab.get("[Q]", tokenizer.unk_id)] + tokenizer.tokenize_text(question_text)
+    if len(query) > max_query_length:
+        return query[-max_query_length:], True
+    return query, False
 
-    max_doc = cfg.max_seq_length - len(query) - 3
-    if max_doc <= 0:
-        raise ValueError(f"max_seq_length {cfg.max_seq_length} leaves no room for the document "
-                         f"after a question of {len(query)} pieces")
+
+def window_spans(n_pieces: int, max_doc: int, doc_stride: int) -> list[tuple[int, int]]:
+    """(first piece, length) of each window: `max_doc` pieces every `doc_stride`, the last
+    one ending at the document's end."""
     spans = []
     offset = 0
     while offset < n_pieces:
@@ -297,50 +309,79 @@ def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_
         spans.append((offset, length))
         if offset + length == n_pieces:
             break
-        offset += min(length, cfg.doc_stride)
+        offset += min(length, doc_stride)
+    return spans
 
-    ex.num_windows = len(spans)
-    if is_training:
-        labels = []
-        for span_index, (start, length) in enumerate(spans):
-            contains = tok_start >= start and tok_end <= start + length - 1
-            if not contains or ex.answer_type == UNKNOWN:
-                if cfg.include_unknowns < 0 or rng.random() > cfg.include_unknowns:
-                    continue
-                labels.append((span_index, 0, 0, UNKNOWN))
-            else:
-                labels.append((span_index, tok_start - start + doc_offset_of(query),
-                               tok_end - start + doc_offset_of(query), ex.answer_type))
-    else:
-        labels = [(span_index, 0, 0, UNKNOWN) for span_index in range(len(spans))]
-    if not labels:
-        return []
 
-    # All windows at once: row r of each [W, seq] array is window labels[r][0].
-    seq = cfg.max_seq_length
+def max_document_pieces(cfg: FeatureConfig, query: list[int]) -> int:
+    max_doc = cfg.max_seq_length - len(query) - 3
+    if max_doc <= 0:
+        raise ValueError(f"max_seq_length {cfg.max_seq_length} leaves no room for the document "
+                         f"after a question of {len(query)} pieces")
+    return max_doc
+
+
+def window_arrays(doc: DocumentPieces, query: list[int], spans: list[tuple[int, int]], rows: list[int],
+                  tokenizer: NqTokenizer, seq: int) -> dict[str, np.ndarray]:
+    """The [len(rows), seq] arrays of windows `rows` (indices into `spans`):
+    `[CLS] query [SEP] chunk [SEP]` and padding, with segment ids, mask and token_map."""
     prefix = np.asarray([tokenizer.cls_id] + query + [tokenizer.sep_id], np.int64)
     doc_offset = len(prefix)
-    rows = len(labels)
-    starts = np.asarray([spans[k][0] for k, *_ in labels], np.int64)
-    lengths = np.asarray([spans[k][1] for k, *_ in labels], np.int64)
+    n = len(rows)
+    starts = np.asarray([spans[k][0] for k in rows], np.int64)
+    lengths = np.asarray([spans[k][1] for k in rows], np.int64)
     col = np.arange(seq, dtype=np.int64)[None, :]
     rel = col - doc_offset  # position inside the chunk
     in_doc = (rel >= 0) & (rel < lengths[:, None])
     src = np.where(in_doc, starts[:, None] + rel, 0)
-    input_ids = np.zeros((rows, seq), np.int64)
+    input_ids = np.zeros((n, seq), np.int64)
     input_ids[:, :doc_offset] = prefix
-    input_ids[in_doc] = pieces[src[in_doc]]
+    input_ids[in_doc] = doc.pieces[src[in_doc]]
     sep_col = doc_offset + lengths
-    input_ids[np.arange(rows), sep_col] = tokenizer.sep_id
-    input_mask = (col <= sep_col[:, None]).astype(np.int64)
-    segment_ids = ((col >= doc_offset) & (col <= sep_col[:, None])).astype(np.int64)
-    token_map = np.full((rows, seq), -1, np.int64)
-    orig = np.repeat(np.asarray(ex.word_map, np.int64), counts)
-    token_map[in_doc] = orig[src[in_doc]]
-    return [Feature(unique_id=0, example_id=ex.example_id, doc_span_index=k, input_ids=input_ids[r],
-                    input_mask=input_mask[r], segment_ids=segment_ids[r], token_map=token_map[r],
-                    start_position=sp, end_position=ep, answer_type=at)
+    input_ids[np.arange(n), sep_col] = tokenizer.sep_id
+    token_map = np.full((n, seq), -1, np.int64)
+    token_map[in_doc] = doc.token_map[src[in_doc]]
+    return {"input_ids": input_ids, "input_mask": (col <= sep_col[:, None]).astype(np.int64),
+            "segment_ids": ((col >= doc_offset) & (col <= sep_col[:, None])).astype(np.int64),
+            "token_map": token_map}
+
+
+def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_training: bool,
+                  rng: Optional[random.Random] = None) -> list[Feature]:
+    """bert_joint's convert_single_example over one NqExample."""
+    doc = document_pieces(ex, tokenizer)
+    query, _ = query_ids(ex.question_text, tokenizer, cfg.max_query_length)
+    spans = window_spans(doc.num_pieces, max_document_pieces(cfg, query), cfg.doc_stride)
+    ex.num_windows = len(spans)
+    if is_training:
+        labels = _training_labels(ex, doc, query, spans, cfg, rng)
+    else:
+        labels = [(span_index, 0, 0, UNKNOWN) for span_index in range(len(spans))]
+    if not labels:
+        return []
+    arrays = window_arrays(doc, query, spans, [k for k, *_ in labels], tokenizer, cfg.max_seq_length)
+    return [Feature(unique_id=0, example_id=ex.example_id, doc_span_index=k, input_ids=arrays["input_ids"][r],
+                    input_mask=arrays["input_mask"][r], segment_ids=arrays["segment_ids"][r],
+                    token_map=arrays["token_map"][r], start_position=sp, end_position=ep, answer_type=at)
             for r, (k, sp, ep, at) in enumerate(labels)]
+
+
+def _training_labels(ex, doc: DocumentPieces, query, spans, cfg: FeatureConfig, rng) -> list[tuple]:
+    """(window, start, end, answer type) of the windows kept for training: those holding the
+    whole answer span, and others with probability include_unknowns as (0, 0, UNKNOWN)."""
+    tok_start = int(doc.word_start[ex.start_word])
+    tok_end = int(doc.word_start[ex.end_word + 1]) - 1
+    offset = doc_offset_of(query)
+    labels = []
+    for span_index, (start, length) in enumerate(spans):
+        contains = tok_start >= start and tok_end <= start + length - 1
+        if not contains or ex.answer_type == UNKNOWN:
+            if cfg.include_unknowns < 0 or rng.random() > cfg.include_unknowns:
+                continue
+            labels.append((span_index, 0, 0, UNKNOWN))
+        else:
+            labels.append((span_index, tok_start - start + offset, tok_end - start + offset, ex.answer_type))
+    return labels
 
 
 def doc_offset_of(query: list[int]) -> int:
