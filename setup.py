@@ -42,6 +42,7 @@ setup(
             "prepare_nq_data=nq_baseline.prepare_nq_data:run",
             "run_nq=nq_baseline.run_nq:run",
             "nq_eval=nq_baseline.nq_eval:run",
+            "answer_nq=nq_baseline.answer_nq:run",
         ]
     },
 )

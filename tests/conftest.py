@@ -100,3 +100,20 @@ def write_tiny_records(path, n, is_training=True, seed=0, first_id=0, gz=False, 
                 k: tf.train.Feature(int64_list=tf.train.Int64List(value=list(map(int, v))))
                 for k, v in f.items()})).SerializeToString())
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def random_model_folder(tmp_path_factory, nq_vocab):
+    """A model folder as run_nq --do_train leaves it (nq_model.json, config, vocabulary, a
+    checkpoint), with seeded random weights over the real NQ vocabulary, 128 positions:
+    (folder, the Keras model)."""
+    import tensorflow as tf
+
+    from nq_baseline import features, model_dir
+
+    d = tmp_path_factory.mktemp("model")
+    model = tiny_model(seed=3, seq=128, vocab_size=30522, max_position_embeddings=128)
+    tf.train.Checkpoint(model=model, step=tf.Variable(7, dtype=tf.int64)).save(str(d / "ckpt"))
+    model_dir.write_model_dir(str(d), bert_config_json=model.config.to_json_string(), vocab_file=str(nq_vocab),
+                              do_lower_case=True, features=features.FeatureConfig(max_seq_length=128, doc_stride=64))
+    return d, model

@@ -94,29 +94,14 @@ def test_predictions_writer_leaves_nothing_on_error(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory, nq_vocab):
-    """A model folder as run_nq --do_train leaves it (random weights, real NQ vocabulary)."""
-    import tensorflow as tf
-
-    from nq_baseline import model_dir
-
-    d = tmp_path_factory.mktemp("model")
-    model = tiny_model(seed=3, seq=128, vocab_size=30522, max_position_embeddings=128)
-    tf.train.Checkpoint(model=model, step=tf.Variable(7, dtype=tf.int64)).save(str(d / "ckpt"))
-    model_dir.write_model_dir(str(d), bert_config_json=model.config.to_json_string(), vocab_file=str(nq_vocab),
-                              do_lower_case=True, features=F.FeatureConfig(max_seq_length=128, doc_stride=64))
-    return d, model
-
-
-def test_run_nq_predict_equals_whole_file_computation_on_real_nq(model_folder, tmp_path):
+def test_run_nq_predict_equals_whole_file_computation_on_real_nq(random_model_folder, tmp_path):
     """run_nq --do_predict (streaming, flags from the model folder) writes byte for byte what
     post-processing all documents and all windows in memory gives, on the real NQ examples
     (both formats), and its n-best file too."""
     from nq_baseline.prepare import PrepareConfig, prepare
 
     require_nq_real()
-    folder, model = model_folder
+    folder, model = random_model_folder
     predict_file = str(NQ_REAL / "*.jsonl.gz")
     out, nbest = tmp_path / "predictions.json", tmp_path / "nbest.json"
     proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={folder}",
