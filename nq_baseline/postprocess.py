@@ -45,14 +45,37 @@ class RawResult:
     token_map: np.ndarray  # int [seq]: NQ token of each position, -1 outside the document
     example_id: Optional[int] = None  # None: records of bert_joint, which carry no example id
     doc_span_index: Optional[int] = None
+    long_logits: Optional[np.ndarray] = None  # float32 [seq]: the long-answer head's scores
+    candidate_map: Optional[np.ndarray] = None  # int [seq]: candidate index at its marker, else -1
+
+
+LONG_ANSWER_FROM = ("span", "head")
+NULL_SCORES = ("cls", "answer_type")
+ANSWER_TYPE_SCOPES = ("window", "example")
 
 
 @dataclasses.dataclass(frozen=True)
 class PostprocessConfig:
+    """How raw results become an answer. bert_joint's rule is `long_answer_from="span"`,
+    `null_score="cls"`, `answer_type_scope="window"`, `short_inside_long=False` (with
+    `use_answer_type=False` and `n_best_size=10` for its exact output)."""
+
     n_best_size: int = 20
     max_answer_length: int = 30
     use_answer_type: bool = True
     nbest: int = 0  # spans kept per example in ExamplePrediction.nbest (0: none)
+    # "span": the long answer is the top-level candidate holding the best short span (bert_joint);
+    # "head": the candidate the long-answer head scores best over all windows, the short answer
+    # the best span inside it (needs a model with that head; otherwise "span" is used)
+    long_answer_from: str = "span"
+    # "cls": score = span - [CLS] logits (bert_joint); "answer_type": plus the answer-type head's
+    # log-odds that the window holds an answer (log P(not UNKNOWN) - log P(UNKNOWN))
+    null_score: str = "cls"
+    # "window": the answer's form (yes/no, long only, short) from the winning window's answer
+    # type; "example": from the answer-type probabilities of every window holding the long answer
+    answer_type_scope: str = "window"
+    # a short span must lie inside one top-level candidate (else it is no answer)
+    short_inside_long: bool = True
 
     def __post_init__(self):
         for name in ("n_best_size", "max_answer_length"):
@@ -60,6 +83,10 @@ class PostprocessConfig:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.nbest < 0:
             raise ValueError(f"nbest must be >= 0, got {self.nbest}")
+        for name, allowed in (("long_answer_from", LONG_ANSWER_FROM), ("null_score", NULL_SCORES),
+                              ("answer_type_scope", ANSWER_TYPE_SCOPES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
 
 @dataclasses.dataclass
@@ -68,6 +95,7 @@ class SpanCandidate:
     start_token: int
     end_token: int  # exclusive
     answer_type_logits: np.ndarray
+    window: int = 0  # index of the example's window it comes from
 
 
 @dataclasses.dataclass
@@ -132,25 +160,113 @@ def enclosing_candidate(candidates: Sequence[Candidate], start_token: int, end_t
     return -1
 
 
+def answer_log_odds(answer_type_logits: np.ndarray) -> float:
+    """log P(an answer) - log P(UNKNOWN) under the answer-type head's softmax."""
+    logits = np.asarray(answer_type_logits, np.float64)
+    rest = logits[1:]
+    top = rest.max()
+    return float(top + np.log(np.exp(rest - top).sum()) - logits[0])
+
+
+def _scored_spans(results: Sequence[RawResult], candidates: Sequence[Candidate],
+                  config: PostprocessConfig) -> list[SpanCandidate]:
+    spans: list[SpanCandidate] = []
+    for w, r in enumerate(results):
+        found = window_candidates(r, config.n_best_size, config.max_answer_length)
+        bonus = answer_log_odds(r.answer_type_logits) if config.null_score == "answer_type" else 0.0
+        for c in found:
+            c.window, c.score = w, c.score + bonus
+        spans.extend(found)
+    if config.short_inside_long:
+        spans = [c for c in spans if enclosing_candidate(candidates, c.start_token, c.end_token) >= 0]
+    return spans
+
+
+def best_long_candidate(results: Sequence[RawResult], config: PostprocessConfig) -> tuple[int, float, int]:
+    """(candidate index, score, window) the long-answer head scores best: at each candidate
+    marker, its score minus the [CLS] score; (-1, NULL_SCORE, -1) when no marker is seen."""
+    best = (-1, NULL_SCORE, -1)
+    for w, r in enumerate(results):
+        if r.long_logits is None or r.candidate_map is None:
+            continue
+        positions = np.flatnonzero(np.asarray(r.candidate_map) >= 0)
+        if not len(positions):
+            continue
+        scores = r.long_logits[positions].astype(np.float64) - float(r.long_logits[0])
+        if config.null_score == "answer_type":
+            scores = scores + answer_log_odds(r.answer_type_logits)
+        k = int(np.argmax(scores))  # first of equal scores
+        if best[0] < 0 or scores[k] > best[1]:
+            best = (int(r.candidate_map[positions[k]]), float(scores[k]), w)
+    return best
+
+
+def _has_long_head(results: Sequence[RawResult]) -> bool:
+    return any(r.long_logits is not None and r.candidate_map is not None and (np.asarray(r.candidate_map) >= 0).any()
+               for r in results)
+
+
+def _answer_kind(results: Sequence[RawResult], window_logits: np.ndarray, candidates: Sequence[Candidate],
+                 long_index: int, config: PostprocessConfig) -> tuple[int, np.ndarray]:
+    """(answer type, the logits it was read from) deciding the answer's form: the winning
+    window's, or (scope "example") the mean probabilities of the windows holding the long
+    answer, UNKNOWN left out since the example has that answer."""
+    if config.answer_type_scope == "window" or long_index < 0:
+        return int(np.argmax(window_logits)), window_logits
+    holding = [r for r in results if _window_holds(r, candidates[long_index], long_index)]
+    if not holding:
+        return int(np.argmax(window_logits)), window_logits
+    probs = np.mean([_softmax(r.answer_type_logits) for r in holding], axis=0)
+    kind = 1 + int(np.argmax(probs[1:]))  # the example has this long answer: not UNKNOWN
+    return kind, np.log(np.maximum(probs, 1e-30))
+
+
+def _window_holds(r: RawResult, c: Candidate, index: int) -> bool:
+    """Whether a window shows candidate `c` (number `index`): some of its words, or its marker."""
+    tokens = np.asarray(r.token_map)
+    if ((tokens >= c.start_token) & (tokens < c.end_token)).any():
+        return True
+    return r.candidate_map is not None and bool((np.asarray(r.candidate_map) == index).any())
+
+
+def _softmax(logits) -> np.ndarray:
+    x = np.asarray(logits, np.float64)
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
 def predict_example(example_id: int, candidates: Sequence[Candidate], results: Iterable[RawResult],
                     config: PostprocessConfig = PostprocessConfig()) -> ExamplePrediction:
     """One example's prediction from the raw results of all its windows."""
-    spans: list[SpanCandidate] = []
-    for r in results:
-        spans.extend(window_candidates(r, config.n_best_size, config.max_answer_length))
+    results = list(results)
+    spans = _scored_spans(results, candidates, config)
     pred = null_prediction(example_id)
-    if not spans:
-        return ExamplePrediction(pred, [])
-    # max() keeps the first of equal scores: windows in order, then start, then end rank
-    best = max(spans, key=lambda c: c.score)
-    long_index = enclosing_candidate(candidates, best.start_token, best.end_token)
-    pred["long_answer_score"] = pred["short_answers_score"] = best.score
-    if long_index >= 0:
+    if config.long_answer_from == "head" and _has_long_head(results):
+        long_index, long_score, long_window = best_long_candidate(results, config)
+        if long_index < 0:
+            return ExamplePrediction(pred, [])
         c = candidates[long_index]
-        pred["long_answer"] = _span(c.start_token, c.end_token)
-    pred["short_answers"] = [_span(best.start_token, best.end_token)]
+        inside = [s for s in spans if c.start_token <= s.start_token and s.end_token <= c.end_token]
+        best = max(inside, key=lambda s: s.score) if inside else None
+        window_logits = best.answer_type_logits if best is not None else results[long_window].answer_type_logits
+        pred["long_answer"], pred["long_answer_score"] = _span(c.start_token, c.end_token), long_score
+        pred["short_answers"] = [_span(best.start_token, best.end_token)] if best is not None else []
+        pred["short_answers_score"] = best.score if best is not None else long_score
+    else:
+        if not spans:
+            return ExamplePrediction(pred, [])
+        # max() keeps the first of equal scores: windows in order, then start, then end rank
+        best = max(spans, key=lambda s: s.score)
+        long_index = enclosing_candidate(candidates, best.start_token, best.end_token)
+        c = candidates[long_index] if long_index >= 0 else None
+        pred["long_answer_score"] = pred["short_answers_score"] = best.score
+        if c is not None:
+            pred["long_answer"] = _span(c.start_token, c.end_token)
+        pred["short_answers"] = [_span(best.start_token, best.end_token)]
+        window_logits = best.answer_type_logits
+    kind_logits = window_logits
     if config.use_answer_type:
-        kind = int(np.argmax(best.answer_type_logits))
+        kind, kind_logits = _answer_kind(results, window_logits, candidates, long_index, config)
         if kind in (YES, NO):
             pred["yes_no_answer"] = "YES" if kind == YES else "NO"
             pred["short_answers"] = []
@@ -158,10 +274,10 @@ def predict_example(example_id: int, candidates: Sequence[Candidate], results: I
             pred["short_answers"] = []
     nbest = []
     if config.nbest:
-        ranked = sorted(spans, key=lambda c: -c.score)[:config.nbest]
-        nbest = [{"start_token": c.start_token, "end_token": c.end_token, "score": c.score,
-                  "answer_type_logits": [float(x) for x in c.answer_type_logits]} for c in ranked]
-    return ExamplePrediction(pred, nbest, best.answer_type_logits, long_index)
+        ranked = sorted(spans, key=lambda s: -s.score)[:config.nbest]
+        nbest = [{"start_token": s.start_token, "end_token": s.end_token, "score": s.score,
+                  "answer_type_logits": [float(x) for x in s.answer_type_logits]} for s in ranked]
+    return ExamplePrediction(pred, nbest, kind_logits, long_index)
 
 
 def result_belongs_to(result: RawResult, example_id: int, windows_so_far: int) -> bool:

@@ -58,11 +58,14 @@ def raw_results_of_batch(batch: Mapping[str, np.ndarray], outputs: Mapping[str, 
     example_ids = batch.get("example_ids")
     spans = batch.get("doc_span_index")
     start, end, answer_type = outputs["start_logits"], outputs["end_logits"], outputs["answer_type_logits"]
+    long_logits, candidate_map = outputs.get("long_logits"), batch.get("candidate_map")
     out = []
     for i in range(len(unique_ids)):
         eid = None if example_ids is None or int(example_ids[i]) == NO_EXAMPLE_ID else int(example_ids[i])
         span = None if spans is None or int(spans[i]) < 0 else int(spans[i])
-        out.append(RawResult(int(unique_ids[i]), start[i], end[i], answer_type[i], token_map[i], eid, span))
+        out.append(RawResult(int(unique_ids[i]), start[i], end[i], answer_type[i], token_map[i], eid, span,
+                             None if long_logits is None else long_logits[i],
+                             None if candidate_map is None else np.asarray(candidate_map[i])))
     return out
 
 
@@ -154,24 +157,3 @@ def write_predictions(path: str, predictions: Iterable[ExamplePrediction], nbest
         for p in predictions:
             writer.write(p)
     return writer.count
-
-
-def answer_windows(forward: Callable, windows: Mapping[str, np.ndarray], batch_size: int
-                   ) -> list[RawResult]:
-    """Raw results of windows held in memory (the Reader, the service): `windows` holds
-    [n, seq] arrays of the model inputs plus `token_map`, and `unique_ids` etc."""
-    n = len(windows["input_ids"])
-    out: list[RawResult] = []
-    for lo in range(0, n, batch_size):
-        batch = {k: v[lo:lo + batch_size] for k, v in windows.items()}
-        out.extend(raw_results_of_batch(batch, forward(batch)))
-    return out
-
-
-def split_rows(values: Sequence, counts: Sequence[int]) -> list:
-    """Splits a sequence into consecutive groups of the given sizes."""
-    out, lo = [], 0
-    for c in counts:
-        out.append(values[lo:lo + c])
-        lo += c
-    return out

@@ -120,7 +120,7 @@ class Encoded:
     document: PreparedDocument
     questions: list[str]
     truncated: list[bool]
-    windows: dict  # input_ids, input_mask, segment_ids, token_map: [n, seq] int arrays
+    windows: dict  # input_ids, input_mask, segment_ids, token_map, candidate_map: [n, seq] int arrays
     counts: list[int]  # windows per question, in order
 
     @property
@@ -148,18 +148,17 @@ class Reader:
              postprocess: Optional[PostprocessConfig] = None, **feature_overrides) -> "Reader":
         """The model folder `run_nq --do_train` leaves (nq_model.json, config, vocabulary,
         checkpoints). `feature_overrides` (e.g. doc_stride=64) change the windows only."""
-        from nq_baseline import modeling, training
+        from nq_baseline import training
         from nq_baseline.tokenization import NqTokenizer
 
         spec = ModelSpec.load(model_dir)
         features = dataclasses.replace(spec.features, **feature_overrides) if feature_overrides else spec.features
-        config = spec.bert_config()
-        model = modeling.build_nq_model(config, features.max_seq_length)
+        model = spec.build_model(features.max_seq_length)
         step = training.restore_latest(model, model_dir)
         if step is None:
             raise NqInputError(model_dir, None, "holds no checkpoint to answer with (train it with run_nq --do_train)")
         return cls(model, NqTokenizer(spec.vocab_file, spec.do_lower_case), features,
-                   postprocess or PostprocessConfig(), batch_size, max_document_bytes, spec, step)
+                   postprocess or default_postprocess(spec.long_answer_head), batch_size, max_document_bytes, spec, step)
 
     # ------------------------------------------------------------------ documents
 
@@ -229,9 +228,12 @@ class Reader:
         doc = prepared.doc
         answers, lo = [], 0
         for question, cut, count in zip(encoded.questions, encoded.truncated, encoded.counts):
+            long_logits = outputs.get("long_logits")
             results = [RawResult(F.unique_id(doc.example_id, k), outputs["start_logits"][lo + k],
                                  outputs["end_logits"][lo + k], outputs["answer_type_logits"][lo + k],
-                                 encoded.windows["token_map"][lo + k], doc.example_id, k) for k in range(count)]
+                                 encoded.windows["token_map"][lo + k], doc.example_id, k,
+                                 None if long_logits is None else long_logits[lo + k],
+                                 encoded.windows["candidate_map"][lo + k]) for k in range(count)]
             lo += count
             answers.append(self._answer(question, cut, prepared, predict_example(
                 doc.example_id, doc.candidates, results, self.postprocess), count))
@@ -303,6 +305,11 @@ class Reader:
             return Span(start, end, start_byte, end_byte, text=text)
         start_char, end_char = documents.char_offsets(prepared.source, start_byte, end_byte)
         return Span(start, end, start_byte, end_byte, start_char, end_char, text)
+
+
+def default_postprocess(long_answer_head: bool, **settings) -> PostprocessConfig:
+    """The post-processing a model answers with by default: its long-answer head when it has one."""
+    return PostprocessConfig(**{"long_answer_from": "head" if long_answer_head else "span", **settings})
 
 
 def _guess_kind(document: Any) -> str:

@@ -56,6 +56,18 @@ flags.DEFINE_integer("n_best_size", 20, "Best start and end positions considered
 flags.DEFINE_integer("max_answer_length", 30, "Maximum short answer length in word pieces.", lower_bound=1)
 flags.DEFINE_bool("use_answer_type", True, "Use the answer-type head for YES/NO and long-only answers "
                   "(False: bert_joint's output exactly).")
+flags.DEFINE_bool("long_answer_head", False, "Train a long-answer head: a score for every candidate from its "
+                  "[ContextId=i] marker (null from [CLS]), learnt jointly (the model folder records it).")
+flags.DEFINE_enum("long_answer_from", "auto", ["auto", "span", "head"],
+                  "The long answer: the candidate holding the best short span (span, bert_joint), the best "
+                  "candidate of the long-answer head with the best span inside it (head), or head when the "
+                  "model has one (auto).")
+flags.DEFINE_enum("null_score", "cls", ["cls", "answer_type"], "Scores relative to [CLS] (cls, bert_joint), or "
+                  "plus the answer-type head's log-odds that the window holds an answer (answer_type).")
+flags.DEFINE_enum("answer_type_scope", "window", ["window", "example"], "Yes/no/long-only decided by the "
+                  "winning window's answer type (window), or by all windows holding the long answer (example).")
+flags.DEFINE_bool("short_inside_long", True, "A short answer must lie inside one top-level candidate "
+                  "(False: bert_joint, which could give a short answer with no long answer).")
 flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches accumulated per optimizer step.", lower_bound=1)
 flags.DEFINE_enum("mixed_precision", "none", ["none", "fp16", "bf16"], "Mixed precision (GPU).")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"], "tf.distribute strategy.")
@@ -188,10 +200,11 @@ def do_train(config) -> None:
         do_lower_case=FLAGS.do_lower_case, features=data_flags.feature_config(),
         train={k: FLAGS[k].value for k in ("init_checkpoint", "train_precomputed_file", "learning_rate",
                                            "train_batch_size", "num_train_epochs", "random_seed")}
-        | {"num_train_steps": steps})
+        | {"num_train_steps": steps}, long_answer_head=FLAGS.long_answer_head)
     strategy = training.make_strategy("tpu" if FLAGS.use_tpu else FLAGS.strategy)
     with strategy.scope():
-        model = modeling.build_nq_model(config, FLAGS.max_seq_length, seed=FLAGS.random_seed)
+        model = modeling.build_nq_model(config, FLAGS.max_seq_length, seed=FLAGS.random_seed,
+                                        long_answer_head=FLAGS.long_answer_head)
     dataset = training.make_train_dataset(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length,
                                           shuffle=True, seed=FLAGS.random_seed, repeat=True)
     training.train(model, dataset, output_dir=FLAGS.output_dir, num_train_steps=steps,
@@ -216,10 +229,26 @@ def _prediction_records() -> str:
     return records
 
 
-def _restored_model(config):
+def _has_long_head() -> bool:
+    from nq_baseline.model_dir import ModelSpec
+
+    if ModelSpec.exists(FLAGS.output_dir):
+        return ModelSpec.load(FLAGS.output_dir).long_answer_head
+    return FLAGS.long_answer_head
+
+
+def postprocess_config(long_head: bool, nbest: int = 0):
+    from nq_baseline.postprocess import PostprocessConfig
+
+    long_from = FLAGS.long_answer_from if FLAGS.long_answer_from != "auto" else ("head" if long_head else "span")
+    return PostprocessConfig(FLAGS.n_best_size, FLAGS.max_answer_length, FLAGS.use_answer_type, nbest,
+                             long_from, FLAGS.null_score, FLAGS.answer_type_scope, FLAGS.short_inside_long)
+
+
+def _restored_model(config, long_head: bool):
     from nq_baseline import checkpoints, modeling, training
 
-    model = modeling.build_nq_model(config, FLAGS.max_seq_length)
+    model = modeling.build_nq_model(config, FLAGS.max_seq_length, long_answer_head=long_head)
     step = training.restore_latest(model, FLAGS.output_dir)
     if step is not None:
         logging.info("Predicting with the checkpoint of step %d in %s", step, FLAGS.output_dir)
@@ -234,16 +263,17 @@ def _restored_model(config):
 def do_predict(config) -> None:
     from nq_baseline import predict, training
     from nq_baseline.nq_data import read_example_heads
-    from nq_baseline.postprocess import PostprocessConfig
 
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     t0 = time.time()
     records = _prediction_records()
     _records_sequence_length(records, "--predict_precomputed_file")
-    forward = predict.ForwardFunction(_restored_model(config))
+    long_head = _has_long_head()
+    if FLAGS.long_answer_from == "head" and not long_head:
+        fail("--long_answer_from=head needs a model trained with --long_answer_head")
+    forward = predict.ForwardFunction(_restored_model(config, long_head))
     dataset = training.make_predict_dataset(records, FLAGS.predict_batch_size, FLAGS.max_seq_length)
-    nbest = FLAGS.nbest_size_in_file if FLAGS.output_nbest_file else 0
-    pp = PostprocessConfig(FLAGS.n_best_size, FLAGS.max_answer_length, FLAGS.use_answer_type, nbest)
+    pp = postprocess_config(long_head, FLAGS.nbest_size_in_file if FLAGS.output_nbest_file else 0)
     predictions = predict.stream_predictions(read_example_heads(FLAGS.predict_file, FLAGS.skip_bad_examples),
                                              predict.iter_raw_results(forward, dataset), pp, FLAGS.predict_file)
     path = FLAGS.output_prediction_file or os.path.join(FLAGS.output_dir, "predictions.json")

@@ -97,10 +97,14 @@ def _parser(seq_length: int, is_training: bool):
         "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
         "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
         "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
+        # the long-answer head's: absent from bert_joint's records (then no candidate marker is known)
+        "context_positions": tf.io.VarLenFeature(tf.int64),
+        "context_candidates": tf.io.VarLenFeature(tf.int64),
     }
     if is_training:
         for k in TRAIN_LABEL_KEYS:
             spec[k] = tf.io.FixedLenFeature([1], tf.int64)
+        spec["long_positions"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[-1])
     else:
         spec["token_map"] = tf.io.FixedLenFeature([seq_length], tf.int64)
         spec["example_ids"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[NO_EXAMPLE_ID])
@@ -108,7 +112,8 @@ def _parser(seq_length: int, is_training: bool):
 
     def parse(serialized):
         ex = tf.io.parse_example(serialized, spec)
-        out = {}
+        out = {"candidate_map": _candidate_map(ex.pop("context_positions"), ex.pop("context_candidates"),
+                                               tf.shape(serialized)[0], seq_length)}
         for k, v in ex.items():
             if spec[k].shape == [1]:
                 v = tf.reshape(v, [-1])
@@ -118,6 +123,14 @@ def _parser(seq_length: int, is_training: bool):
         return out
 
     return parse
+
+
+def _candidate_map(positions: tf.SparseTensor, candidates: tf.SparseTensor, batch, seq_length: int) -> tf.Tensor:
+    """[batch, seq] int32: the candidate index at each candidate marker's position, -1 elsewhere."""
+    rows = positions.indices[:, 0]
+    index = tf.stack([rows, positions.values], axis=1)
+    dense = tf.fill(tf.stack([tf.cast(batch, tf.int64), seq_length]), tf.constant(-1, tf.int64))
+    return tf.cast(tf.tensor_scatter_nd_update(dense, index, candidates.values), tf.int32)
 
 
 def make_train_dataset(file_pattern, batch_size: int, seq_length: int, shuffle: bool = True,

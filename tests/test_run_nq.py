@@ -230,3 +230,24 @@ def test_duplicate_example_ids_are_refused(sample, trained, tmp_path):
                       f"--output_prediction_file={tmp_path / 'p.json'}")
     assert code == 2 and "dup.jsonl" in line and "twice" in line, line
     assert not (tmp_path / "p.json").exists()
+
+
+def test_long_answer_head_trains_and_answers(sample, small, tmp_path):
+    out = tmp_path / "head"
+    proc = _train_predict(sample, small, out, 0, "--long_answer_head", "--null_score=answer_type",
+                          "--answer_type_scope=example")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "nq_model.json").read_text())["model"]["long_answer_head"] is True
+    preds = json.loads((out / "predictions.json").read_text())["predictions"]
+    longs = [p for p in preds if p["long_answer"]["start_token"] >= 0]
+    assert longs and any(p["long_answer_score"] != p["short_answers_score"] for p in longs)  # scored by the head
+    for p in preds:  # every short answer lies inside the long answer
+        for s in p["short_answers"]:
+            assert p["long_answer"]["start_token"] <= s["start_token"] < s["end_token"] <= p["long_answer"]["end_token"]
+    from nq_baseline import Reader
+    reader = Reader.load(str(out))
+    assert reader.postprocess.long_answer_from == "head" and reader.model.long_answer_head
+    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={small}", "--long_answer_from=head",
+                      f"--predict_file={sample / 'dev-full.jsonl.gz'}", f"--bert_config_file={small / 'bert_config.json'}",
+                      f"--vocab_file={sample / 'vocab-nq.txt'}", *SMALL_FLAGS, "--init_checkpoint=" + str(out))
+    assert proc.returncode == 2 and "needs a model trained with --long_answer_head" in proc.stderr
