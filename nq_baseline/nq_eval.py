@@ -522,7 +522,10 @@ def _write_outputs(outputs: dict[str, tuple[str, bytes]]) -> None:
                 handle = stack.enter_context(fileio.atomic_output(path))
                 handle.write(data)
             except OSError as err:
-                raise NqInputError(f"--{flag}={path}", None, f"cannot write ({err.strerror or err})") from None
+                reason = err.strerror or str(err)
+                if isinstance(err, (FileExistsError, NotADirectoryError)):
+                    reason = "a part of its folder path is a file"
+                raise NqInputError(f"--{flag}={path}", None, f"cannot write ({reason})") from None
 
 
 def main(argv) -> int:

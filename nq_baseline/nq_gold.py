@@ -30,7 +30,7 @@ import queue
 import re
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Optional, Union
 
 import orjson
@@ -146,6 +146,11 @@ def example_id_from_json(value: Any) -> int:
             number = int(value.strip())
         except ValueError:
             raise TypeError(f"example_id {value!r} is not an integer") from None
+    elif isinstance(value, float) and abs(value) >= 2.0**63:
+        # orjson reads an integer beyond 64 bits as a float (-2**63 - 1 as -2.0**63): refuse
+        # it as what it was, not as the in-range integer the float rounds to.
+        raise TypeError(f"example_id {value!r} (an integer beyond 64 bits) is outside the signed 64-bit "
+                        "range of NQ ids")
     else:
         try:
             number = _as_int(value)
@@ -322,18 +327,21 @@ def _decode_gold_line(line: bytes, path: str, line_no: int) -> tuple[int, Any]:
 
 # --------------------------------------------------------------------------- gold files
 
-def _blocks(handle, gz: bool, digest) -> Iterator[bytes]:
-    """The file's bytes in blocks, inflated when it is gzip (several members allowed); every
-    byte read is fed to `digest` (the cache key of what was decoded)."""
-    raw_blocks = iter(lambda: handle.read(_READ_CHUNK), b"")
-    if not gz:
-        for data in raw_blocks:
+def _raw_blocks(handle, digest) -> Iterator[bytes]:
+    for data in iter(lambda: handle.read(_READ_CHUNK), b""):
+        if digest is not None:
             digest.update(data)
-            yield data
+        yield data
+
+
+def _blocks(handle, gz: bool, digest=None) -> Iterator[bytes]:
+    """The file's bytes in blocks, inflated when it is gzip (several members allowed); every
+    byte read is fed to `digest` when given (the cache key of what was decoded)."""
+    if not gz:
+        yield from _raw_blocks(handle, digest)
         return
     inflater = zlib.decompressobj(31)
-    for data in raw_blocks:
-        digest.update(data)
+    for data in _raw_blocks(handle, digest):
         while data:
             if inflater.eof:
                 if not data.strip(b"\0"):
@@ -389,7 +397,7 @@ def _prefetched(blocks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
         worker.join()
 
 
-def _iter_file_lines(path: str, digest) -> Iterator[tuple[int, bytes, int, int]]:
+def _iter_file_lines(path: str, digest=None) -> Iterator[tuple[int, bytes, int, int]]:
     """(1-based line number, buffer, start, end) per line; the line is buffer[start:end].
 
     Lines are left inside the inflated blocks (no copy) unless they straddle two blocks.
@@ -441,14 +449,18 @@ def _is_blank(buf: bytes, start: int, end: int) -> bool:
 
 class _GoldFile(NamedTuple):
     rows: list[tuple[int, int, tuple[GoldAnnotation, ...]]]  # (line number, example_id, annotations)
-    digest: str  # SHA-256 of the bytes read, as stored
+    digest: Optional[str]  # SHA-256 of the bytes read, as stored (when asked for)
 
 
-def _read_gold_file(path: str) -> _GoldFile:
-    digest = hashlib.sha256()
+def _read_gold_file(path: str, hashed: bool = False) -> _GoldFile:
+    digest = hashlib.sha256() if hashed else None
     rows = [(line_no, *_gold_line(buf, start, end, path, line_no))
             for line_no, buf, start, end in _iter_file_lines(path, digest) if not _is_blank(buf, start, end)]
-    return _GoldFile(rows, digest.hexdigest())
+    return _GoldFile(rows, digest.hexdigest() if hashed else None)
+
+
+def _read_hashed_gold_file(path: str) -> _GoldFile:
+    return _read_gold_file(path, hashed=True)
 
 
 def _expand(pattern: PathLike) -> list[str]:
@@ -542,7 +554,9 @@ def _write_cache(candidates: list[str], key: list, examples: dict) -> Optional[s
     return None
 
 
-def _read_cache(candidates: list[str], key: list) -> Optional[tuple[str, dict]]:
+def _read_cache(candidates: list[str], key: Callable[[], list]) -> Optional[tuple[str, dict]]:
+    """The first candidate cache whose key equals `key()` (called once a cache file is read,
+    so hashing the gold can overlap reading the cache)."""
     for target in candidates:
         try:
             with open(target, "rb") as handle:
@@ -552,7 +566,7 @@ def _read_cache(candidates: list[str], key: list) -> Optional[tuple[str, dict]]:
         except (OSError, orjson.JSONDecodeError) as err:
             log.warning("ignoring an unreadable gold cache %s (%s)", target, err)
             continue
-        if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or data.get("key") != key:
+        if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or data.get("key") != key():
             log.info("gold cache %s is stale", target)
             continue
         try:
@@ -581,20 +595,21 @@ def load_gold(pattern: PathLike, *, cache_gold_data: bool = False, cache_dir: Op
     """
     paths = _expand(pattern)
     source = os.fspath(pattern)
-    candidates = None
-    if cache_gold_data:
-        candidates = _cache_candidates(paths, cache_dir)
-        key = _cache_key(paths, _in_threads(_file_digest, paths, num_threads))
-        hit = _read_cache(candidates, key)
-        if hit is not None:
-            log.info("read gold annotations from cache %s", hit[0])
-            return GoldData(hit[1], source, from_cache=hit[0])
-    files = _in_threads(_read_gold_file, paths, num_threads)
+    if not cache_gold_data:
+        return GoldData(_merge(paths, _in_threads(_read_gold_file, paths, num_threads)), source)
+    candidates = _cache_candidates(paths, cache_dir)
+    with concurrent.futures.ThreadPoolExecutor(max(1, min(num_threads, len(paths)))) as pool:
+        # The gold is hashed in threads (hashlib releases the GIL) while the cache is read.
+        digests = [pool.submit(_file_digest, p) for p in paths]
+        hit = _read_cache(candidates, lambda: _cache_key(paths, [d.result() for d in digests]))
+    if hit is not None:
+        log.info("read gold annotations from cache %s", hit[0])
+        return GoldData(hit[1], source, from_cache=hit[0])
+    files = _in_threads(_read_hashed_gold_file, paths, num_threads)
     examples = _merge(paths, files)
-    if cache_gold_data:
-        # Keyed on the bytes actually decoded: a file rewritten meanwhile cannot be cached
-        # under its former hash.
-        _write_cache(candidates, _cache_key(paths, [f.digest for f in files]), examples)
+    # Keyed on the bytes actually decoded: a file rewritten meanwhile cannot be cached under
+    # its former hash.
+    _write_cache(candidates, _cache_key(paths, [f.digest for f in files]), examples)
     return GoldData(examples, source)
 
 

@@ -311,6 +311,10 @@ GOLD = {11: [{"long_answer": span(0, 5, 0, 2), "short_answers": [span(0, 2, 0, 1
     (prediction(11, yes_no="MAYBE"), r"yes_no_answer 'MAYBE'"),
     (prediction(11, long_a=span(0, -1, 0, 2)), r"only one of them is null"),
     ({"long_answer_score": 1, "short_answers_score": 1}, r"predictions\[0\] lacks 'example_id'"),
+    ({k: v for k, v in prediction(11).items() if k != "long_answer"}, r"example_id 11\).*lacks 'long_answer'"),
+    (prediction(2**63), r"predictions\[0\]: example_id 9223372036854775808 is outside the signed 64-bit range"),
+    (prediction(-2**63 - 1), r"predictions\[0\]: example_id \S+ (\(an integer beyond 64 bits\) )?is outside"),
+    (prediction(2**64), r"predictions\[0\]: example_id \S+ (\(an integer beyond 64 bits\) )?is outside"),
 ])
 def test_bad_predictions_name_the_example(tmp_path, pred, message):
     path = write_preds(tmp_path / "bad.json", [pred])
@@ -427,3 +431,87 @@ def test_import_defines_no_flags_and_coexists_with_official():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert res.returncode == 0, res.stderr
+
+
+def test_null_long_answer_and_int64_extremes_are_accepted():
+    gold = {2**63 - 1: GOLD[11], -2**63: GOLD[22]}
+    preds = [dict(prediction(2**63 - 1), long_answer=None), prediction(-2**63, span(0, 5, 0, 2))]
+    m = nq_eval.evaluate(gold, preds)
+    assert m["long-best-threshold-f1"] == 0.0 and m["long-best-threshold-precision"] == 0.0
+
+
+# --------------------------------------------------------------------------- command-line faults
+
+def one_error_line(res, *needles):
+    """Exit status 2, nothing on stdout, one line on stderr holding every needle, no traceback."""
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and res.stdout == "" and len(lines) == 1, (res.returncode, res.stdout, res.stderr)
+    assert lines[0].startswith("nq_eval: error: ")
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.mark.parametrize("flag, needle", [
+    ("--num_threads=0", "--num_threads=0: must be at least 1"),
+    ("--long_non_null_threshold=0", "--long_non_null_threshold=0: must be at least 1"),
+    ("--short_non_null_threshold=-2", "--short_non_null_threshold=-2: must be at least 1"),
+    ("--num_threads=many", "--num_threads"),
+    ("--long_non_null_threshold=1.5", "--long_non_null_threshold"),
+    ("--no_such_flag=1", "no_such_flag"),
+])
+def test_cli_bad_flag_values_exit_2(tmp_path, cli_files, flag, needle):
+    gold, preds = cli_files
+    out = tmp_path / "m.json"
+    res = run_cli(f"--gold_path={gold}", f"--predictions_path={preds}", f"--output_path={out}", flag)
+    one_error_line(res, needle)
+    assert not out.exists()
+
+
+def _unwritable_dir(tmp_path):
+    """A folder this process cannot create files in (root ignores permission bits: /proc)."""
+    if os.geteuid() == 0:
+        return Path("/proc")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    return locked
+
+
+def test_cli_faults_are_one_line_and_write_nothing(tmp_path, cli_files):
+    gold, preds = cli_files
+    out, png = tmp_path / "m.json", tmp_path / "pr.png"
+    (tmp_path / "a_file").write_text("x")
+    blob = gzip.compress(b"".join(orjson.dumps(gold_example(i, [(NULL, [], "NONE")])) + b"\n" for i in range(300)))
+    (tmp_path / "trunc.jsonl.gz").write_bytes(blob[:-30])
+    cases = [  # (flags, needles)
+        ([f"--gold_path={tmp_path}"], [str(tmp_path), "is a directory"]),
+        ([f"--gold_path={tmp_path / 'trunc.jsonl.gz'}"], ["trunc.jsonl.gz:", "truncated gzip"]),
+        ([f"--predictions_path={tmp_path}"], [str(tmp_path), "cannot read the predictions"]),
+        ([f"--output_path={_unwritable_dir(tmp_path) / 'm.json'}"], ["--output_path=", "cannot write"]),
+        ([f"--output_path={tmp_path / 'a_file' / 'm.json'}"], ["--output_path=", "a part of its folder path is a file"]),
+        ([f"--output_path={tmp_path}"], [f"--output_path={tmp_path}", "is a directory"]),
+    ]
+    for extra, needles in cases:
+        args = {"gold_path": f"--gold_path={gold}", "predictions_path": f"--predictions_path={preds}"}
+        for flag in extra:
+            args[flag[2:].split("=")[0]] = flag
+        res = run_cli(*args.values(), *([] if "output_path" in args else [f"--output_path={out}"]))
+        one_error_line(res, *needles)
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if ".tmp" in p.name) == []
+
+
+def test_cli_writes_metrics_and_plot_together_or_neither(tmp_path, cli_files):
+    pytest.importorskip("matplotlib")
+    gold, preds = cli_files
+    out = tmp_path / "m.json"
+    res = run_cli(f"--gold_path={gold}", f"--predictions_path={preds}", f"--output_path={out}",
+                  f"--plot_path={tmp_path}")  # the plot cannot be written: the metrics are not either
+    one_error_line(res, f"--plot_path={tmp_path}", "is a directory")
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_cli_prediction_without_long_answer_exits_2(tmp_path, cli_files):
+    gold, _ = cli_files
+    bad = write_preds(tmp_path / "bad.json", [{k: v for k, v in prediction(1).items() if k != "long_answer"}])
+    one_error_line(run_cli(f"--gold_path={gold}", f"--predictions_path={bad}"), "bad.json", "lacks 'long_answer'")

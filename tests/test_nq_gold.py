@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import threading
@@ -137,3 +138,66 @@ def test_cache_on_real_read_only_data(tmp_path, monkeypatch):
     first = nq_gold.load_gold(str(DEV_FULL), cache_gold_data=True, **where)
     second = nq_gold.load_gold(str(DEV_FULL), cache_gold_data=True, **where)
     assert first.examples == second.examples and second.from_cache.startswith(str(tmp_path))
+
+
+def test_cache_misses_gold_rewritten_at_equal_size_and_mtime(tmp_path):
+    """The issue's case: gold rewritten at the same size with its mtime restored must not
+    give the old metrics (a size + mtime key reported long F1 1.0 here, 0.0 being true)."""
+    from conftest import prediction, write_preds
+    from nq_baseline import nq_eval
+
+    gold_path = tmp_path / "dev.jsonl"
+    right = [gold_example(e, [(span(0, 5, 10, 12), [], "NONE")] * 2) for e in (1, 2)]
+    write_gold(gold_path, right, gz=False)
+    preds = write_preds(tmp_path / "p.json", [prediction(e, span(0, 5, 10, 12)) for e in (1, 2)])
+    cache = tmp_path / "cache"
+    assert nq_eval.evaluate(str(gold_path), str(preds), cache_gold_data=True, cache_dir=cache)[
+        "long-best-threshold-f1"] == 1.0
+    before = os.stat(gold_path)
+    moved = [gold_example(e, [(span(2, 7, 70, 72), [], "NONE")] * 2) for e in (1, 2)]  # same digit counts
+    write_gold(gold_path, moved, gz=False)
+    os.utime(gold_path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(gold_path)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    report = nq_gold.load_gold(str(gold_path), cache_gold_data=True, cache_dir=cache)
+    assert report.from_cache is None
+    assert nq_eval.evaluate(report, str(preds))["long-best-threshold-f1"] == 0.0
+    # The key is the SHA-256 of the bytes as stored (hashlib, not ours, says what it is).
+    (cache_file,) = cache.iterdir()
+    key = orjson.loads(cache_file.read_bytes())["key"]
+    assert key[1] == [str(gold_path.resolve()), hashlib.sha256(gold_path.read_bytes()).hexdigest()]
+    assert nq_gold.load_gold(str(gold_path), cache_gold_data=True, cache_dir=cache).from_cache == str(cache_file)
+
+
+def test_cache_of_gzip_gold_is_keyed_on_the_compressed_bytes(tmp_path):
+    gold_path = small_gold(tmp_path, "dev.jsonl.gz")
+    nq_gold.load_gold(str(gold_path), cache_gold_data=True, cache_dir=tmp_path / "c")
+    (cache_file,) = (tmp_path / "c").iterdir()
+    assert orjson.loads(cache_file.read_bytes())["key"][1][1] == hashlib.sha256(gold_path.read_bytes()).hexdigest()
+    # Same annotations, other compressed bytes: a miss, then a hit.
+    gold_path.write_bytes(gzip.compress(gzip.decompress(gold_path.read_bytes()), compresslevel=9, mtime=1))
+    assert nq_gold.load_gold(str(gold_path), cache_gold_data=True, cache_dir=tmp_path / "c").from_cache is None
+    assert nq_gold.load_gold(str(gold_path), cache_gold_data=True, cache_dir=tmp_path / "c").from_cache
+
+
+@pytest.mark.parametrize("eid, fast", [(2**63, True), (-2**63 - 1, True), (2**64, True), ("18446744073709551616", True),
+                                       (2**64, False), (-2**63 - 1, False)])
+def test_gold_ids_outside_int64_are_refused(tmp_path, eid, fast):
+    first = gold_example(2**63 - 1, [(NULL, [], "NONE")])  # the extremes of int64 are fine
+    bad = gold_example(eid, [(NULL, [], "NONE")])
+    if not fast:  # no annotations key: the scanner gives up, the line is decoded in full
+        del bad["annotations"]
+    lines = orjson.dumps(first) + b"\n" + orjson.dumps(gold_example(-2**63, [])) + b"\n"
+    bad_line = json.dumps(bad).encode()  # orjson cannot write integers beyond 64 bits
+    (tmp_path / "ids.jsonl").write_bytes(lines + bad_line + b"\n")
+    assert (nq_gold._fast_extract(bad_line) is not None) == fast
+    outside = r"example_id \S+ (\(an integer beyond 64 bits\) )?is outside the signed 64-bit range"
+    with pytest.raises(GoldDataError, match=r"ids.jsonl:3: " + outside):
+        nq_gold.load_gold(str(tmp_path / "ids.jsonl"))
+    with pytest.raises(GoldDataError, match=r"outside the signed 64-bit range"):
+        nq_gold.gold_from_json({eid: []})
+
+
+def test_gold_path_that_is_a_directory(tmp_path):
+    with pytest.raises(GoldDataError, match=r"is a directory"):
+        nq_gold.load_gold(str(tmp_path))

@@ -170,3 +170,81 @@ def test_show_predictions_applies_thresholds_like_the_metrics(tmp_path):
     proc = subprocess.run(tool + [f"--metrics_path={metrics_path}"], capture_output=True, text=True, cwd=ROOT,
                           env=TOOL_ENV)
     assert proc.returncode == 2 and "metrics.json" in proc.stderr
+
+
+# --------------------------------------------------------------------------- bad flags and faults
+
+def run_tool(*args):
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "show_predictions.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT, env=TOOL_ENV, timeout=120)
+
+
+def one_error_line(proc, *needles):
+    """Exit status 2, nothing on stdout, one line on stderr holding every needle, no traceback."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and proc.stdout == "" and len(lines) == 1, (proc.returncode, proc.stdout, proc.stderr)
+    assert lines[0].startswith("show_predictions: error: ")
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.mark.parametrize("flag, needle", [
+    ("--num=0", "argument --num: 0 is not at least 1"),
+    ("--num=-3", "argument --num: -3 is not at least 1"),
+    ("--num=five", "argument --num: 'five' is not an integer"),
+    ("--long_threshold=nan", "argument --long_threshold: 'nan' is not a number"),
+    ("--short_threshold=high", "argument --short_threshold: 'high' is not a number"),
+    ("--seed=1.5", "argument --seed"),
+])
+def test_bad_flag_values_exit_2(tmp_path, flag, needle):
+    gold, pred_path, _ = _gold_and_predictions(tmp_path)
+    one_error_line(run_tool(f"--gold_path={gold}", f"--predictions_path={pred_path}", flag), needle)
+    one_error_line(run_tool(f"--predictions_path={pred_path}"), "required: --gold_path")
+
+
+def _unwritable_dir(tmp_path):
+    """A folder this process cannot create files in (root ignores permission bits: /proc)."""
+    if os.geteuid() == 0:
+        return Path("/proc")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    return locked
+
+
+def test_faults_are_one_line_and_write_nothing(tmp_path):
+    import gzip
+
+    gold, pred_path, _ = _gold_and_predictions(tmp_path)
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "trunc.jsonl.gz").write_bytes(gold.read_bytes()[:-40])
+    (tmp_path / "nan.json").write_text('{"long-best-threshold": NaN, "short-best-threshold": 1}')
+    assert gzip.decompress(gold.read_bytes())  # the complete file is fine
+    report = tmp_path / "report.html"
+    cases = [  # (flags replacing the defaults, needles)
+        ([f"--gold_path={tmp_path}"], [str(tmp_path), "is a directory"]),
+        ([f"--gold_path={tmp_path / 'trunc.jsonl.gz'}"], ["trunc.jsonl.gz:", "unreadable input"]),
+        ([f"--predictions_path={tmp_path}"], [str(tmp_path), "cannot read the predictions"]),
+        ([f"--metrics_path={tmp_path}"], [f"--metrics_path={tmp_path}", "cannot read"]),
+        ([f"--metrics_path={tmp_path / 'nan.json'}"], ["nan.json", "NaN is not a threshold"]),
+        ([f"--html_out={_unwritable_dir(tmp_path) / 'r.html'}"], ["--html_out=", "cannot write"]),
+        ([f"--html_out={tmp_path / 'a_file' / 'r.html'}"], ["--html_out=", "a part of its folder path is a file"]),
+        ([f"--html_out={tmp_path}"], [f"--html_out={tmp_path}", "is a directory"]),
+    ]
+    for extra, needles in cases:
+        args = {"gold_path": f"--gold_path={gold}", "predictions_path": f"--predictions_path={pred_path}",
+                "html_out": f"--html_out={report}"}
+        for flag in extra:
+            args[flag[2:].split("=")[0]] = flag
+        one_error_line(run_tool(*args.values()), *needles)
+        assert not report.exists()
+    assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name] == []
+
+
+def test_prediction_without_long_answer_exits_2(tmp_path):
+    gold, pred_path, _ = _gold_and_predictions(tmp_path)
+    preds = json.loads(pred_path.read_text())
+    del preds["predictions"][1]["long_answer"]
+    pred_path.write_text(json.dumps(preds))
+    one_error_line(run_tool(f"--gold_path={gold}", f"--predictions_path={pred_path}"), "predictions[1]",
+                   "lacks 'long_answer'")

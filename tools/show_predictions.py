@@ -337,6 +337,7 @@ def main(argv=None) -> int:
         if args.metrics_path:
             long_t, short_t = _thresholds(args.metrics_path, long_t, short_t)
         preds = load_predictions(args.predictions_path)
+        fileio.expand_paths(args.gold_path)  # a directory or a pattern matching nothing: named here
         rows = render_examples(nq_data.read_documents(args.gold_path), preds, args.num, args.seed, long_t, short_t)
     except (ValueError, OSError) as err:  # NqInputError is a ValueError
         fileio.fail(PROGRAM, str(err))
