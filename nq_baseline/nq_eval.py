@@ -66,7 +66,7 @@ from nq_baseline.nq_gold import (  # noqa: F401  (re-exported: nq_eval is the pu
     Span, example_id_from_json, gold_from_json, load_gold, score_from_json, span_from_json)
 
 __all__ = [
-    "AnswerStat", "EvalReport", "GoldAnnotation", "GoldData", "GoldDataError", "NqEvalError",
+    "AnswerStat", "EvalReport", "GoldAnnotation", "GoldData", "GoldDataError", "NULL_SPAN", "NqEvalError",
     "PRPoint", "Prediction", "PredictionError", "Span", "TARGET_PRECISIONS", "evaluate",
     "evaluate_report", "format_tables", "gold_from_json", "gold_has_answers", "load_gold", "load_predictions",
     "metrics_from_stats", "pr_curve", "render_pr_plot", "run", "score_answers", "score_example",
@@ -525,7 +525,7 @@ def _write_outputs(outputs: dict[str, tuple[str, bytes]]) -> None:
                 reason = err.strerror or str(err)
                 if isinstance(err, (FileExistsError, NotADirectoryError)):
                     reason = "a part of its folder path is a file"
-                raise NqInputError(f"--{flag}={path}", None, f"cannot write ({reason})") from None
+                raise NqEvalError(f"--{flag}={path}", None, f"cannot write ({reason})") from None
 
 
 def main(argv) -> int:

@@ -182,10 +182,13 @@ def random_set(rng: random.Random, cov: Coverage):
 def test_parity_with_official_on_random_sets(tmp_path, official_flags):
     rng = random.Random(20240607)
     cov = Coverage()
-    gold_path, ours_path, theirs_path = tmp_path / "g.jsonl.gz", tmp_path / "o.json", tmp_path / "t.json"
     n_sets = 1200
     nonzero = 0
     for n in range(n_sets):
+        # Fresh names: rewriting a file in place costs a disk flush on ext4 (auto_da_alloc),
+        # which was most of this test's time.
+        gold_path, ours_path, theirs_path = (tmp_path / f"{kind}{n}{ext}" for kind, ext in
+                                             (("g", ".jsonl.gz"), ("o", ".json"), ("t", ".json")))
         gold, ours, theirs, (long_t, short_t) = random_set(rng, cov)
         write_gold(gold_path, gold)
         write_preds(ours_path, ours)
@@ -455,9 +458,7 @@ def one_error_line(res, *needles):
     ("--num_threads=0", "--num_threads=0: must be at least 1"),
     ("--long_non_null_threshold=0", "--long_non_null_threshold=0: must be at least 1"),
     ("--short_non_null_threshold=-2", "--short_non_null_threshold=-2: must be at least 1"),
-    ("--num_threads=many", "--num_threads"),
-    ("--long_non_null_threshold=1.5", "--long_non_null_threshold"),
-    ("--no_such_flag=1", "no_such_flag"),
+    ("--num_threads=many", "--num_threads=many"),  # absl's parse error, as one line and status 2
 ])
 def test_cli_bad_flag_values_exit_2(tmp_path, cli_files, flag, needle):
     gold, preds = cli_files
@@ -488,7 +489,8 @@ def test_cli_faults_are_one_line_and_write_nothing(tmp_path, cli_files):
         ([f"--gold_path={tmp_path / 'trunc.jsonl.gz'}"], ["trunc.jsonl.gz:", "truncated gzip"]),
         ([f"--predictions_path={tmp_path}"], [str(tmp_path), "cannot read the predictions"]),
         ([f"--output_path={_unwritable_dir(tmp_path) / 'm.json'}"], ["--output_path=", "cannot write"]),
-        ([f"--output_path={tmp_path / 'a_file' / 'm.json'}"], ["--output_path=", "a part of its folder path is a file"]),
+        ([f"--output_path={tmp_path / 'a_file' / 'm.json'}"],
+         ["--output_path=", "a part of its folder path is a file"]),
         ([f"--output_path={tmp_path}"], [f"--output_path={tmp_path}", "is a directory"]),
     ]
     for extra, needles in cases:
@@ -501,14 +503,13 @@ def test_cli_faults_are_one_line_and_write_nothing(tmp_path, cli_files):
     assert sorted(p.name for p in tmp_path.iterdir() if ".tmp" in p.name) == []
 
 
-def test_cli_writes_metrics_and_plot_together_or_neither(tmp_path, cli_files):
-    pytest.importorskip("matplotlib")
-    gold, preds = cli_files
+def test_outputs_are_written_together_or_not_at_all(tmp_path):
     out = tmp_path / "m.json"
-    res = run_cli(f"--gold_path={gold}", f"--predictions_path={preds}", f"--output_path={out}",
-                  f"--plot_path={tmp_path}")  # the plot cannot be written: the metrics are not either
-    one_error_line(res, f"--plot_path={tmp_path}", "is a directory")
+    with pytest.raises(NqEvalError, match=rf"--plot_path={tmp_path}: cannot write \(.*is a directory\)"):
+        nq_eval._write_outputs({"output_path": (str(out), b"{}"), "plot_path": (str(tmp_path), b"png")})
     assert not out.exists() and not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+    nq_eval._write_outputs({"output_path": (str(out), b"{}"), "plot_path": (str(tmp_path / "pr.png"), b"png")})
+    assert out.read_bytes() == b"{}" and (tmp_path / "pr.png").read_bytes() == b"png"
 
 
 def test_cli_prediction_without_long_answer_exits_2(tmp_path, cli_files):

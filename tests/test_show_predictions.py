@@ -173,33 +173,41 @@ def test_show_predictions_applies_thresholds_like_the_metrics(tmp_path):
 
 
 # --------------------------------------------------------------------------- bad flags and faults
+# In-process (main() exits through fileio.fail): the CLI subprocess is tested above.
 
-def run_tool(*args):
-    return subprocess.run([sys.executable, str(ROOT / "tools" / "show_predictions.py"), *args],
-                          capture_output=True, text=True, cwd=ROOT, env=TOOL_ENV, timeout=120)
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(folder, gold, predictions) of the tiny SQuAD file, converted once for these tests."""
+    folder = tmp_path_factory.mktemp("show_faults")
+    gold, pred_path, _ = _gold_and_predictions(folder)
+    return folder, gold, pred_path
 
 
-def one_error_line(proc, *needles):
-    """Exit status 2, nothing on stdout, one line on stderr holding every needle, no traceback."""
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and proc.stdout == "" and len(lines) == 1, (proc.returncode, proc.stdout, proc.stderr)
+def one_error_line(capsys, argv, *needles):
+    """main(argv) exits with status 2, prints nothing on stdout and one line on stderr
+    holding every needle."""
+    with pytest.raises(SystemExit) as info:
+        show_predictions.main(argv)
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert info.value.code == 2 and out == "" and len(lines) == 1, (info.value.code, out, err)
     assert lines[0].startswith("show_predictions: error: ")
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
 
 
-@pytest.mark.parametrize("flag, needle", [
-    ("--num=0", "argument --num: 0 is not at least 1"),
-    ("--num=-3", "argument --num: -3 is not at least 1"),
-    ("--num=five", "argument --num: 'five' is not an integer"),
-    ("--long_threshold=nan", "argument --long_threshold: 'nan' is not a number"),
-    ("--short_threshold=high", "argument --short_threshold: 'high' is not a number"),
-    ("--seed=1.5", "argument --seed"),
-])
-def test_bad_flag_values_exit_2(tmp_path, flag, needle):
-    gold, pred_path, _ = _gold_and_predictions(tmp_path)
-    one_error_line(run_tool(f"--gold_path={gold}", f"--predictions_path={pred_path}", flag), needle)
-    one_error_line(run_tool(f"--predictions_path={pred_path}"), "required: --gold_path")
+def test_bad_flag_values_exit_2(capsys):
+    files = ["--gold_path=absent.jsonl", "--predictions_path=absent.json"]  # the flags fail first
+    for flag, needle in [
+        ("--num=0", "argument --num: 0 is not at least 1"),
+        ("--num=-3", "argument --num: -3 is not at least 1"),
+        ("--num=five", "argument --num: 'five' is not an integer"),
+        ("--long_threshold=nan", "argument --long_threshold: 'nan' is not a number"),
+        ("--short_threshold=high", "argument --short_threshold: 'high' is not a number"),
+        ("--seed=1.5", "argument --seed"),
+    ]:
+        one_error_line(capsys, files + [flag], needle)
+    one_error_line(capsys, files[1:], "required: --gold_path")
 
 
 def _unwritable_dir(tmp_path):
@@ -212,14 +220,11 @@ def _unwritable_dir(tmp_path):
     return locked
 
 
-def test_faults_are_one_line_and_write_nothing(tmp_path):
-    import gzip
-
-    gold, pred_path, _ = _gold_and_predictions(tmp_path)
+def test_faults_are_one_line_and_write_nothing(tiny, tmp_path, capsys):
+    _, gold, pred_path = tiny
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "trunc.jsonl.gz").write_bytes(gold.read_bytes()[:-40])
     (tmp_path / "nan.json").write_text('{"long-best-threshold": NaN, "short-best-threshold": 1}')
-    assert gzip.decompress(gold.read_bytes())  # the complete file is fine
     report = tmp_path / "report.html"
     cases = [  # (flags replacing the defaults, needles)
         ([f"--gold_path={tmp_path}"], [str(tmp_path), "is a directory"]),
@@ -236,15 +241,16 @@ def test_faults_are_one_line_and_write_nothing(tmp_path):
                 "html_out": f"--html_out={report}"}
         for flag in extra:
             args[flag[2:].split("=")[0]] = flag
-        one_error_line(run_tool(*args.values()), *needles)
+        one_error_line(capsys, list(args.values()), *needles)
         assert not report.exists()
     assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name] == []
 
 
-def test_prediction_without_long_answer_exits_2(tmp_path):
-    gold, pred_path, _ = _gold_and_predictions(tmp_path)
+def test_prediction_without_long_answer_exits_2(tiny, tmp_path, capsys):
+    _, gold, pred_path = tiny
     preds = json.loads(pred_path.read_text())
     del preds["predictions"][1]["long_answer"]
-    pred_path.write_text(json.dumps(preds))
-    one_error_line(run_tool(f"--gold_path={gold}", f"--predictions_path={pred_path}"), "predictions[1]",
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(preds))
+    one_error_line(capsys, [f"--gold_path={gold}", f"--predictions_path={bad}"], "predictions[1]",
                    "lacks 'long_answer'")

@@ -4,7 +4,6 @@ import gzip
 import html
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
