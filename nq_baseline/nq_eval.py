@@ -514,8 +514,8 @@ def _flag_problem(f) -> Optional[str]:
 
 
 def _write_outputs(outputs: dict[str, tuple[str, bytes]]) -> None:
-    """Writes every {flag: (path, data)} atomically; either all of them appear or none
-    (each is complete under a temporary name before any is renamed)."""
+    """Writes every {flag: (path, data)} atomically, together: each is complete under a
+    temporary name before any is renamed, so a failure to write one leaves none."""
     with contextlib.ExitStack() as stack:
         for flag, (path, data) in outputs.items():
             try:
