@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+from typing import Optional
 
 from absl import app, flags, logging
 
@@ -158,19 +159,28 @@ def _records_sequence_length(pattern: str, flag: str) -> int:
     return length
 
 
+def _stated_count(pattern: str) -> Optional[int]:
+    """The records' count from the stats JSON beside each part of a comma list (None when
+    one is missing)."""
+    total = 0
+    for part in (p.strip() for p in pattern.split(",") if p.strip()):
+        for candidate in (part, part.split("-0000")[0].rstrip("*")):
+            stats = candidate + ".stats.json"
+            if os.path.exists(stats):
+                with open(stats, encoding="utf-8") as handle:
+                    total += int(json.load(handle)["num_instances"])
+                break
+        else:
+            return None
+    return total
+
+
 def _num_train_records(pattern: str) -> int:
     """--train_num_precomputed, else the count of the records' stats JSON, else a count;
     a count larger than the records is refused."""
     from nq_baseline.records import read_records
 
-    base = pattern.split(",")[0]
-    stated = None
-    for candidate in (base, base.split("-0000")[0].rstrip("*")):
-        stats = candidate + ".stats.json"
-        if os.path.exists(stats):
-            with open(stats, encoding="utf-8") as handle:
-                stated = int(json.load(handle)["num_instances"])
-            break
+    stated = _stated_count(pattern)
     if FLAGS.train_num_precomputed:
         if stated is not None and FLAGS.train_num_precomputed > stated:
             fail(f"--train_num_precomputed {FLAGS.train_num_precomputed} is larger than the "

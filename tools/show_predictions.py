@@ -199,9 +199,9 @@ def to_text(rows: list[dict]) -> str:
         title = f" ({r['title']})" if r["title"] else ""
         out.append(f"[{i}] example {r['example_id']}{title}")
         out.append(f"  question:     {r['question']}")
-        out.append(f"  pred long:    [{_mark(r['long_correct'])}] {r['pred_long']}  (score {r['long_score']})")
+        out.append(f"  pred long:    [{_mark(r['long_correct'])}] {r['pred_long']}  (score {r['long_score']:.3f})")
         out.append(f"  gold long:    {r['gold_long']}")
-        out.append(f"  pred short:   [{_mark(r['short_correct'])}] {r['pred_short']}  (score {r['short_score']})")
+        out.append(f"  pred short:   [{_mark(r['short_correct'])}] {r['pred_short']}  (score {r['short_score']:.3f})")
         out.append(f"  gold short:   {r['gold_short']}")
         out.append("")
     n = len(rows)
@@ -241,10 +241,10 @@ def to_html(rows: list[dict], title: str = "NQ predictions") -> str:
                      + (f" &middot; {e(r['title'])}" if r["title"] else "") + "</div>")
         parts.append(f'<div class="q">{e(r["question"])}</div><table>')
         parts.append(f'<tr><td class="k">predicted long</td><td>{badge(r["long_correct"])} '
-                     f'{e(r["pred_long"])} <span class="meta">(score {e(r["long_score"])})</span></td></tr>')
+                     f'{e(r["pred_long"])} <span class="meta">(score {r["long_score"]:.3f})</span></td></tr>')
         parts.append(f'<tr><td class="k">gold long</td><td>{e(r["gold_long"])}</td></tr>')
         parts.append(f'<tr><td class="k">predicted short</td><td>{badge(r["short_correct"])} '
-                     f'{e(r["pred_short"])} <span class="meta">(score {e(r["short_score"])})</span></td></tr>')
+                     f'{e(r["pred_short"])} <span class="meta">(score {r["short_score"]:.3f})</span></td></tr>')
         parts.append(f'<tr><td class="k">gold short</td><td>{e(r["gold_short"])}</td></tr>')
         parts.append("</table></div>")
     parts.append("</body></html>\n")
