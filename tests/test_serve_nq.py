@@ -539,6 +539,19 @@ def fuzz_requests(rng: random.Random):
     return out
 
 
+def raw_exchange(server, data: bytes) -> bytes:
+    """Sends bytes as they are; the status line answered (b"" if the server just closed)."""
+    import socket
+
+    with socket.create_connection(server.host_port, timeout=30) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply.split(b"\r\n", 1)[0]
+
+
 def test_fuzz_every_malformed_request_is_a_4xx_and_the_server_goes_on(server, reader):
     requests = fuzz_requests(random.Random(12))
     assert len(requests) >= 200
@@ -549,6 +562,11 @@ def test_fuzz_every_malformed_request_is_a_4xx_and_the_server_goes_on(server, re
         assert set(json.loads(data)) == {"error"}, data[:300]
         statuses[status] = statuses.get(status, 0) + 1
     assert set(statuses) >= {400, 404, 405, 413, 422}, statuses
+    rng = random.Random(13)
+    for _ in range(10):  # garbage below HTTP: the server's HTTP layer answers 400 and goes on
+        status_line = raw_exchange(server, bytes(rng.randrange(1, 256) for _ in range(rng.randrange(5, 200)))
+                                   + b"\r\n\r\n")
+        assert status_line == b"" or 400 <= int(status_line.split()[1]) < 500, status_line
     assert server.proc.poll() is None
     assert server.get_json("/healthz")[1]["status"] == "ok"
     status, body = server.post_json("/v1/answer", {"question": "when was veldmoor founded", "text": TEXT})
