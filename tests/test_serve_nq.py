@@ -202,7 +202,8 @@ BAD_REQUESTS = [
     (b'{"questions": "a", "text": "x"}', 422, "questions: must be a list of strings"),
     (b'{"questions": ["a", 7], "text": "x"}', 422, "questions[1]: must be a string"),
     (b'{"questions": ["a", ""], "text": "x"}', 422, "questions[1]: is empty"),
-    (b'{"questions": ["a", "b", "c", "d", "e"], "text": "x"}', 422, "questions: 5 questions, more than --max_questions 4"),
+    (b'{"questions": ["a", "b", "c", "d", "e"], "text": "x"}', 422,
+     "questions: 5 questions, more than --max_questions 4"),
     (b'{"question": "a"}', 422, "document: give exactly one of html, text and nq_example (got none)"),
     (b'{"question": "a", "text": "x", "html": "<p>y</p>"}', 422, "(got html, text)"),
     (b'{"question": "a", "text": ""}', 422, "text: is empty"),
@@ -533,7 +534,8 @@ def fuzz_requests(rng: random.Random):
         if choice == 0:
             out.append(("POST", "/v1/answer", b'{"question": "\xc3\x28", "text": "\xff"}'))
         elif choice == 1:
-            out.append((rng.choice(["GET", "POST", "PUT"]), "/v1/" + "".join(rng.choice("xyz/") for _ in range(8)), b""))
+            path = "/v1/" + "".join(rng.choice("xyz/") for _ in range(8))
+            out.append((rng.choice(["GET", "POST", "PUT"]), path, b""))
         else:
             out.append((rng.choice(["PUT", "DELETE", "PATCH"]), rng.choice(["/v1/answer", "/healthz", "/"]), b"{}"))
     return out
