@@ -40,6 +40,7 @@ setup(
             "prepare_nq_data=nq_baseline.prepare_nq_data:run",
             "run_nq=nq_baseline.run_nq:run",
             "nq_eval=nq_baseline.nq_eval:run",
+            "export_nq=nq_baseline.export_nq:run",
         ]
     },
 )
