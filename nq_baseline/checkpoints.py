@@ -35,12 +35,6 @@ from absl import logging
 
 from nq_baseline.modeling import BertConfig, BertEncoder, BertNqModel
 
-HEAD_NAMES = (
-    "cls/nq/output_weights",
-    "cls/nq/output_bias",
-    "answer_type_output_weights",
-    "answer_type_output_bias",
-)
 _CONFIG_NAMES = ("bert_config.json", "config.json")
 _SAFETENSORS_NAMES = ("model.safetensors",)
 

@@ -11,6 +11,9 @@ flags.DEFINE_integer("doc_stride", 128, "How many pieces to stride between windo
 flags.DEFINE_integer("max_query_length", 64, "Maximum number of question pieces (the last ones are kept).")
 flags.DEFINE_float("include_unknowns", -1.0,
                    "Probability of keeping a window without the answer (labelled UNKNOWN); < 0 keeps none.")
+flags.DEFINE_float("negatives_per_positive", -1.0,
+                   "If >= 0: null windows kept per answer window of an example (one answer window counted for "
+                   "a null example), drawn at random, instead of --include_unknowns' fixed probability.")
 flags.DEFINE_bool("skip_nested_contexts", True, "Keep only top-level long-answer candidates as contexts.")
 flags.DEFINE_integer("max_contexts", 48, "Maximum number of contexts ([NoLongAnswer] included) per document.")
 flags.DEFINE_integer("max_position", 50, "Cap of the per-type counters in [Paragraph=N], [Table=N], [List=N].")
@@ -27,4 +30,5 @@ def feature_config(values=None) -> FeatureConfig:
     return FeatureConfig(max_seq_length=f.max_seq_length, doc_stride=f.doc_stride,
                          max_query_length=f.max_query_length, include_unknowns=f.include_unknowns,
                          skip_nested_contexts=f.skip_nested_contexts, max_contexts=f.max_contexts,
-                         max_position=f.max_position, legacy_labels=f.legacy_labels)
+                         max_position=f.max_position, legacy_labels=f.legacy_labels,
+                         negatives_per_positive=f.negatives_per_positive)

@@ -53,6 +53,7 @@ class FeatureConfig:
     max_contexts: int = 48
     max_position: int = 50
     legacy_labels: bool = False
+    negatives_per_positive: float = -1.0  # >= 0: null windows per answer window, instead of include_unknowns
 
     def __post_init__(self):
         """Settings that would loop, grow without bound or leave no room fail here, with
@@ -66,9 +67,12 @@ class FeatureConfig:
             raise ValueError(f"--max_seq_length ({self.max_seq_length}) must exceed --max_query_length "
                              f"({self.max_query_length}) + 3: [CLS], [SEP], [SEP] and at least one "
                              "document piece must fit")
-        if not (self.include_unknowns <= 1.0) or self.include_unknowns != self.include_unknowns:
+        if not self.include_unknowns <= 1.0:  # NaN fails too
             raise ValueError(f"--include_unknowns must be at most 1 (< 0 keeps no null window), "
                              f"got {self.include_unknowns!r}")
+        if not (self.negatives_per_positive < 0 or 0 <= self.negatives_per_positive <= 1000):
+            raise ValueError(f"--negatives_per_positive must be within [0, 1000] (< 0: off), "
+                             f"got {self.negatives_per_positive!r}")
 
 
 @dataclasses.dataclass
@@ -85,6 +89,8 @@ class NqExample:
     has_correct_context: bool = True
     gold_status: str = "kept"  # kept | null | nested_mapped | past_max_contexts | legacy_misplaced
     context_candidates: list[int] = dataclasses.field(default_factory=list)
+    context_words: list[int] = dataclasses.field(default_factory=list)  # word of each one's [ContextId=i]
+    long_candidate: int = -1  # candidate whose marker is the long-answer label (-1: none)
     num_windows: int = 0  # set by make_features
 
 
@@ -100,6 +106,8 @@ class Feature:
     start_position: int = 0
     end_position: int = 0
     answer_type: int = UNKNOWN
+    candidate_map: Optional[np.ndarray] = None  # candidate index at its [ContextId=i] marker, else -1
+    long_position: int = -1  # training: position of the gold candidate's marker, 0 ([CLS]) if not here
 
 
 def candidate_type(doc: NqDocument, index: int) -> str:
@@ -183,6 +191,7 @@ def build_example(doc: NqDocument, cfg: FeatureConfig) -> Optional[NqExample]:
     context_start: dict[int, int] = {}  # candidate -> index of its first text word
     context_end: dict[int, int] = {}  # candidate -> one past its last text word
     contexts = [-1]
+    context_words = []
     text_mask = [not h for h in doc.is_html]
     clean_tokens = _clean_tokens(doc.tokens)
     for i in kept:
@@ -190,6 +199,7 @@ def build_example(doc: NqDocument, cfg: FeatureConfig) -> Optional[NqExample]:
             break
         contexts.append(i)
         positions, cwords = _candidate_words(doc, i, text_mask, clean_tokens)
+        context_words.append(len(words))
         words.append(f"[ContextId={i}]")
         words.append(kinds[i])
         word_map.extend((-1, -1))
@@ -198,7 +208,8 @@ def build_example(doc: NqDocument, cfg: FeatureConfig) -> Optional[NqExample]:
         word_map.extend(positions)
         context_end[i] = len(words)
 
-    ex = NqExample(doc.example_id, doc.question_text, words, word_map, context_candidates=contexts[1:])
+    ex = NqExample(doc.example_id, doc.question_text, words, word_map, context_candidates=contexts[1:],
+                   context_words=context_words)
     ex.has_correct_context = gold_idx in contexts
     if annotation is None:
         ex.gold_status = "null"
@@ -215,6 +226,7 @@ def build_example(doc: NqDocument, cfg: FeatureConfig) -> Optional[NqExample]:
             ex.gold_status = "past_max_contexts"
             return ex  # UNKNOWN, span (0, 0)
 
+    ex.long_candidate = label_idx
     if short is not None:
         first, last = context_start[label_idx], context_end[label_idx]
         inside = [w for w in range(first, last) if short[0] <= word_map[w] < short[1]]
@@ -267,29 +279,45 @@ def _legacy_misplaced(doc, ex, annotation, gold_idx, short, contexts) -> Optiona
     return ex
 
 
-def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_training: bool,
-                  rng: Optional[random.Random] = None) -> list[Feature]:
-    """bert_joint's convert_single_example over one NqExample."""
+@dataclasses.dataclass
+class DocumentPieces:
+    """An example's word sequence as word pieces (computed once, whatever the question)."""
+
+    pieces: np.ndarray  # int64 [n_pieces]
+    word_start: np.ndarray  # int64 [n_words + 1]: first piece of each word
+    token_map: np.ndarray  # int64 [n_pieces]: NQ token of each piece's word, -1 for markers
+    marker_pieces: np.ndarray  # int64: the piece of each context's [ContextId=i] marker (one piece each)
+    marker_candidates: np.ndarray  # int64: its candidate index i
+
+    @property
+    def num_pieces(self) -> int:
+        return len(self.pieces)
+
+
+def document_pieces(ex: NqExample, tokenizer: NqTokenizer) -> DocumentPieces:
     word_pieces = tokenizer.word_ids(ex.words)
     counts = np.fromiter(map(len, word_pieces), np.int64, len(word_pieces))
     word_start = np.zeros(len(word_pieces) + 1, np.int64)
     np.cumsum(counts, out=word_start[1:])
     n_pieces = int(word_start[-1])
     pieces = np.fromiter(itertools.chain.from_iterable(word_pieces), np.int64, n_pieces)
+    return DocumentPieces(pieces, word_start, np.repeat(np.asarray(ex.word_map, np.int64), counts),
+                          word_start[np.asarray(ex.context_words, np.int64)],
+                          np.asarray(ex.context_candidates, np.int64))
 
-    query = [tokenizer.vocab.get("[Q]", tokenizer.unk_id)] + tokenizer.tokenize_text(ex.question_text)
-    if len(query) > cfg.max_query_length:
-        query = query[-cfg.max_query_length:]
 
-    tok_start = tok_end = 0
-    if is_training:
-        tok_start = int(word_start[ex.start_word])
-        tok_end = int(word_start[ex.end_word + 1]) - 1
+def query_ids(question_text: str, tokenizer: NqTokenizer, max_query_length: int) -> tuple[list[int], bool]:
+    """bert_joint's question: `[Q]` + its pieces, the LAST `max_query_length` kept ([Q] may
+    go); and whether it was cut."""
+    query = [tokenizer.vocab.get("[Q]", tokenizer.unk_id)] + tokenizer.tokenize_text(question_text)
+    if len(query) > max_query_length:
+        return query[-max_query_length:], True
+    return query, False
 
-    max_doc = cfg.max_seq_length - len(query) - 3
-    if max_doc <= 0:
-        raise ValueError(f"max_seq_length {cfg.max_seq_length} leaves no room for the document "
-                         f"after a question of {len(query)} pieces")
+
+def window_spans(n_pieces: int, max_doc: int, doc_stride: int) -> list[tuple[int, int]]:
+    """(first piece, length) of each window: `max_doc` pieces every `doc_stride`, the last
+    one ending at the document's end."""
     spans = []
     offset = 0
     while offset < n_pieces:
@@ -297,50 +325,101 @@ def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_
         spans.append((offset, length))
         if offset + length == n_pieces:
             break
-        offset += min(length, cfg.doc_stride)
+        offset += min(length, doc_stride)
+    return spans
 
-    ex.num_windows = len(spans)
-    if is_training:
-        labels = []
-        for span_index, (start, length) in enumerate(spans):
-            contains = tok_start >= start and tok_end <= start + length - 1
-            if not contains or ex.answer_type == UNKNOWN:
-                if cfg.include_unknowns < 0 or rng.random() > cfg.include_unknowns:
-                    continue
-                labels.append((span_index, 0, 0, UNKNOWN))
-            else:
-                labels.append((span_index, tok_start - start + doc_offset_of(query),
-                               tok_end - start + doc_offset_of(query), ex.answer_type))
-    else:
-        labels = [(span_index, 0, 0, UNKNOWN) for span_index in range(len(spans))]
-    if not labels:
-        return []
 
-    # All windows at once: row r of each [W, seq] array is window labels[r][0].
-    seq = cfg.max_seq_length
+def max_document_pieces(cfg: FeatureConfig, query: list[int]) -> int:
+    max_doc = cfg.max_seq_length - len(query) - 3
+    if max_doc <= 0:
+        raise ValueError(f"max_seq_length {cfg.max_seq_length} leaves no room for the document "
+                         f"after a question of {len(query)} pieces")
+    return max_doc
+
+
+def window_arrays(doc: DocumentPieces, query: list[int], spans: list[tuple[int, int]], rows: list[int],
+                  tokenizer: NqTokenizer, seq: int) -> dict[str, np.ndarray]:
+    """The [len(rows), seq] arrays of windows `rows` (indices into `spans`):
+    `[CLS] query [SEP] chunk [SEP]` and padding, with segment ids, mask and token_map."""
     prefix = np.asarray([tokenizer.cls_id] + query + [tokenizer.sep_id], np.int64)
     doc_offset = len(prefix)
-    rows = len(labels)
-    starts = np.asarray([spans[k][0] for k, *_ in labels], np.int64)
-    lengths = np.asarray([spans[k][1] for k, *_ in labels], np.int64)
+    n = len(rows)
+    starts = np.asarray([spans[k][0] for k in rows], np.int64)
+    lengths = np.asarray([spans[k][1] for k in rows], np.int64)
     col = np.arange(seq, dtype=np.int64)[None, :]
     rel = col - doc_offset  # position inside the chunk
     in_doc = (rel >= 0) & (rel < lengths[:, None])
     src = np.where(in_doc, starts[:, None] + rel, 0)
-    input_ids = np.zeros((rows, seq), np.int64)
+    input_ids = np.zeros((n, seq), np.int64)
     input_ids[:, :doc_offset] = prefix
-    input_ids[in_doc] = pieces[src[in_doc]]
+    input_ids[in_doc] = doc.pieces[src[in_doc]]
     sep_col = doc_offset + lengths
-    input_ids[np.arange(rows), sep_col] = tokenizer.sep_id
-    input_mask = (col <= sep_col[:, None]).astype(np.int64)
-    segment_ids = ((col >= doc_offset) & (col <= sep_col[:, None])).astype(np.int64)
-    token_map = np.full((rows, seq), -1, np.int64)
-    orig = np.repeat(np.asarray(ex.word_map, np.int64), counts)
-    token_map[in_doc] = orig[src[in_doc]]
-    return [Feature(unique_id=0, example_id=ex.example_id, doc_span_index=k, input_ids=input_ids[r],
-                    input_mask=input_mask[r], segment_ids=segment_ids[r], token_map=token_map[r],
-                    start_position=sp, end_position=ep, answer_type=at)
-            for r, (k, sp, ep, at) in enumerate(labels)]
+    input_ids[np.arange(n), sep_col] = tokenizer.sep_id
+    token_map = np.full((n, seq), -1, np.int64)
+    token_map[in_doc] = doc.token_map[src[in_doc]]
+    candidate_map = np.full((n, seq), -1, np.int64)
+    rel_marker = doc.marker_pieces[None, :] - starts[:, None]  # [n, markers]
+    row, k = np.nonzero((rel_marker >= 0) & (rel_marker < lengths[:, None]))
+    candidate_map[row, doc_offset + rel_marker[row, k]] = doc.marker_candidates[k]
+    return {"input_ids": input_ids, "input_mask": (col <= sep_col[:, None]).astype(np.int64),
+            "segment_ids": ((col >= doc_offset) & (col <= sep_col[:, None])).astype(np.int64),
+            "token_map": token_map, "candidate_map": candidate_map}
+
+
+def make_features(ex: NqExample, tokenizer: NqTokenizer, cfg: FeatureConfig, is_training: bool,
+                  rng: Optional[random.Random] = None) -> list[Feature]:
+    """bert_joint's convert_single_example over one NqExample."""
+    doc = document_pieces(ex, tokenizer)
+    query, _ = query_ids(ex.question_text, tokenizer, cfg.max_query_length)
+    spans = window_spans(doc.num_pieces, max_document_pieces(cfg, query), cfg.doc_stride)
+    ex.num_windows = len(spans)
+    if is_training:
+        labels = _training_labels(ex, doc, query, spans, cfg, rng)
+    else:
+        labels = [(span_index, 0, 0, UNKNOWN) for span_index in range(len(spans))]
+    if not labels:
+        return []
+    arrays = window_arrays(doc, query, spans, [k for k, *_ in labels], tokenizer, cfg.max_seq_length)
+    long_positions = (_long_positions(ex, arrays["candidate_map"]) if is_training else [-1] * len(labels))
+    return [Feature(unique_id=0, example_id=ex.example_id, doc_span_index=k, input_ids=arrays["input_ids"][r],
+                    input_mask=arrays["input_mask"][r], segment_ids=arrays["segment_ids"][r],
+                    token_map=arrays["token_map"][r], start_position=sp, end_position=ep, answer_type=at,
+                    candidate_map=arrays["candidate_map"][r], long_position=lp)
+            for r, ((k, sp, ep, at), lp) in enumerate(zip(labels, long_positions))]
+
+
+def _long_positions(ex: NqExample, candidate_map: np.ndarray) -> list[int]:
+    """The long-answer label of each window: where the gold candidate's [ContextId] marker
+    is, or 0 ([CLS]: no long answer here) when the window does not hold it."""
+    if ex.long_candidate < 0:
+        return [0] * len(candidate_map)
+    hit = candidate_map == ex.long_candidate
+    return [int(np.argmax(row)) if row.any() else 0 for row in hit]
+
+
+def _training_labels(ex, doc: DocumentPieces, query, spans, cfg: FeatureConfig, rng) -> list[tuple]:
+    """(window, start, end, answer type) of the windows kept for training: those holding the
+    whole answer span, and null windows labelled (0, 0, UNKNOWN): each with probability
+    include_unknowns, or (negatives_per_positive >= 0) that many per answer window (one
+    answer window counted for a null example), drawn at random."""
+    tok_start = int(doc.word_start[ex.start_word])
+    tok_end = int(doc.word_start[ex.end_word + 1]) - 1
+    offset = doc_offset_of(query)
+    positives, negatives = [], []
+    for span_index, (start, length) in enumerate(spans):
+        contains = tok_start >= start and tok_end <= start + length - 1
+        if not contains or ex.answer_type == UNKNOWN:
+            negatives.append(span_index)
+        else:
+            positives.append((span_index, tok_start - start + offset, tok_end - start + offset, ex.answer_type))
+    if cfg.negatives_per_positive >= 0:
+        wanted = cfg.negatives_per_positive * max(1, len(positives))
+        count = min(len(negatives), int(wanted) + (rng.random() < wanted - int(wanted)))
+        kept = set(rng.sample(negatives, count))
+    else:
+        kept = {k for k in negatives if not (cfg.include_unknowns < 0 or rng.random() > cfg.include_unknowns)}
+    labels = positives + [(k, 0, 0, UNKNOWN) for k in negatives if k in kept]
+    return sorted(labels)
 
 
 def doc_offset_of(query: list[int]) -> int:

@@ -252,3 +252,19 @@ def fail(program: str, message: str, status: int = 2):
     """The command-line programs' one-line error: `program: error: message`, exit 2."""
     print(f"{program}: error: {message}", file=sys.stderr)
     sys.exit(status)
+
+
+def absl_flags_parser(program: str):
+    """A `flags_parser` for `absl.app.run` that turns a bad flag (a bound, an enum, a type)
+    into the one-line error with exit 2, instead of absl's "FATAL Flags parsing error" and
+    exit 1."""
+
+    def parse(argv):
+        from absl import flags
+
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as err:
+            fail(program, str(err))
+
+    return parse

@@ -43,6 +43,7 @@ class ModelSpec:
     do_lower_case: bool
     features: FeatureConfig
     train: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    long_answer_head: bool = False  # the model has the long-answer head (modeling.NqHead)
 
     @classmethod
     def load(cls, model_dir: str) -> "ModelSpec":
@@ -65,7 +66,8 @@ class ModelSpec:
                        bert_config_file=os.path.join(os.path.abspath(model_dir), data["bert_config_file"]),
                        vocab_file=os.path.join(os.path.abspath(model_dir), data["vocab_file"]),
                        do_lower_case=bool(data["do_lower_case"]), features=features,
-                       train=dict(data.get("train", {})))
+                       train=dict(data.get("train", {})),
+                       long_answer_head=bool(data.get("model", {}).get("long_answer_head", False)))
         except (KeyError, TypeError, ValueError) as err:
             raise NqInputError(path, None, f"malformed model description ({err})") from None
         for name in (spec.bert_config_file, spec.vocab_file):
@@ -84,9 +86,16 @@ class ModelSpec:
         from nq_baseline.modeling import BertConfig
         return BertConfig.from_json_file(self.bert_config_file)
 
+    def build_model(self, max_seq_length: Optional[int] = None):
+        """The Keras model this folder's checkpoints belong to (weights not restored)."""
+        from nq_baseline.modeling import build_nq_model
+        return build_nq_model(self.bert_config(), max_seq_length or self.features.max_seq_length,
+                              long_answer_head=self.long_answer_head)
+
 
 def write_model_dir(model_dir: str, *, bert_config_json: str, vocab_file: str, do_lower_case: bool,
-                    features: FeatureConfig, train: Optional[Mapping[str, Any]] = None) -> ModelSpec:
+                    features: FeatureConfig, train: Optional[Mapping[str, Any]] = None,
+                    long_answer_head: bool = False) -> ModelSpec:
     """Writes the encoder config, a copy of the vocabulary and nq_model.json (atomically,
     each) into `model_dir`; returns the spec as `ModelSpec.load` will read it."""
     os.makedirs(model_dir, exist_ok=True)
@@ -97,6 +106,6 @@ def write_model_dir(model_dir: str, *, bert_config_json: str, vocab_file: str, d
             shutil.copyfileobj(src, dst)
     spec = {"format": FORMAT, "bert_config_file": CONFIG_FILE, "vocab_file": VOCAB_FILE,
             "do_lower_case": bool(do_lower_case), "features": dataclasses.asdict(features),
-            "train": dict(train or {})}
+            "model": {"long_answer_head": bool(long_answer_head)}, "train": dict(train or {})}
     fileio.write_json_atomic(os.path.join(model_dir, SPEC_FILE), spec)
     return ModelSpec.load(model_dir)

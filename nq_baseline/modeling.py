@@ -31,8 +31,9 @@ from typing import Any, Dict, Mapping, Optional
 import keras
 import tensorflow as tf
 
-ANSWER_TYPES = ("UNKNOWN", "YES", "NO", "SHORT", "LONG")
-NUM_ANSWER_TYPES = len(ANSWER_TYPES)
+from nq_baseline.features import ANSWER_TYPE_NAMES
+
+NUM_ANSWER_TYPES = len(ANSWER_TYPE_NAMES)  # UNKNOWN, YES, NO, SHORT, LONG (features.py)
 MODEL_INPUT_KEYS = ("input_ids", "input_mask", "segment_ids")
 
 _MASK_NEGATIVE = -10000.0  # BERT's additive mask value; representable in fp16 too.
@@ -347,11 +348,15 @@ class BertEncoder(keras.Model):
 
 
 class NqHead(keras.layers.Layer):
-    """bert_joint's output layer (weights stored ``[classes, hidden]`` like bert_joint)."""
+    """bert_joint's output layer (weights stored ``[classes, hidden]`` like bert_joint), and
+    optionally the long-answer head: one more ``[1, hidden]`` projection of the sequence
+    output, a score at every position, read at the candidates' ``[ContextId=i]`` markers
+    (``[CLS]``, position 0, scores "no long answer")."""
 
-    def __init__(self, config: BertConfig, **kwargs):
+    def __init__(self, config: BertConfig, long_answer_head: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.config = config
+        self.long_answer_head = bool(long_answer_head)
 
     def build(self, input_shape=None):
         h, init = self.config.hidden_size, _init(self.config)
@@ -363,26 +368,37 @@ class NqHead(keras.layers.Layer):
         self.answer_type_output_bias = self.add_weight(
             name="answer_type_output_bias", shape=(NUM_ANSWER_TYPES,), initializer="zeros"
         )
+        if self.long_answer_head:
+            self.long_output_weights = self.add_weight(name="long_output_weights", shape=(1, h), initializer=init)
+            self.long_output_bias = self.add_weight(name="long_output_bias", shape=(1,), initializer="zeros")
 
     def call(self, sequence_2d, pooled, batch_size, seq_len):
-        logits = tf.matmul(sequence_2d, self.output_weights.value, transpose_b=True)
-        logits = tf.cast(tf.nn.bias_add(logits, self.output_bias.value), tf.float32)
-        logits = tf.reshape(logits, [batch_size, seq_len, 2])
-        start_logits, end_logits = logits[:, :, 0], logits[:, :, 1]
+        weights, bias = self.output_weights.value, self.output_bias.value
+        if self.long_answer_head:  # one GEMM for start, end and long scores
+            weights = tf.concat([weights, self.long_output_weights.value], axis=0)
+            bias = tf.concat([bias, self.long_output_bias.value], axis=0)
+        logits = tf.matmul(sequence_2d, weights, transpose_b=True)
+        logits = tf.cast(tf.nn.bias_add(logits, bias), tf.float32)
+        logits = tf.reshape(logits, [batch_size, seq_len, -1])
         at = tf.matmul(pooled, self.answer_type_output_weights.value, transpose_b=True)
         at = tf.cast(tf.nn.bias_add(at, self.answer_type_output_bias.value), tf.float32)
-        return start_logits, end_logits, at
+        out = {"start_logits": logits[:, :, 0], "end_logits": logits[:, :, 1], "answer_type_logits": at}
+        if self.long_answer_head:
+            out["long_logits"] = logits[:, :, 2]
+        return out
 
 
 class BertNqModel(keras.Model):
-    """Encoder + bert_joint head.  ``model.encoder`` is the bare :class:`BertEncoder`."""
+    """Encoder + bert_joint head (+ the long-answer head when ``long_answer_head``).
+    ``model.encoder`` is the bare :class:`BertEncoder`."""
 
-    def __init__(self, config: BertConfig, seed: int = 0, **kwargs):
+    def __init__(self, config: BertConfig, seed: int = 0, long_answer_head: bool = False, **kwargs):
         kwargs.setdefault("name", "bert_nq")
         super().__init__(**kwargs)
         self.config = config
+        self.long_answer_head = bool(long_answer_head)
         self.encoder = BertEncoder(config, seed=seed, dtype=self.dtype_policy)
-        self.head = NqHead(config, name="nq_head", dtype=self.dtype_policy)
+        self.head = NqHead(config, long_answer_head, name="nq_head", dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         self.encoder.build(None)
@@ -394,11 +410,11 @@ class BertNqModel(keras.Model):
             {k: inputs[k] for k in MODEL_INPUT_KEYS}, training=training
         )
         shape = tf.shape(inputs["input_ids"])
-        start, end, answer_type = self.head(enc["_sequence_2d"], enc["_pooled"], shape[0], shape[1])
-        return {"start_logits": start, "end_logits": end, "answer_type_logits": answer_type}
+        return self.head(enc["_sequence_2d"], enc["_pooled"], shape[0], shape[1])
 
 
-def _policy(mixed_precision: Optional[str]):
+def dtype_policy(mixed_precision: Optional[str]) -> Optional["keras.DTypePolicy"]:
+    """The Keras dtype policy of "fp16" / "bf16" (None for float32)."""
     if mixed_precision in (None, "", "none", "fp32", "float32"):
         return None
     names = {"fp16": "mixed_float16", "bf16": "mixed_bfloat16",
@@ -414,15 +430,10 @@ def set_mixed_precision(model: keras.Model, mixed_precision: Optional[str]) -> k
     Variables stay float32; only the compute dtype changes ("fp16", "bf16" or None for
     float32).  Call before tracing any tf.function over the model.
     """
-    policy = _policy(mixed_precision) or keras.DTypePolicy("float32")
+    policy = dtype_policy(mixed_precision) or keras.DTypePolicy("float32")
     for layer in model._flatten_layers(include_self=True, recursive=True):
         layer.dtype_policy = policy
     return model
-
-
-def compute_precision(model: keras.Model) -> Optional[str]:
-    """"fp16", "bf16" or None (float32) for the model's compute dtype."""
-    return {"float16": "fp16", "bfloat16": "bf16"}.get(model.compute_dtype)
 
 
 def _dummy_inputs(max_seq_length: int):
@@ -433,14 +444,15 @@ def _dummy_inputs(max_seq_length: int):
 def build_encoder(config: BertConfig, max_seq_length: Optional[int] = None,
                   mixed_precision: Optional[str] = None, seed: int = 0) -> BertEncoder:
     """A built :class:`BertEncoder` (variables created, traced once on a dummy batch)."""
-    policy = _policy(mixed_precision)
+    policy = dtype_policy(mixed_precision)
     encoder = BertEncoder(config, seed=seed, dtype=policy)
     encoder(_dummy_inputs(min(max_seq_length or 8, config.max_position_embeddings)))
     return encoder
 
 
 def build_nq_model(config: BertConfig, max_seq_length: Optional[int] = None,
-                   mixed_precision: Optional[str] = None, seed: int = 0) -> BertNqModel:
+                   mixed_precision: Optional[str] = None, seed: int = 0,
+                   long_answer_head: bool = False) -> BertNqModel:
     """The bert_joint model, built.
 
     Input: dict with int ``input_ids``, ``input_mask``, ``segment_ids`` ``[batch, seq]``
@@ -455,18 +467,22 @@ def build_nq_model(config: BertConfig, max_seq_length: Optional[int] = None,
             f"max_seq_length={max_seq_length} > max_position_embeddings="
             f"{config.max_position_embeddings}"
         )
-    policy = _policy(mixed_precision)
-    model = BertNqModel(config, seed=seed, dtype=policy)
+    policy = dtype_policy(mixed_precision)
+    model = BertNqModel(config, seed=seed, long_answer_head=long_answer_head, dtype=policy)
     model(_dummy_inputs(min(max_seq_length or 8, config.max_position_embeddings)))
     return model
 
 
 def nq_loss(labels: Mapping[str, tf.Tensor], outputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
-    """bert_joint's loss: mean of the start, end and answer-type cross-entropies.
+    """bert_joint's loss: mean of the start, end and answer-type cross-entropies; with the
+    long-answer head, the mean of those and the long-answer cross-entropy.
 
     ``labels``: ``start_positions``, ``end_positions`` (indices into the sequence) and
-    ``answer_types`` (0..4), each ``[batch]`` or ``[batch, 1]``.  Each term is averaged
-    over the batch.
+    ``answer_types`` (0..4), each ``[batch]`` or ``[batch, 1]``; for the long head also
+    ``long_positions`` (the gold marker's position, 0 for none, -1 for no label: such rows,
+    e.g. from records without it, do not count) and ``candidate_map`` ``[batch, seq]``
+    (>= 0 at candidate markers).  The long cross-entropy runs over [CLS] and the window's
+    markers only.  Each term is averaged over the batch.
     """
 
     def ce(logits, positions):
@@ -479,4 +495,18 @@ def nq_loss(labels: Mapping[str, tf.Tensor], outputs: Mapping[str, tf.Tensor]) -
     start = ce(outputs["start_logits"], labels["start_positions"])
     end = ce(outputs["end_logits"], labels["end_positions"])
     answer_type = ce(outputs["answer_type_logits"], labels["answer_types"])
-    return (start + end + answer_type) / 3.0
+    if "long_logits" not in outputs:
+        return (start + end + answer_type) / 3.0
+    return (start + end + answer_type + long_answer_loss(labels, outputs["long_logits"])) / 4.0
+
+
+def long_answer_loss(labels: Mapping[str, tf.Tensor], long_logits: tf.Tensor) -> tf.Tensor:
+    """Cross-entropy of the long-answer head over each window's [CLS] and candidate markers."""
+    positions = tf.reshape(tf.cast(labels["long_positions"], tf.int32), [-1])
+    allowed = tf.cast(labels["candidate_map"], tf.int32) >= 0
+    allowed = tf.logical_or(allowed, tf.range(tf.shape(allowed)[1])[tf.newaxis, :] == 0)
+    logits = tf.where(allowed, tf.cast(long_logits, tf.float32), _MASK_NEGATIVE * 10.0)
+    valid = positions >= 0
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(positions, 0), logits=logits)
+    weights = tf.cast(valid, tf.float32)
+    return tf.reduce_sum(losses * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)

@@ -2,20 +2,20 @@ r"""Natural Questions metrics: an independent re-implementation of the official 
 
 The numbers are those of Google's `natural_questions/nq_eval.py` (version 1.0.6):
 long- and short-answer F1 at the best score threshold, and recall at precision
->= 0.5 / 0.75 / 0.9, under the same JSON keys.  What differs is everything around
-the arithmetic:
+>= 0.5 / 0.75 / 0.9, under the same JSON keys.  As in the official package, reading the
+gold is apart from scoring it: `nq_baseline.nq_gold` reads gold files (original or
+simplified format, gzipped or plain, globs and comma lists, only the annotations
+decoded) and keeps their cache; this module reads the predictions, scores, and is the
+public entry point (every name of `nq_gold` is importable from here too).
 
-* gold may be in the ORIGINAL format (byte and token offsets) or the SIMPLIFIED one
-  (token offsets only: missing byte offsets read as -1), gzipped or plain, a path,
-  a glob or a comma-separated list;
-* only the annotations and the example id of each gold line are decoded (the
-  document, thousands of tokens, is never turned into Python objects);
-* `--cache_gold_data` stores the decoded annotations in a small JSON file keyed by
-  the gold files' paths, sizes and modification times (written atomically);
 * examples without a prediction count as null predictions; bad predictions or bad
   gold raise `NqEvalError` (a `ValueError`) naming the file, the line or the
-  example; the command line prints that one line and exits with status 2;
-* `--output_path` writes the metrics JSON, `--plot_path` draws the PR curves.
+  example; the command line prints that one line and exits with status 2, as it
+  does for a bad flag value, and writes nothing then;
+* `--output_path` writes the metrics JSON, `--plot_path` draws the PR curves (both
+  atomically, together);
+* `--cache_gold_data` keeps the decoded gold in a small JSON cache keyed on the
+  content of the gold files (see `nq_gold`).
 
 Command line::
 
@@ -51,52 +51,30 @@ recall (first reached) among groups whose precision is at least t.
 
 from __future__ import annotations
 
-import concurrent.futures
-import hashlib
+import contextlib
 import json
-import logging
-import math
 import os
-import queue
-import re
-import sys
-import tempfile
-import threading
-import zlib
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple, Optional, Union
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Optional
 
 import orjson
 
-from nq_baseline import nq_data
-from nq_baseline.nq_data import NqInputError
+from nq_baseline import fileio
+from nq_baseline.errors import NqInputError
+from nq_baseline.nq_gold import (  # noqa: F401  (re-exported: nq_eval is the public entry point)
+    CACHE_FORMAT, DEFAULT_THREADS, NULL_SPAN, GoldAnnotation, GoldData, GoldDataError, NqEvalError, PathLike,
+    Span, example_id_from_json, gold_from_json, load_gold, score_from_json, span_from_json)
 
 __all__ = [
-    "AnswerStat", "EvalReport", "GoldAnnotation", "GoldData", "GoldDataError", "NqEvalError",
+    "AnswerStat", "EvalReport", "GoldAnnotation", "GoldData", "GoldDataError", "NULL_SPAN", "NqEvalError",
     "PRPoint", "Prediction", "PredictionError", "Span", "TARGET_PRECISIONS", "evaluate",
-    "evaluate_report", "format_tables", "gold_from_json", "load_gold", "load_predictions",
-    "metrics_from_stats", "pr_curve", "render_pr_plot", "run", "score_answers", "span_sets_equal",
-    "spans_equal", "unthresholded_scores",
+    "evaluate_report", "format_tables", "gold_from_json", "gold_has_answers", "load_gold", "load_predictions",
+    "metrics_from_stats", "pr_curve", "render_pr_plot", "run", "score_answers", "score_example",
+    "span_sets_equal", "spans_equal", "unthresholded_scores",
 ]
 
-log = logging.getLogger(__name__)
-
 TARGET_PRECISIONS = (0.5, 0.75, 0.9)
-CACHE_FORMAT = "nq_eval-gold-cache-v1"
-_READ_CHUNK = 1 << 18
-_DEFAULT_THREADS = 10
-
-PathLike = Union[str, "os.PathLike[str]"]
-
-
-# --------------------------------------------------------------------------- errors
-
-class NqEvalError(NqInputError):
-    """Bad gold data or bad predictions.  A `ValueError`; `str()` names the file (and line)."""
-
-
-class GoldDataError(NqEvalError):
-    """The gold file is unreadable, not JSON, or holds a malformed annotation."""
+_DEFAULT_THREADS = DEFAULT_THREADS
 
 
 class PredictionError(NqEvalError):
@@ -109,36 +87,6 @@ class PredictionError(NqEvalError):
 
 # --------------------------------------------------------------------------- data types
 
-class Span(NamedTuple):
-    start_byte: int
-    end_byte: int
-    start_token: int
-    end_token: int
-
-    @property
-    def is_null(self) -> bool:
-        return self.start_byte < 0 and self.end_byte < 0 and self.start_token < 0 and self.end_token < 0
-
-
-NULL_SPAN = Span(-1, -1, -1, -1)
-
-
-class GoldAnnotation(NamedTuple):
-    """One annotator's answer; `short_answers` keeps only the non-null spans."""
-
-    long_answer: Span
-    short_answers: tuple[Span, ...]
-    yes_no_answer: str  # lower case: "yes", "no", "none"
-
-    @property
-    def has_long(self) -> bool:
-        return not self.long_answer.is_null
-
-    @property
-    def has_short(self) -> bool:
-        return bool(self.short_answers) or self.yes_no_answer != "none"
-
-
 class Prediction(NamedTuple):
     """One system answer; `short_answers` keeps only the non-null spans."""
 
@@ -148,6 +96,14 @@ class Prediction(NamedTuple):
     short_answers: tuple[Span, ...]
     short_answers_score: Any
     yes_no_answer: str  # lower case
+
+    @property
+    def has_long(self) -> bool:
+        return not self.long_answer.is_null
+
+    @property
+    def has_short(self) -> bool:
+        return bool(self.short_answers) or self.yes_no_answer != "none"
 
 
 class AnswerStat(NamedTuple):
@@ -165,23 +121,6 @@ class PRPoint(NamedTuple):
     recall: float
 
 
-class GoldData:
-    """Decoded gold annotations: example_id -> tuple of GoldAnnotation (possibly empty)."""
-
-    def __init__(self, examples: dict[int, tuple[GoldAnnotation, ...]], source: str = "<gold>",
-                 from_cache: Optional[str] = None):
-        self.examples = examples
-        self.source = source
-        self.from_cache = from_cache
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __repr__(self) -> str:
-        cached = f", from cache {self.from_cache}" if self.from_cache else ""
-        return f"GoldData({len(self.examples)} examples from {self.source}{cached})"
-
-
 class EvalReport(NamedTuple):
     metrics: dict
     long_stats: list[AnswerStat]
@@ -189,19 +128,6 @@ class EvalReport(NamedTuple):
 
 
 # --------------------------------------------------------------------------- span logic
-
-def _span_problem(s: Span) -> Optional[str]:
-    """Why a span is not acceptable (the official constructor's rules), or None."""
-    if (s.start_byte < 0) != (s.end_byte < 0):
-        return f"start_byte {s.start_byte} and end_byte {s.end_byte}: only one of them is null (-1)"
-    if (s.start_token < 0) != (s.end_token < 0):
-        return f"start_token {s.start_token} and end_token {s.end_token}: only one of them is null (-1)"
-    if s.start_byte >= 0 and s.start_byte >= s.end_byte:
-        return f"empty byte span [{s.start_byte}, {s.end_byte})"
-    if s.start_token >= 0 and s.start_token >= s.end_token:
-        return f"empty token span [{s.start_token}, {s.end_token})"
-    return None
-
 
 def spans_equal(a: Span, b: Span) -> bool:
     """Equality of two non-null spans: by bytes where both have bytes, else (or also) by tokens."""
@@ -216,470 +142,6 @@ def span_sets_equal(gold: tuple[Span, ...], pred: tuple[Span, ...]) -> bool:
             and all(any(spans_equal(p, g) for p in pred) for g in gold))
 
 
-# --------------------------------------------------------------------------- value helpers
-
-def _as_int(value: Any) -> int:
-    """JSON integer (or an integral float) -> int; anything else raises TypeError."""
-    if isinstance(value, bool):
-        raise TypeError("a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise TypeError(f"{value!r} is not an integer")
-
-
-def _example_id(value: Any) -> int:
-    """An example id: a JSON integer or a string of digits (the simplified test files)."""
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            raise TypeError(f"example_id {value!r} is not an integer") from None
-    try:
-        return _as_int(value)
-    except TypeError:
-        raise TypeError(f"example_id {value!r} is not an integer") from None
-
-
-def _span_from_json(obj: Any, what: str, bytes_optional: bool) -> Span:
-    """A {start_byte, end_byte, start_token, end_token} object -> Span (ValueError explains)."""
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{what} is not an object")
-    values = []
-    for key in ("start_byte", "end_byte", "start_token", "end_token"):
-        if key not in obj:
-            if bytes_optional and key.endswith("_byte"):
-                values.append(-1)
-                continue
-            raise ValueError(f"{what} lacks the key '{key}'")
-        try:
-            values.append(_as_int(obj[key]))
-        except TypeError as err:
-            raise ValueError(f"{what}.{key}: {err}") from None
-    span = Span(*values)
-    problem = _span_problem(span)
-    if problem:
-        raise ValueError(f"{what}: {problem}")
-    return span
-
-
-def _score(value: Any, what: str):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{what} {value!r} is not a number")
-    if isinstance(value, float) and math.isnan(value):
-        raise ValueError(f"{what} is NaN")
-    return value
-
-
-# --------------------------------------------------------------------------- gold
-
-def _gold_annotations(raw: Any) -> tuple[GoldAnnotation, ...]:
-    """The JSON `annotations` list of one example -> GoldAnnotations (ValueError explains)."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ValueError("'annotations' is not a list")
-    out = []
-    for i, ann in enumerate(raw):
-        what = f"annotations[{i}]"
-        if not isinstance(ann, Mapping):
-            raise ValueError(f"{what} is not an object")
-        if "long_answer" not in ann:
-            raise ValueError(f"{what} lacks the key 'long_answer'")
-        long_span = _span_from_json(ann["long_answer"], f"{what}.long_answer", bytes_optional=True)
-        shorts = ann.get("short_answers") or []
-        if not isinstance(shorts, list):
-            raise ValueError(f"{what}.short_answers is not a list")
-        short_spans = []
-        for j, s in enumerate(shorts):
-            span = _span_from_json(s, f"{what}.short_answers[{j}]", bytes_optional=True)
-            if not span.is_null:
-                short_spans.append(span)
-        yes_no = ann.get("yes_no_answer", "NONE")
-        if yes_no is None:
-            yes_no = "NONE"
-        if not isinstance(yes_no, str):
-            raise ValueError(f"{what}.yes_no_answer {yes_no!r} is not a string")
-        out.append(GoldAnnotation(long_span, tuple(short_spans), yes_no.lower()))
-    return tuple(out)
-
-
-_BLANKS = b" \t\r\n"
-
-
-def _find_key(buf: bytes, key: bytes, start: int, end: int, from_end: bool) -> int:
-    """Offset just past `"key" :` (and blanks) within buf[start:end], or -1.
-
-    An unescaped `"key"` can only be an object key or a whole string value; a value
-    is not followed by a colon, so those hits are skipped.
-    """
-    needle = b'"' + key + b'"'
-    lo, hi = start, end
-    while True:
-        pos = buf.rfind(needle, lo, hi) if from_end else buf.find(needle, lo, hi)
-        if pos < 0:
-            return -1
-        i = pos + len(needle)
-        while i < end and buf[i] in _BLANKS:
-            i += 1
-        if i < end and buf[i] == 58:  # ':'
-            i += 1
-            while i < end and buf[i] in _BLANKS:
-                i += 1
-            return i
-        if from_end:
-            hi = pos
-        else:
-            lo = pos + 1
-
-
-_EXAMPLE_ID_RE = re.compile(rb'(?:(-?\d+)|"\s*(-?\d+)\s*")\s*[,}]')
-
-
-def _fast_extract(buf: bytes, start: int = 0, end: Optional[int] = None) -> Optional[tuple[int, Any]]:
-    """(example_id, raw annotations) of the JSON line buf[start:end] without decoding the
-    document, or None when the line must be decoded in full."""
-    if end is None:
-        end = len(buf)
-    while end > start and buf[end - 1] in _BLANKS:
-        end -= 1
-    if end - start < 2 or buf[start] != 123 or buf[end - 1] != 125:  # '{' ... '}'
-        return None
-    i = _find_key(buf, b"example_id", start, end, from_end=True)
-    if i < 0:
-        return None
-    m = _EXAMPLE_ID_RE.match(buf, i, end)
-    if not m:
-        return None
-    example_id = int(m.group(1) or m.group(2))
-    i = _find_key(buf, b"annotations", start, end, from_end=False)
-    if i < 0 or buf[i] != 91:  # '['
-        # No annotations (test data) or something unusual: decode the whole line.
-        return None
-    # Annotations hold numbers and short strings ("NONE"): the first closing bracket
-    # that balances the opening ones ends the list.  Anything odd fails to parse
-    # and falls back to decoding the whole line.
-    close = buf.find(b"]", i, end)
-    while close >= 0 and buf.count(b"[", i, close + 1) != buf.count(b"]", i, close + 1):
-        close = buf.find(b"]", close + 1, end)
-    if close < 0:
-        return None
-    try:
-        raw = orjson.loads(buf[i:close + 1])
-    except orjson.JSONDecodeError:
-        return None
-    return example_id, raw
-
-
-def _gold_line(buf: bytes, start: int, end: int, path: str, line_no: int
-               ) -> tuple[int, tuple[GoldAnnotation, ...]]:
-    fast = _fast_extract(buf, start, end)
-    if fast is not None:
-        example_id, raw = fast
-    else:
-        try:
-            obj = orjson.loads(buf[start:end])
-        except orjson.JSONDecodeError as err:
-            raise GoldDataError(path, line_no, f"not valid JSON ({err})") from None
-        if not isinstance(obj, dict):
-            raise GoldDataError(path, line_no, "a gold line must hold one JSON object")
-        if "example_id" not in obj:
-            raise GoldDataError(path, line_no, "the example lacks 'example_id'")
-        try:
-            example_id = _example_id(obj["example_id"])
-        except TypeError as err:
-            raise GoldDataError(path, line_no, str(err)) from None
-        raw = obj.get("annotations")
-    try:
-        return example_id, _gold_annotations(raw)
-    except ValueError as err:
-        raise GoldDataError(path, line_no, f"example {example_id}: {err}") from None
-
-
-def _blocks(handle) -> Iterator[bytes]:
-    """The file's bytes in blocks, inflated when it is gzip (several members allowed)."""
-    gz = handle.read(2) == b"\x1f\x8b"
-    handle.seek(0)
-    if not gz:
-        yield from iter(lambda: handle.read(_READ_CHUNK), b"")
-        return
-    inflater = zlib.decompressobj(31)
-    while True:
-        data = handle.read(_READ_CHUNK)
-        if not data:
-            break
-        while data:
-            if inflater.eof:
-                if not data.strip(b"\0"):
-                    break  # zero padding after the last member
-                if data[:2] != b"\x1f\x8b"[:len(data)]:
-                    raise zlib.error("trailing garbage after the gzip data")
-                inflater = zlib.decompressobj(31)
-            out = inflater.decompress(data)
-            data = inflater.unused_data if inflater.eof else b""
-            if out:
-                yield out
-    if not inflater.eof:
-        raise EOFError("truncated gzip file (the compressed stream ends early)")
-
-
-def _prefetched(blocks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
-    """Runs `blocks` in a helper thread: zlib inflates without the GIL while the caller
-    looks for the annotations in the previous blocks."""
-    box: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                pass
-        return False
-
-    def produce():
-        try:
-            for block in blocks:
-                if not put((True, block)):
-                    return
-            put((False, None))
-        except BaseException as err:  # handed to the consumer
-            put((False, err))
-
-    worker = threading.Thread(target=produce, name="nq_eval-inflate", daemon=True)
-    worker.start()
-    try:
-        while True:
-            ok, item = box.get()
-            if ok:
-                yield item
-            elif item is None:
-                return
-            else:
-                raise item
-    finally:
-        stop.set()
-        worker.join()
-
-
-def _iter_file_lines(path: str) -> Iterator[tuple[int, bytes, int, int]]:
-    """(1-based line number, buffer, start, end) per line; the line is buffer[start:end].
-
-    Lines are left inside the inflated blocks (no copy) unless they straddle two blocks.
-    """
-    line_no = 0
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            blocks = _blocks(handle)
-            if size > 4 * _READ_CHUNK:
-                blocks = _prefetched(blocks)
-            try:
-                parts: list[bytes] = []  # the unfinished line, across blocks
-                for block in blocks:
-                    nl = block.find(b"\n")
-                    start = 0
-                    if parts:
-                        if nl < 0:
-                            parts.append(block)
-                            continue
-                        parts.append(block[:nl])
-                        line = b"".join(parts)
-                        parts = []
-                        line_no += 1
-                        yield line_no, line, 0, len(line)
-                        start = nl + 1
-                        nl = block.find(b"\n", start)
-                    while nl >= 0:
-                        line_no += 1
-                        yield line_no, block, start, nl
-                        start = nl + 1
-                        nl = block.find(b"\n", start)
-                    if start < len(block):
-                        parts.append(block[start:])
-                if parts:
-                    line = b"".join(parts)
-                    line_no += 1
-                    yield line_no, line, 0, len(line)
-            finally:
-                blocks.close()  # stops the prefetch thread before the file closes
-    except (OSError, EOFError, zlib.error) as err:
-        raise GoldDataError(path, line_no + 1, f"unreadable input ({err})") from None
-
-
-def _is_blank(buf: bytes, start: int, end: int) -> bool:
-    return start == end or (buf[start] in _BLANKS and not buf[start:end].strip())
-
-
-def _read_gold_file(path: str) -> list[tuple[int, int, tuple[GoldAnnotation, ...]]]:
-    return [(line_no, *_gold_line(buf, start, end, path, line_no))
-            for line_no, buf, start, end in _iter_file_lines(path) if not _is_blank(buf, start, end)]
-
-
-def _expand(pattern: PathLike) -> list[str]:
-    try:
-        return nq_data.expand_paths(os.fspath(pattern))
-    except NqInputError as err:
-        raise GoldDataError(err.path, err.line, err.reason) from None
-
-
-def _read_gold_files(paths: list[str], num_threads: int) -> dict[int, tuple[GoldAnnotation, ...]]:
-    workers = max(1, min(num_threads, len(paths)))
-    if workers == 1:
-        per_file = [_read_gold_file(p) for p in paths]
-    else:
-        # zlib releases the GIL while inflating, so threads overlap the heavy part.
-        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            per_file = list(pool.map(_read_gold_file, paths))
-    examples: dict[int, tuple[GoldAnnotation, ...]] = {}
-    for path, rows in zip(paths, per_file):
-        for line_no, example_id, annotations in rows:
-            if example_id in examples:
-                raise GoldDataError(path, line_no, f"duplicate example_id {example_id}")
-            examples[example_id] = annotations
-    return examples
-
-
-# --------------------------------------------------------------------------- gold cache
-
-def _cache_key(paths: list[str]) -> list:
-    key = []
-    for p in paths:
-        st = os.stat(p)
-        key.append([os.path.abspath(p), st.st_size, st.st_mtime_ns])
-    return key
-
-
-def _cache_candidates(paths: list[str], cache_dir: Optional[PathLike]) -> list[str]:
-    digest = hashlib.sha256("\0".join(os.path.abspath(p) for p in paths).encode()).hexdigest()[:16]
-    # A leading dot keeps the cache out of globs such as "nq-dev-*".
-    name = f".nq_eval_cache-{digest}.json"
-    if cache_dir is not None:
-        return [os.path.join(os.fspath(cache_dir), name)]
-    user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    fallback = os.path.join(user, "nq_baseline", "nq_eval", name)
-    gold_dir = os.path.dirname(os.path.abspath(paths[0]))
-    if not _dir_writable(gold_dir):
-        return [fallback]
-    return [os.path.join(gold_dir, name), fallback]
-
-
-def _dir_writable(directory: str) -> bool:
-    """Writable, and not marked read-only (no write bit) even for root, who could write anyway."""
-    try:
-        return bool(os.stat(directory).st_mode & 0o222) and os.access(directory, os.W_OK)
-    except OSError:
-        return False
-
-
-def _encode_span(s: Span) -> list:
-    return [s.start_byte, s.end_byte, s.start_token, s.end_token]
-
-
-def _write_cache(candidates: list[str], key: list, examples: dict) -> Optional[str]:
-    payload = orjson.dumps({
-        "format": CACHE_FORMAT,
-        "key": key,
-        "examples": [[eid, [[_encode_span(a.long_answer), [_encode_span(s) for s in a.short_answers],
-                             a.yes_no_answer] for a in anns]]
-                     for eid, anns in examples.items()],
-    })
-    for target in candidates:
-        directory = os.path.dirname(target)
-        tmp = None
-        try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".nq_eval_cache-", suffix=".tmp", dir=directory)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-            os.replace(tmp, target)
-            log.info("cached gold annotations in %s", target)
-            return target
-        except OSError as err:
-            log.info("cannot write the gold cache at %s (%s)", target, err)
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-    log.warning("the gold cache could not be written anywhere (%s)", ", ".join(candidates))
-    return None
-
-
-def _read_cache(candidates: list[str], key: list) -> Optional[tuple[str, dict]]:
-    for target in candidates:
-        try:
-            with open(target, "rb") as handle:
-                data = orjson.loads(handle.read())
-        except FileNotFoundError:
-            continue
-        except (OSError, orjson.JSONDecodeError) as err:
-            log.warning("ignoring an unreadable gold cache %s (%s)", target, err)
-            continue
-        if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or data.get("key") != key:
-            log.info("gold cache %s is stale", target)
-            continue
-        try:
-            examples = {}
-            for eid, anns in data["examples"]:
-                examples[eid] = tuple(
-                    GoldAnnotation(Span(*lng), tuple(Span(*s) for s in shorts), yn)
-                    for lng, shorts, yn in anns)
-        except (KeyError, TypeError, ValueError) as err:
-            log.warning("ignoring a malformed gold cache %s (%s)", target, err)
-            continue
-        return target, examples
-    return None
-
-
-def load_gold(pattern: PathLike, *, cache_gold_data: bool = False, cache_dir: Optional[PathLike] = None,
-              num_threads: int = _DEFAULT_THREADS) -> GoldData:
-    """Reads gold annotations from a path, glob or comma list (gzipped or plain JSON lines).
-
-    With `cache_gold_data`, the decoded annotations are kept in `.nq_eval_cache-<hash>.json`
-    next to the first gold file (or in `cache_dir`; when the gold directory is read-only,
-    in $XDG_CACHE_HOME or ~/.cache, under nq_baseline/nq_eval) and reused while the files keep their size and mtime.
-    """
-    paths = _expand(pattern)
-    source = os.fspath(pattern)
-    candidates = key = None
-    if cache_gold_data:
-        key = [CACHE_FORMAT, *_cache_key(paths)]
-        candidates = _cache_candidates(paths, cache_dir)
-        hit = _read_cache(candidates, key)
-        if hit is not None:
-            log.info("read gold annotations from cache %s", hit[0])
-            return GoldData(hit[1], source, from_cache=hit[0])
-    examples = _read_gold_files(paths, num_threads)
-    if cache_gold_data:
-        _write_cache(candidates, key, examples)
-    return GoldData(examples, source)
-
-
-def gold_from_json(examples: Union[Mapping, Iterable], source: str = "<gold>") -> GoldData:
-    """Already-parsed gold: {example_id: [annotation, ...]} or an iterable of NQ example dicts."""
-    out: dict[int, tuple[GoldAnnotation, ...]] = {}
-    if isinstance(examples, Mapping):
-        items = examples.items()
-    else:
-        items = []
-        for n, ex in enumerate(examples):
-            if not isinstance(ex, Mapping) or "example_id" not in ex:
-                raise GoldDataError(source, None, f"gold example #{n} is not an object with an example_id")
-            items.append((ex["example_id"], ex.get("annotations")))
-    for eid, anns in items:
-        try:
-            eid = _example_id(eid)
-            if eid in out:
-                raise ValueError(f"duplicate example_id {eid}")
-            out[eid] = _gold_annotations(anns)
-        except (TypeError, ValueError) as err:
-            raise GoldDataError(source, None, f"example {eid}: {err}") from None
-    return GoldData(out, source)
-
-
 # --------------------------------------------------------------------------- predictions
 
 def _prediction(item: Any, index: int, source: str) -> Prediction:
@@ -688,18 +150,21 @@ def _prediction(item: Any, index: int, source: str) -> Prediction:
     if "example_id" not in item:
         raise PredictionError(source, None, f"predictions[{index}] lacks 'example_id'")
     try:
-        example_id = _example_id(item["example_id"])
+        example_id = example_id_from_json(item["example_id"])
     except TypeError as err:
         raise PredictionError(source, None, f"predictions[{index}]: {err}") from None
     try:
-        long_raw = item.get("long_answer")
-        long_span = NULL_SPAN if long_raw is None else _span_from_json(long_raw, "long_answer", False)
+        # The official reader needs the key too; an explicit null is a null long answer.
+        if "long_answer" not in item:
+            raise ValueError("lacks 'long_answer' (give a null span, all offsets -1, for no answer)")
+        long_raw = item["long_answer"]
+        long_span = NULL_SPAN if long_raw is None else span_from_json(long_raw, "long_answer", False)
         shorts = item.get("short_answers")
         if shorts is None:
             shorts = []
         if not isinstance(shorts, list):
             raise ValueError("short_answers is not a list")
-        short_spans = tuple(s for s in (_span_from_json(s, f"short_answers[{j}]", False)
+        short_spans = tuple(s for s in (span_from_json(s, f"short_answers[{j}]", False)
                                         for j, s in enumerate(shorts)) if not s.is_null)
         yes_no = item.get("yes_no_answer")
         if yes_no is None:
@@ -714,11 +179,30 @@ def _prediction(item: Any, index: int, source: str) -> Prediction:
         for key in ("long_answer_score", "short_answers_score"):
             if key not in item:
                 raise ValueError(f"lacks '{key}'")
-            scores.append(_score(item[key], key))
+            scores.append(score_from_json(item[key], key))
     except ValueError as err:
         raise PredictionError(source, None, f"predictions[{index}] (example_id {example_id}): {err}",
                               example_id) from None
     return Prediction(example_id, long_span, scores[0], short_spans, scores[1], yes_no)
+
+
+def _read_predictions_json(name: str) -> Any:
+    try:
+        with open(name, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise PredictionError(name, None, f"cannot read the predictions ({err.strerror or err})") from None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        # Python's json module writes (and reads) Infinity / NaN scores and integers beyond
+        # 64 bits (refused later, by id); orjson does not.
+        try:
+            return json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            line = getattr(err, "lineno", None)
+            reason = f"{err.msg}, column {err.colno}" if line else str(err)
+            raise PredictionError(name, line, f"not valid JSON ({reason})") from None
 
 
 def load_predictions(source: Any) -> dict[int, Prediction]:
@@ -726,21 +210,7 @@ def load_predictions(source: Any) -> dict[int, Prediction]:
     name = "<predictions>"
     if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        try:
-            with open(name, "rb") as handle:
-                data = handle.read()
-        except OSError as err:
-            raise PredictionError(name, None, f"cannot read the predictions ({err.strerror or err})") from None
-        try:
-            source = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            # Python's json module writes (and reads) Infinity / NaN scores; orjson does not.
-            try:
-                source = json.loads(data)
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                line = getattr(err, "lineno", None)
-                reason = f"{err.msg}, column {err.colno}" if line else str(err)
-                raise PredictionError(name, line, f"not valid JSON ({reason})") from None
+        source = _read_predictions_json(name)
     if isinstance(source, Mapping):
         if "predictions" not in source:
             raise PredictionError(name, None, "the JSON object lacks the key 'predictions'")
@@ -761,6 +231,35 @@ def load_predictions(source: Any) -> dict[int, Prediction]:
 
 # --------------------------------------------------------------------------- scoring
 
+def gold_has_answers(annotations: tuple[GoldAnnotation, ...], long_non_null_threshold: int = 2,
+                     short_non_null_threshold: int = 2) -> tuple[bool, bool]:
+    """(gold has a long answer, gold has a short answer) under the annotator thresholds."""
+    # An example with no annotation at all never has a gold answer, whatever the threshold.
+    if not annotations:
+        return False, False
+    return (sum(a.has_long for a in annotations) >= long_non_null_threshold,
+            sum(a.has_short for a in annotations) >= short_non_null_threshold)
+
+
+def score_example(annotations: tuple[GoldAnnotation, ...], pred: Optional[Prediction],
+                  long_non_null_threshold: int = 2, short_non_null_threshold: int = 2
+                  ) -> tuple[AnswerStat, AnswerStat]:
+    """The long and the short AnswerStat of one example (`pred` None: no prediction)."""
+    gold_long, gold_short = gold_has_answers(annotations, long_non_null_threshold, short_non_null_threshold)
+    if pred is None:
+        return AnswerStat(gold_long, False, False, None), AnswerStat(gold_short, False, False, None)
+    long_ok = gold_long and pred.has_long and any(
+        a.has_long and spans_equal(a.long_answer, pred.long_answer) for a in annotations)
+    short_ok = False
+    if gold_short and pred.has_short:
+        if pred.yes_no_answer != "none":
+            short_ok = any(a.yes_no_answer == pred.yes_no_answer for a in annotations)
+        else:
+            short_ok = any(span_sets_equal(a.short_answers, pred.short_answers) for a in annotations)
+    return (AnswerStat(gold_long, pred.has_long, long_ok, pred.long_answer_score),
+            AnswerStat(gold_short, pred.has_short, short_ok, pred.short_answers_score))
+
+
 def score_answers(gold: GoldData, predictions: Mapping[int, Prediction], long_non_null_threshold: int = 2,
                   short_non_null_threshold: int = 2, predictions_source: str = "<predictions>"
                   ) -> tuple[list[AnswerStat], list[AnswerStat]]:
@@ -773,28 +272,10 @@ def score_answers(gold: GoldData, predictions: Mapping[int, Prediction], long_no
                               f"{gold.source}{more}", unknown[0])
     long_stats, short_stats = [], []
     for eid, anns in examples.items():
-        pred = predictions.get(eid)
-        # An example with no annotation at all never has a gold answer, whatever the threshold.
-        gold_long = bool(anns) and sum(a.has_long for a in anns) >= long_non_null_threshold
-        gold_short = bool(anns) and sum(a.has_short for a in anns) >= short_non_null_threshold
-        if pred is None:
-            long_stats.append(AnswerStat(gold_long, False, False, None))
-            short_stats.append(AnswerStat(gold_short, False, False, None))
-            continue
-
-        pred_long = not pred.long_answer.is_null
-        long_ok = gold_long and pred_long and any(
-            a.has_long and spans_equal(a.long_answer, pred.long_answer) for a in anns)
-        long_stats.append(AnswerStat(gold_long, pred_long, long_ok, pred.long_answer_score))
-
-        pred_short = bool(pred.short_answers) or pred.yes_no_answer != "none"
-        short_ok = False
-        if gold_short and pred_short:
-            if pred.yes_no_answer != "none":
-                short_ok = any(a.yes_no_answer == pred.yes_no_answer for a in anns)
-            else:
-                short_ok = any(span_sets_equal(a.short_answers, pred.short_answers) for a in anns)
-        short_stats.append(AnswerStat(gold_short, pred_short, short_ok, pred.short_answers_score))
+        long_stat, short_stat = score_example(anns, predictions.get(eid), long_non_null_threshold,
+                                              short_non_null_threshold)
+        long_stats.append(long_stat)
+        short_stats.append(short_stat)
     return long_stats, short_stats
 
 
@@ -941,22 +422,6 @@ def format_tables(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _import_pyplot_free_matplotlib():
     """The Agg canvas and Figure, without touching pyplot's global backend."""
     try:
@@ -998,6 +463,9 @@ def render_pr_plot(report: EvalReport) -> bytes:
 
 # --------------------------------------------------------------------------- command line
 
+PROGRAM = "nq_eval"
+
+
 def _define_flags() -> None:
     """Defines the flags once, at run time: importing this module defines none, so it can
     share a process with the official scorer (which owns some of these names)."""
@@ -1011,21 +479,53 @@ def _define_flags() -> None:
            "format): a path, a glob (e.g. 'nq-dev-0?.jsonl.gz') or a comma-separated list.")
     define("string", "predictions_path", None, "Predictions JSON: {\"predictions\": [...]}.")
     define("bool", "cache_gold_data", False, "Keep the decoded gold annotations in a small cache file "
-           "(next to the gold files, else --cache_dir or ~/.cache/nq_baseline) to speed up later runs.")
+           "(next to the gold files, else --cache_dir or ~/.cache/nq_baseline), keyed on the gold files' "
+           "content, to speed up later runs.")
     define("string", "cache_dir", None, "Directory for the gold cache (default: beside the gold files).")
-    define("integer", "num_threads", _DEFAULT_THREADS, "Threads reading several gold files at once.")
+    define("integer", "num_threads", _DEFAULT_THREADS, "Threads reading several gold files at once (>= 1).")
     define("bool", "pretty_print", False, "Print the R@P tables instead of the metrics JSON.")
     define("string", "output_path", None, "Also write the metrics JSON to this file.")
     define("string", "plot_path", None, "Write precision-recall curves (PNG) to this file (needs matplotlib).")
     define("integer", "long_non_null_threshold", 2, "Annotators with a non-null long answer needed for the "
-           "gold to have a long answer (2 for 5-way dev data, 1 for single annotations).")
+           "gold to have a long answer (>= 1; 2 for 5-way dev data, 1 for single annotations).")
     define("integer", "short_non_null_threshold", 2, "Annotators with a non-null short answer or yes/no "
-           "needed for the gold to have a short answer.")
+           "needed for the gold to have a short answer (>= 1).")
 
 
-def _fail(message: str) -> int:
-    print(f"nq_eval: error: {message}", file=sys.stderr)
-    return 2
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's parsing, but a bad flag is one line and exit status 2 (absl exits 1)."""
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as err:
+        fileio.fail(PROGRAM, str(err))
+
+
+def _flag_problem(f) -> Optional[str]:
+    """The first flag whose value cannot work, as an error message, or None."""
+    for name in ("gold_path", "predictions_path"):
+        if not f[name].value:
+            return f"--{name} is required"
+    for name in ("num_threads", "long_non_null_threshold", "short_non_null_threshold"):
+        if f[name].value < 1:
+            return f"--{name}={f[name].value}: must be at least 1"
+    return None
+
+
+def _write_outputs(outputs: dict[str, tuple[str, bytes]]) -> None:
+    """Writes every {flag: (path, data)} atomically, together: each is complete under a
+    temporary name before any is renamed, so a failure to write one leaves none."""
+    with contextlib.ExitStack() as stack:
+        for flag, (path, data) in outputs.items():
+            try:
+                handle = stack.enter_context(fileio.atomic_output(path))
+                handle.write(data)
+            except OSError as err:
+                reason = err.strerror or str(err)
+                if isinstance(err, (FileExistsError, NotADirectoryError)):
+                    reason = "a part of its folder path is a file"
+                raise NqEvalError(f"--{flag}={path}", None, f"cannot write ({reason})") from None
 
 
 def main(argv) -> int:
@@ -1033,21 +533,22 @@ def main(argv) -> int:
 
     f = flags.FLAGS
     if len(argv) > 1:
-        return _fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    for name in ("gold_path", "predictions_path"):
-        if not f[name].value:
-            return _fail(f"--{name} is required")
+        fileio.fail(PROGRAM, f"unexpected arguments: {' '.join(argv[1:])}")
+    problem = _flag_problem(f)
+    if problem:
+        fileio.fail(PROGRAM, problem)
     try:
         report = evaluate_report(f.gold_path, f.predictions_path, f.long_non_null_threshold,
                                  f.short_non_null_threshold, cache_gold_data=f.cache_gold_data,
                                  cache_dir=f.cache_dir, num_threads=f.num_threads)
-        png = render_pr_plot(report) if f.plot_path else None
+        outputs = {}
         if f.output_path:
-            _atomic_write(f.output_path, (json.dumps(report.metrics, indent=2) + "\n").encode())
-        if png is not None:
-            _atomic_write(f.plot_path, png)
+            outputs["output_path"] = (f.output_path, (json.dumps(report.metrics, indent=2) + "\n").encode())
+        if f.plot_path:
+            outputs["plot_path"] = (f.plot_path, render_pr_plot(report))
+        _write_outputs(outputs)
     except (NqInputError, OSError) as err:
-        return _fail(str(err))
+        fileio.fail(PROGRAM, str(err))
     if f.pretty_print:
         print(format_tables(report))
     else:
@@ -1060,7 +561,8 @@ def run() -> None:
     from absl import app
 
     _define_flags()
-    app.run(main)
+    fileio.install_signal_cleanup()
+    app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

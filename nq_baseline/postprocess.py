@@ -1,4 +1,4 @@
-"""Raw model results -> the official NQ predictions JSON (stage 6).
+"""Raw model results -> the official NQ predictions (stage 6), as pure functions.
 
 bert_joint's rule, per example, over all its windows:
 - the `n_best_size` best start and end positions of each window (position 0, [CLS], left
@@ -14,6 +14,10 @@ the flags are honoured (pass n_best_size=10 for its exact behaviour).
 Beyond bert_joint (on by default, `use_answer_type=False` for its exact output): the
 answer-type head of the winning window decides the answer's form: YES/NO give a yes/no
 answer with no short span, LONG gives the long answer alone, SHORT and UNKNOWN the span.
+
+The streaming driver (records -> model -> these functions -> predictions file) is
+`nq_baseline.predict`; `compute_predictions` here is the same computation over lists held
+in memory (tools and tests).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from nq_baseline.features import LONG, NO, YES
+from nq_baseline.fileio import wrap_int64
 from nq_baseline.nq_data import Candidate
 
 NULL_SCORE = -10000.0
@@ -31,13 +36,57 @@ NULL_SCORE = -10000.0
 
 @dataclasses.dataclass
 class RawResult:
+    """The model's outputs for one window (feature), with what maps them back."""
+
     unique_id: int
-    start_logits: np.ndarray
-    end_logits: np.ndarray
-    answer_type_logits: np.ndarray
-    token_map: np.ndarray
-    example_id: Optional[int] = None
+    start_logits: np.ndarray  # float32 [seq]
+    end_logits: np.ndarray  # float32 [seq]
+    answer_type_logits: np.ndarray  # float32 [5]
+    token_map: np.ndarray  # int [seq]: NQ token of each position, -1 outside the document
+    example_id: Optional[int] = None  # None: records of bert_joint, which carry no example id
     doc_span_index: Optional[int] = None
+    long_logits: Optional[np.ndarray] = None  # float32 [seq]: the long-answer head's scores
+    candidate_map: Optional[np.ndarray] = None  # int [seq]: candidate index at its marker, else -1
+
+
+LONG_ANSWER_FROM = ("span", "head")
+NULL_SCORES = ("cls", "answer_type")
+ANSWER_TYPE_SCOPES = ("window", "example")
+
+
+@dataclasses.dataclass(frozen=True)
+class PostprocessConfig:
+    """How raw results become an answer. bert_joint's rule is `long_answer_from="span"`,
+    `null_score="cls"`, `answer_type_scope="window"`, `short_inside_long=False` (with
+    `use_answer_type=False` and `n_best_size=10` for its exact output)."""
+
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    use_answer_type: bool = True
+    nbest: int = 0  # spans kept per example in ExamplePrediction.nbest (0: none)
+    # "span": the long answer is the top-level candidate holding the best short span (bert_joint);
+    # "head": the candidate the long-answer head scores best over all windows, the short answer
+    # the best span inside it (needs a model with that head; otherwise "span" is used)
+    long_answer_from: str = "span"
+    # "cls": score = span - [CLS] logits (bert_joint); "answer_type": plus the answer-type head's
+    # log-odds that the window holds an answer (log P(not UNKNOWN) - log P(UNKNOWN))
+    null_score: str = "cls"
+    # "window": the answer's form (yes/no, long only, short) from the winning window's answer
+    # type; "example": from the answer-type probabilities of every window holding the long answer
+    answer_type_scope: str = "window"
+    # a short span must lie inside one top-level candidate (else it is no answer)
+    short_inside_long: bool = True
+
+    def __post_init__(self):
+        for name in ("n_best_size", "max_answer_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.nbest < 0:
+            raise ValueError(f"nbest must be >= 0, got {self.nbest}")
+        for name, allowed in (("long_answer_from", LONG_ANSWER_FROM), ("null_score", NULL_SCORES),
+                              ("answer_type_scope", ANSWER_TYPE_SCOPES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
 
 @dataclasses.dataclass
@@ -46,6 +95,22 @@ class SpanCandidate:
     start_token: int
     end_token: int  # exclusive
     answer_type_logits: np.ndarray
+    window: int = 0  # index of the example's window it comes from
+
+
+@dataclasses.dataclass
+class ExamplePrediction:
+    """One example's answer: the official prediction fields, the n best spans (empty unless
+    asked for), and what the Reader reports beside them."""
+
+    prediction: dict  # example_id, long_answer, long_answer_score, short_answers, short_answers_score, yes_no_answer
+    nbest: list  # [{start_token, end_token, score, answer_type_logits}], best first
+    answer_type_logits: Optional[np.ndarray] = None  # of the window that gave the answer
+    long_answer_index: int = -1  # candidate index of the long answer, -1 when null
+
+    @property
+    def example_id(self) -> int:
+        return self.prediction["example_id"]
 
 
 def best_indexes(logits: np.ndarray, n_best_size: int) -> np.ndarray:
@@ -56,78 +121,186 @@ def best_indexes(logits: np.ndarray, n_best_size: int) -> np.ndarray:
 
 
 def window_candidates(result: RawResult, n_best_size: int, max_answer_length: int) -> list[SpanCandidate]:
+    """The scorable spans of one window, in bert_joint's order (start rank, then end rank)."""
     start, end, token_map = result.start_logits, result.end_logits, result.token_map
     starts = best_indexes(start, n_best_size)
     ends = best_indexes(end, n_best_size)
+    starts = starts[token_map[starts] != -1]
+    ends = ends[token_map[ends] != -1]
+    if not len(starts) or not len(ends):
+        return []
+    length = ends[None, :] - starts[:, None] + 1  # [starts, ends], rank order
+    valid = (length >= 1) & (length <= max_answer_length)
+    rows, cols = np.nonzero(valid)  # row-major: start rank, then end rank
+    if not len(rows):
+        return []
     cls = float(start[0]) + float(end[0])
-    out = []
-    for s in starts:
-        if token_map[s] == -1:
-            continue
-        for e in ends:
-            if e < s or token_map[e] == -1 or e - s + 1 > max_answer_length:
-                continue
-            score = float(start[s]) + float(end[e]) - cls
-            out.append(SpanCandidate(score, int(token_map[s]), int(token_map[e]) + 1, result.answer_type_logits))
-    return out
+    s_pos, e_pos = starts[rows], ends[cols]
+    # float(a) + float(b) - cls, as bert_joint sums Python floats (float64)
+    scores = start[s_pos].astype(np.float64) + end[e_pos].astype(np.float64) - cls
+    s_tok, e_tok = token_map[s_pos], token_map[e_pos]
+    return [SpanCandidate(float(sc), int(s), int(e) + 1, result.answer_type_logits)
+            for sc, s, e in zip(scores.tolist(), s_tok.tolist(), e_tok.tolist())]
 
 
 def _span(start_token: int = -1, end_token: int = -1) -> dict:
     return {"start_token": start_token, "end_token": end_token, "start_byte": -1, "end_byte": -1}
 
 
-def predict_example(example_id: int, candidates: Sequence[Candidate], results: Iterable[RawResult],
-                    n_best_size: int = 20, max_answer_length: int = 30, use_answer_type: bool = True,
-                    nbest: int = 0):
-    """One example's prediction dict (official format); with nbest > 0 also its n-best list."""
-    spans: list[SpanCandidate] = []
-    for r in results:
-        spans.extend(window_candidates(r, n_best_size, max_answer_length))
-    pred = {"example_id": int(example_id), "long_answer": _span(), "long_answer_score": NULL_SCORE,
+def null_prediction(example_id: int) -> dict:
+    return {"example_id": int(example_id), "long_answer": _span(), "long_answer_score": NULL_SCORE,
             "short_answers": [_span()], "short_answers_score": NULL_SCORE, "yes_no_answer": "NONE"}
-    if not spans:
-        return (pred, []) if nbest else pred
-    # max() keeps the first of equal scores: windows in order, then start, then end rank
-    best = max(spans, key=lambda c: c.score)
-    long_span = None
-    for c in candidates:
-        if c.top_level and c.start_token <= best.start_token and c.end_token >= best.end_token:
-            long_span = c
-            break
-    pred["long_answer_score"] = pred["short_answers_score"] = best.score
-    if long_span is not None:
-        pred["long_answer"] = _span(long_span.start_token, long_span.end_token)
-    pred["short_answers"] = [_span(best.start_token, best.end_token)]
-    if use_answer_type:
-        kind = int(np.argmax(best.answer_type_logits))
+
+
+def enclosing_candidate(candidates: Sequence[Candidate], start_token: int, end_token: int) -> int:
+    """Index of the first top-level candidate holding [start_token, end_token), else -1."""
+    for i, c in enumerate(candidates):
+        if c.top_level and c.start_token <= start_token and c.end_token >= end_token:
+            return i
+    return -1
+
+
+def answer_log_odds(answer_type_logits: np.ndarray) -> float:
+    """log P(an answer) - log P(UNKNOWN) under the answer-type head's softmax."""
+    logits = np.asarray(answer_type_logits, np.float64)
+    rest = logits[1:]
+    top = rest.max()
+    return float(top + np.log(np.exp(rest - top).sum()) - logits[0])
+
+
+def _scored_spans(results: Sequence[RawResult], candidates: Sequence[Candidate],
+                  config: PostprocessConfig) -> list[SpanCandidate]:
+    spans: list[SpanCandidate] = []
+    for w, r in enumerate(results):
+        found = window_candidates(r, config.n_best_size, config.max_answer_length)
+        bonus = answer_log_odds(r.answer_type_logits) if config.null_score == "answer_type" else 0.0
+        for c in found:
+            c.window, c.score = w, c.score + bonus
+        spans.extend(found)
+    if config.short_inside_long:
+        spans = [c for c in spans if enclosing_candidate(candidates, c.start_token, c.end_token) >= 0]
+    return spans
+
+
+def best_long_candidate(results: Sequence[RawResult], config: PostprocessConfig) -> tuple[int, float, int]:
+    """(candidate index, score, window) the long-answer head scores best: at each candidate
+    marker, its score minus the [CLS] score; (-1, NULL_SCORE, -1) when no marker is seen."""
+    best = (-1, NULL_SCORE, -1)
+    for w, r in enumerate(results):
+        if r.long_logits is None or r.candidate_map is None:
+            continue
+        positions = np.flatnonzero(np.asarray(r.candidate_map) >= 0)
+        if not len(positions):
+            continue
+        scores = r.long_logits[positions].astype(np.float64) - float(r.long_logits[0])
+        if config.null_score == "answer_type":
+            scores = scores + answer_log_odds(r.answer_type_logits)
+        k = int(np.argmax(scores))  # first of equal scores
+        if best[0] < 0 or scores[k] > best[1]:
+            best = (int(r.candidate_map[positions[k]]), float(scores[k]), w)
+    return best
+
+
+def _has_long_head(results: Sequence[RawResult]) -> bool:
+    return any(r.long_logits is not None and r.candidate_map is not None and (np.asarray(r.candidate_map) >= 0).any()
+               for r in results)
+
+
+def _answer_kind(results: Sequence[RawResult], window_logits: np.ndarray, candidates: Sequence[Candidate],
+                 long_index: int, config: PostprocessConfig) -> tuple[int, np.ndarray]:
+    """(answer type, the logits it was read from) deciding the answer's form: the winning
+    window's, or (scope "example") the mean probabilities of the windows holding the long
+    answer, UNKNOWN left out since the example has that answer."""
+    if config.answer_type_scope == "window" or long_index < 0:
+        return int(np.argmax(window_logits)), window_logits
+    holding = [r for r in results if _window_holds(r, candidates[long_index], long_index)]
+    if not holding:
+        return int(np.argmax(window_logits)), window_logits
+    probs = np.mean([_softmax(r.answer_type_logits) for r in holding], axis=0)
+    kind = 1 + int(np.argmax(probs[1:]))  # the example has this long answer: not UNKNOWN
+    return kind, np.log(np.maximum(probs, 1e-30))
+
+
+def _window_holds(r: RawResult, c: Candidate, index: int) -> bool:
+    """Whether a window shows candidate `c` (number `index`): some of its words, or its marker."""
+    tokens = np.asarray(r.token_map)
+    if ((tokens >= c.start_token) & (tokens < c.end_token)).any():
+        return True
+    return r.candidate_map is not None and bool((np.asarray(r.candidate_map) == index).any())
+
+
+def _softmax(logits) -> np.ndarray:
+    x = np.asarray(logits, np.float64)
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def predict_example(example_id: int, candidates: Sequence[Candidate], results: Iterable[RawResult],
+                    config: PostprocessConfig = PostprocessConfig()) -> ExamplePrediction:
+    """One example's prediction from the raw results of all its windows."""
+    results = list(results)
+    spans = _scored_spans(results, candidates, config)
+    pred = null_prediction(example_id)
+    if config.long_answer_from == "head" and _has_long_head(results):
+        long_index, long_score, long_window = best_long_candidate(results, config)
+        if long_index < 0:
+            return ExamplePrediction(pred, [])
+        c = candidates[long_index]
+        inside = [s for s in spans if c.start_token <= s.start_token and s.end_token <= c.end_token]
+        best = max(inside, key=lambda s: s.score) if inside else None
+        window_logits = best.answer_type_logits if best is not None else results[long_window].answer_type_logits
+        pred["long_answer"], pred["long_answer_score"] = _span(c.start_token, c.end_token), long_score
+        pred["short_answers"] = [_span(best.start_token, best.end_token)] if best is not None else []
+        pred["short_answers_score"] = best.score if best is not None else long_score
+    else:
+        if not spans:
+            return ExamplePrediction(pred, [])
+        # max() keeps the first of equal scores: windows in order, then start, then end rank
+        best = max(spans, key=lambda s: s.score)
+        long_index = enclosing_candidate(candidates, best.start_token, best.end_token)
+        c = candidates[long_index] if long_index >= 0 else None
+        pred["long_answer_score"] = pred["short_answers_score"] = best.score
+        if c is not None:
+            pred["long_answer"] = _span(c.start_token, c.end_token)
+        pred["short_answers"] = [_span(best.start_token, best.end_token)]
+        window_logits = best.answer_type_logits
+    kind_logits = window_logits
+    if config.use_answer_type:
+        kind, kind_logits = _answer_kind(results, window_logits, candidates, long_index, config)
         if kind in (YES, NO):
             pred["yes_no_answer"] = "YES" if kind == YES else "NO"
             pred["short_answers"] = []
         elif kind == LONG:
             pred["short_answers"] = []
-    if not nbest:
-        return pred
-    ranked = sorted(spans, key=lambda c: -c.score)[:nbest]
-    return pred, [{"start_token": c.start_token, "end_token": c.end_token, "score": c.score,
-                   "answer_type_logits": [float(x) for x in c.answer_type_logits]} for c in ranked]
+    nbest = []
+    if config.nbest:
+        ranked = sorted(spans, key=lambda s: -s.score)[:config.nbest]
+        nbest = [{"start_token": s.start_token, "end_token": s.end_token, "score": s.score,
+                  "answer_type_logits": [float(x) for x in s.answer_type_logits]} for s in ranked]
+    return ExamplePrediction(pred, nbest, kind_logits, long_index)
+
+
+def result_belongs_to(result: RawResult, example_id: int, windows_so_far: int) -> bool:
+    """Whether `result` is the next window of `example_id` (which has `windows_so_far`).
+
+    Our records carry `example_ids`; bert_joint's only `unique_ids` = example id + window
+    index (wrapped to int64), and a prediction file's windows are consecutive from 0.
+    """
+    if result.example_id is not None:
+        return result.example_id == example_id
+    return wrap_int64(result.unique_id - example_id) == windows_so_far
 
 
 def group_results(results: Iterable[RawResult], example_ids: Sequence[int]) -> dict[int, list[RawResult]]:
-    """Results grouped by example, exactly.
-
-    Our records carry `example_ids`; bert_joint's only `unique_ids` = example id + window
-    index, so for those the example is found as the known id u - k with the smallest k.
-    """
+    """Results grouped by example, exactly, whatever their order (see `result_belongs_to`
+    for records without example ids: the known id u - k with the smallest k)."""
     known = set(example_ids)
     grouped: dict[int, list[RawResult]] = {e: [] for e in example_ids}
     for r in results:
         eid = r.example_id
         if eid is None:
-            for k in range(0, 4096):
-                value = (r.unique_id - k + (1 << 63)) % (1 << 64) - (1 << 63)
-                if value in known:
-                    eid = value
-                    break
+            eid = next((wrap_int64(r.unique_id - k) for k in range(4096)
+                        if wrap_int64(r.unique_id - k) in known), None)
         if eid not in grouped:
             raise ValueError(f"a prediction record (unique id {r.unique_id}) belongs to no example of the "
                              "predict file: were the records built from another file?")
@@ -135,20 +308,18 @@ def group_results(results: Iterable[RawResult], example_ids: Sequence[int]) -> d
     return grouped
 
 
-def compute_predictions(documents: Sequence, results: Iterable[RawResult], n_best_size: int = 20,
-                        max_answer_length: int = 30, use_answer_type: bool = True, nbest: int = 0):
-    """All examples (documents: objects with example_id and candidates) -> predictions JSON dict.
+def compute_predictions(documents: Sequence, results: Iterable[RawResult],
+                        config: PostprocessConfig = PostprocessConfig()) -> list[ExamplePrediction]:
+    """All examples (objects with example_id and candidates) -> their predictions, in order."""
+    grouped = group_results(results, [d.example_id for d in documents])
+    return [predict_example(d.example_id, d.candidates, grouped[d.example_id], config) for d in documents]
 
-    Returns {"predictions": [...]} (and the n-best dict keyed by example id when nbest > 0).
-    """
-    ids = [d.example_id for d in documents]
-    grouped = group_results(results, ids)
-    preds, nbests = [], {}
-    for d in documents:
-        out = predict_example(d.example_id, d.candidates, grouped[d.example_id], n_best_size,
-                              max_answer_length, use_answer_type, nbest)
-        if nbest:
-            out, nb = out
-            nbests[str(d.example_id)] = nb
-        preds.append(out)
-    return ({"predictions": preds}, nbests) if nbest else {"predictions": preds}
+
+def predictions_json(predictions: Iterable[ExamplePrediction]) -> dict:
+    """The official predictions file's object: {"predictions": [...]}."""
+    return {"predictions": [p.prediction for p in predictions]}
+
+
+def nbest_json(predictions: Iterable[ExamplePrediction]) -> dict:
+    """The n-best file's object: {str(example_id): [spans]}."""
+    return {str(p.example_id): p.nbest for p in predictions}

@@ -7,7 +7,11 @@ Every feature is int64 (`Int64List`):
 - prediction: `token_map` [max_seq_length];
 - added here (bert_joint's readers ignore extra features): `example_ids` [1], the full
   64-bit NQ example id, and `doc_span_index` [1], so a feature maps back to its example
-  exactly.
+  exactly; `context_positions` and `context_candidates` (one value per long-answer
+  candidate marker `[ContextId=i]` in the window: its position and its candidate index i,
+  which the vocabulary cannot tell past 50), and in training records `long_positions` [1]
+  (the gold candidate's marker position, 0 when not in the window): the long-answer head's
+  inputs and label.
 
 Serialization is our own numpy encoder of `tf.train.Example` (checked byte for byte against
 the protobuf library's deterministic serialization), and files are written with our own
@@ -32,7 +36,8 @@ from nq_baseline.features import Feature
 TRAIN_FEATURES = ("unique_ids", "input_ids", "input_mask", "segment_ids",
                   "start_positions", "end_positions", "answer_types")
 PREDICT_FEATURES = ("unique_ids", "input_ids", "input_mask", "segment_ids", "token_map")
-EXTRA_FEATURES = ("example_ids", "doc_span_index")
+EXTRA_FEATURES = ("example_ids", "doc_span_index", "context_positions", "context_candidates")
+TRAIN_EXTRA_FEATURES = EXTRA_FEATURES + ("long_positions",)
 
 
 def _varint_slow(n: int) -> bytes:
@@ -116,8 +121,11 @@ def _packed_varints(values: np.ndarray) -> list[bytes]:
 
 def _entry_prefix(name: bytes, payload_len: int) -> bytes:
     """The bytes of a map<string, Feature> entry holding an Int64List, up to its packed payload."""
-    int64_list_len = 1 + len(_varint(payload_len)) + payload_len
-    feature = b"\x1a" + _varint(int64_list_len) + b"\x0a" + _varint(payload_len)
+    if payload_len == 0:  # an empty list: protobuf writes no packed field at all
+        feature = b"\x1a\x00"
+    else:
+        int64_list_len = 1 + len(_varint(payload_len)) + payload_len
+        feature = b"\x1a" + _varint(int64_list_len) + b"\x0a" + _varint(payload_len)
     feature_len = len(feature) + payload_len
     entry = b"\x0a" + _varint(len(name)) + name + b"\x12" + _varint(feature_len) + feature
     return b"\x0a" + _varint(len(entry) + payload_len) + entry
@@ -159,16 +167,29 @@ def serialize_features(feats: list[Feature], is_training: bool, unique_ids: list
         scalars["start_positions"] = [f.start_position for f in feats]
         scalars["end_positions"] = [f.end_position for f in feats]
         scalars["answer_types"] = [f.answer_type for f in feats]
+        scalars["long_positions"] = [f.long_position for f in feats]
     else:
         arrays["token_map"] = np.stack([f.token_map for f in feats])
     payloads = {name.encode(): _packed_varints(a) for name, a in arrays.items()}
     payloads.update({name.encode(): [_varint(v) for v in vals] for name, vals in scalars.items()})
+    payloads.update({name.encode(): [b"".join(map(_varint, row)) for row in rows]
+                     for name, rows in _context_lists(feats).items()})
     names = sorted(payloads)
     out = []
     for r in range(len(feats)):
         body = b"".join(_entry(n, payloads[n][r]) for n in names)
         out.append(b"\x0a" + _varint(len(body)) + body)
     return out
+
+
+def _context_lists(feats: list[Feature]) -> dict[str, list[list[int]]]:
+    """Per window, the positions of its candidate markers and their candidate indices."""
+    positions, candidates = [], []
+    for f in feats:
+        cols = np.flatnonzero(f.candidate_map >= 0) if f.candidate_map is not None else np.zeros(0, np.int64)
+        positions.append(cols.tolist())
+        candidates.append(f.candidate_map[cols].tolist() if len(cols) else [])
+    return {"context_positions": positions, "context_candidates": candidates}
 
 
 def serialize_feature(f: Feature, is_training: bool, unique_id: int) -> bytes:
@@ -190,8 +211,11 @@ def serialize_feature(f: Feature, is_training: bool, unique_id: int) -> bytes:
         feats["start_positions"] = _ints([f.start_position])
         feats["end_positions"] = _ints([f.end_position])
         feats["answer_types"] = _ints([f.answer_type])
+        feats["long_positions"] = _ints([f.long_position])
     else:
         feats["token_map"] = _ints(f.token_map.tolist())
+    for name, rows in _context_lists([f]).items():
+        feats[name] = _ints(rows[0])
     return example_pb2.Example(features=feature_pb2.Features(feature=feats)).SerializeToString(deterministic=True)
 
 

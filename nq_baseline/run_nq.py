@@ -4,110 +4,207 @@ Examples:
   run_nq --do_train --bert_config_file=bert_config.json --vocab_file=vocab-nq.txt \
       --init_checkpoint=bert_model.ckpt --train_precomputed_file=records/train.tfrecord \
       --train_num_precomputed=494670 --output_dir=out/
-  run_nq --do_predict --bert_config_file=bert_config.json --vocab_file=vocab-nq.txt \
-      --predict_file=dev.jsonl.gz --output_dir=out/ --output_prediction_file=out/predictions.json
+  run_nq --do_predict --output_dir=out/ --predict_file=dev.jsonl.gz \
+      --output_prediction_file=out/predictions.json
+
+Training leaves a model folder that describes itself (`model_dir.py`: nq_model.json, the
+encoder config, a copy of the vocabulary); prediction from such a folder needs no repeated
+flags (a flag given explicitly wins, with a warning when it differs from training).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import sys
 import time
 
 from absl import app, flags, logging
 
-from nq_baseline import data_flags  # noqa: F401  (defines the shared data flags)
+from nq_baseline import data_flags, fileio
+from nq_baseline.errors import NqInputError
 
 FLAGS = flags.FLAGS
+PROGRAM = "run_nq"
 
-flags.DEFINE_string("bert_config_file", None, "Google bert_config.json or HF config.json of the encoder.")
-flags.DEFINE_string("output_dir", None, "Where checkpoints (and by default predictions) are written.")
+flags.DEFINE_string("bert_config_file", None, "Google bert_config.json or HF config.json of the encoder "
+                    "(default: the one of the model folder --output_dir).")
+flags.DEFINE_string("output_dir", None, "The model folder: checkpoints, nq_model.json (and by default predictions).")
 flags.DEFINE_string("train_precomputed_file", None, "Training TFRecords: a path, glob or comma list.")
 flags.DEFINE_integer("train_num_precomputed", None, "Number of training records (read from the stats JSON "
-                     "next to the records when omitted).")
+                     "next to the records when omitted).", lower_bound=1)
 flags.DEFINE_string("predict_file", None, "NQ jsonl(.gz) to predict on (original or simplified format).")
 flags.DEFINE_string("predict_precomputed_file", None, "Prediction TFRecords already built from --predict_file "
                     "(built into --output_dir when omitted).")
 flags.DEFINE_string("output_prediction_file", None, "Predictions JSON (default <output_dir>/predictions.json).")
 flags.DEFINE_string("output_nbest_file", None, "Optional n-best JSON: the best spans of every example.")
-flags.DEFINE_integer("nbest_size_in_file", 5, "Spans per example in --output_nbest_file.")
+flags.DEFINE_integer("nbest_size_in_file", 5, "Spans per example in --output_nbest_file.", lower_bound=1)
 flags.DEFINE_string("init_checkpoint", None, "TF1 BERT / bert_joint checkpoint prefix, HF BERT folder, or hub name.")
 flags.DEFINE_bool("do_train", False, "Whether to run training.")
 flags.DEFINE_bool("do_predict", False, "Whether to run prediction.")
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.")
-flags.DEFINE_integer("predict_batch_size", 8, "Batch size for prediction (larger is faster on CPU/GPU).")
+flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.", lower_bound=1)
+flags.DEFINE_integer("predict_batch_size", 8, "Batch size for prediction (larger is faster on CPU/GPU).",
+                     lower_bound=1)
 flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate of AdamW.")
 flags.DEFINE_float("num_train_epochs", 3.0, "Training epochs over train_num_precomputed records.")
-flags.DEFINE_integer("max_steps", 0, "If > 0, train exactly this many steps (overrides epochs).")
-flags.DEFINE_float("warmup_proportion", 0.1, "Share of steps of linear warmup.")
-flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save a checkpoint.")
-flags.DEFINE_integer("iterations_per_loop", 1000, "Accepted for bert_joint compatibility (TPU only; unused).")
-flags.DEFINE_integer("n_best_size", 20, "Best start and end positions considered per window.")
-flags.DEFINE_integer("max_answer_length", 30, "Maximum short answer length in word pieces.")
+flags.DEFINE_integer("max_steps", 0, "If > 0, train exactly this many steps (overrides epochs).", lower_bound=0)
+flags.DEFINE_float("warmup_proportion", 0.1, "Share of steps of linear warmup.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save a checkpoint.", lower_bound=1)
+flags.DEFINE_integer("iterations_per_loop", 1000, "Accepted for bert_joint compatibility (TPU only; unused).",
+                     lower_bound=1)
+flags.DEFINE_integer("n_best_size", 20, "Best start and end positions considered per window.", lower_bound=1)
+flags.DEFINE_integer("max_answer_length", 30, "Maximum short answer length in word pieces.", lower_bound=1)
 flags.DEFINE_bool("use_answer_type", True, "Use the answer-type head for YES/NO and long-only answers "
                   "(False: bert_joint's output exactly).")
-flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches accumulated per optimizer step.")
+flags.DEFINE_bool("long_answer_head", False, "Train a long-answer head: a score for every candidate from its "
+                  "[ContextId=i] marker (null from [CLS]), learnt jointly (the model folder records it).")
+flags.DEFINE_enum("long_answer_from", "auto", ["auto", "span", "head"],
+                  "The long answer: the candidate holding the best short span (span, bert_joint), the best "
+                  "candidate of the long-answer head with the best span inside it (head), or head when the "
+                  "model has one (auto).")
+flags.DEFINE_enum("null_score", "cls", ["cls", "answer_type"], "Scores relative to [CLS] (cls, bert_joint), or "
+                  "plus the answer-type head's log-odds that the window holds an answer (answer_type).")
+flags.DEFINE_enum("answer_type_scope", "window", ["window", "example"], "Yes/no/long-only decided by the "
+                  "winning window's answer type (window), or by all windows holding the long answer (example).")
+flags.DEFINE_bool("short_inside_long", True, "A short answer must lie inside one top-level candidate "
+                  "(False: bert_joint, which could give a short answer with no long answer).")
+flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches accumulated per optimizer step.", lower_bound=1)
 flags.DEFINE_enum("mixed_precision", "none", ["none", "fp16", "bf16"], "Mixed precision (GPU).")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"], "tf.distribute strategy.")
 flags.DEFINE_bool("use_tpu", False, "bert_joint compatibility: same as --strategy=tpu.")
 
+# The flags a model folder's nq_model.json answers when they are not given.
+_SPEC_FEATURE_FLAGS = ("max_seq_length", "doc_stride", "max_query_length", "max_contexts", "max_position",
+                       "skip_nested_contexts")
+
 
 def fail(message: str) -> None:
-    print(f"run_nq: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    fileio.fail(PROGRAM, message)
 
 
-def _num_train_records(pattern: str) -> int:
-    if FLAGS.train_num_precomputed:
-        return FLAGS.train_num_precomputed
-    from nq_baseline.nq_data import expand_paths
-    base = pattern.split(",")[0]
-    for candidate in (base, base.split("-0000")[0].rstrip("*")):
-        stats = candidate + ".stats.json"
-        if os.path.exists(stats):
-            with open(stats, encoding="utf-8") as handle:
-                return int(json.load(handle)["num_instances"])
-    from nq_baseline.records import read_records
-    expand_paths(pattern)
-    return sum(1 for _ in read_records(pattern))
+def _apply_model_spec():
+    """Fills the flags a trained model folder knows (encoder config, vocabulary, feature
+    settings) from `<output_dir>/nq_model.json` when they are not given; a flag given that
+    differs from training is kept, with a warning. Returns the spec or None."""
+    from nq_baseline.model_dir import ModelSpec
+
+    if not FLAGS.do_predict or FLAGS.do_train or not ModelSpec.exists(FLAGS.output_dir):
+        return None
+    spec = ModelSpec.load(FLAGS.output_dir)
+    trained = dict(spec.feature_settings(), bert_config_file=spec.bert_config_file,
+                   vocab_file=spec.vocab_file, do_lower_case=spec.do_lower_case)
+    for name in _SPEC_FEATURE_FLAGS + ("bert_config_file", "vocab_file", "do_lower_case"):
+        if not FLAGS[name].present:
+            FLAGS[name].value = trained[name]
+        elif name not in ("bert_config_file", "vocab_file") and FLAGS[name].value != trained[name]:
+            logging.warning("--%s=%s differs from the model's training value %s (%s): using --%s=%s", name,
+                            FLAGS[name].value, trained[name], spec.model_dir, name, FLAGS[name].value)
+    return spec
+
+
+def _validate_flags() -> None:
+    """Checks of the flags alone (before TensorFlow is imported)."""
+    try:
+        data_flags.feature_config()
+    except ValueError as err:
+        fail(str(err))
+    for name in ("learning_rate", "num_train_epochs"):
+        if not (math.isfinite(FLAGS[name].value) and FLAGS[name].value > 0):
+            fail(f"--{name} must be a positive number, got {FLAGS[name].value}")
+    if FLAGS.train_batch_size % FLAGS.grad_accum_steps:
+        fail(f"--train_batch_size {FLAGS.train_batch_size} is not a multiple of --grad_accum_steps "
+             f"{FLAGS.grad_accum_steps}")
 
 
 def _validate(config) -> None:
-    if not FLAGS.do_train and not FLAGS.do_predict:
-        fail("at least one of --do_train and --do_predict must be set")
+    if FLAGS.max_seq_length > config.max_position_embeddings:
+        fail(f"--max_seq_length {FLAGS.max_seq_length} exceeds the model's max_position_embeddings "
+             f"{config.max_position_embeddings} ({FLAGS.bert_config_file})")
     if not FLAGS.output_dir:
         fail("--output_dir is required")
     if FLAGS.do_train and not FLAGS.train_precomputed_file:
         fail("--do_train needs --train_precomputed_file")
+    if FLAGS.do_train and not FLAGS.vocab_file:
+        fail("--do_train needs --vocab_file (the model folder keeps a copy, for prediction later)")
     if FLAGS.do_predict and not FLAGS.predict_file:
         fail("--do_predict needs --predict_file")
     if FLAGS.do_predict and not FLAGS.vocab_file and not FLAGS.predict_precomputed_file:
         fail("--do_predict needs --vocab_file (to build the prediction records)")
-    if FLAGS.max_seq_length > config.max_position_embeddings:
-        fail(f"--max_seq_length {FLAGS.max_seq_length} exceeds the model's max_position_embeddings "
-             f"{config.max_position_embeddings} ({FLAGS.bert_config_file})")
-    if FLAGS.max_seq_length <= FLAGS.max_query_length + 3:
-        fail(f"--max_seq_length ({FLAGS.max_seq_length}) must exceed --max_query_length "
-             f"({FLAGS.max_query_length}) + 3")
-    if FLAGS.grad_accum_steps < 1:
-        fail("--grad_accum_steps must be >= 1")
+    if FLAGS.init_checkpoint:
+        from nq_baseline.checkpoints import CheckpointError, resolve_checkpoint_path
+        try:
+            resolve_checkpoint_path(FLAGS.init_checkpoint)
+        except CheckpointError as err:
+            fail(f"--init_checkpoint: {err}")
+
+
+def _records_sequence_length(pattern: str, flag: str) -> int:
+    """Refuses record files that hold no record or were built with another --max_seq_length."""
+    import tensorflow as tf
+
+    from nq_baseline import training
+
+    files = training.expand_file_pattern(pattern)
+    compression = "GZIP" if training.is_gzip_record_file(files[0]) else ""
+    first = next(iter(tf.data.TFRecordDataset(files[:1], compression_type=compression)), None)
+    if first is None:
+        raise NqInputError(files[0], None, f"holds no records ({flag}): nothing to train or predict on")
+    from nq_baseline.records import parse_record
+    length = len(parse_record(first.numpy())["input_ids"])
+    if length != FLAGS.max_seq_length:
+        raise NqInputError(files[0], None, f"records of {length} positions, but --max_seq_length is "
+                           f"{FLAGS.max_seq_length}: build them again with prepare_nq_data --max_seq_length="
+                           f"{FLAGS.max_seq_length}, or pass --max_seq_length={length}")
+    return length
+
+
+def _num_train_records(pattern: str) -> int:
+    """--train_num_precomputed, else the count of the records' stats JSON, else a count;
+    a count larger than the records is refused."""
+    from nq_baseline.records import read_records
+
+    base = pattern.split(",")[0]
+    stated = None
+    for candidate in (base, base.split("-0000")[0].rstrip("*")):
+        stats = candidate + ".stats.json"
+        if os.path.exists(stats):
+            with open(stats, encoding="utf-8") as handle:
+                stated = int(json.load(handle)["num_instances"])
+            break
+    if FLAGS.train_num_precomputed:
+        if stated is not None and FLAGS.train_num_precomputed > stated:
+            fail(f"--train_num_precomputed {FLAGS.train_num_precomputed} is larger than the "
+                 f"{stated} records of {pattern} (their stats JSON)")
+        return FLAGS.train_num_precomputed
+    return stated if stated is not None else sum(1 for _ in read_records(pattern))
 
 
 def do_train(config) -> None:
-    from nq_baseline import modeling, training
+    import keras
+    import tensorflow as tf
 
+    from nq_baseline import model_dir, modeling, training
+
+    _records_sequence_length(FLAGS.train_precomputed_file, "--train_precomputed_file")
     n_records = _num_train_records(FLAGS.train_precomputed_file)
     micro = FLAGS.train_batch_size // FLAGS.grad_accum_steps
-    if micro * FLAGS.grad_accum_steps != FLAGS.train_batch_size:
-        fail(f"--train_batch_size {FLAGS.train_batch_size} is not a multiple of --grad_accum_steps "
-             f"{FLAGS.grad_accum_steps}")
-    steps = FLAGS.max_steps or max(1, int(n_records / FLAGS.train_batch_size * FLAGS.num_train_epochs))
+    steps = training.compute_num_train_steps(n_records, FLAGS.train_batch_size, FLAGS.num_train_epochs,
+                                             FLAGS.max_steps)
     logging.info("Training: %d records, batch %d (%d x %d), %d steps", n_records, FLAGS.train_batch_size, micro,
                  FLAGS.grad_accum_steps, steps)
+    # One seed for everything: weight initialisation, dropout streams, the input shuffle.
+    keras.utils.set_random_seed(FLAGS.random_seed)
+    tf.config.experimental.enable_op_determinism()
+    model_dir.write_model_dir(
+        FLAGS.output_dir, bert_config_json=config.to_json_string(), vocab_file=FLAGS.vocab_file,
+        do_lower_case=FLAGS.do_lower_case, features=data_flags.feature_config(),
+        train={k: FLAGS[k].value for k in ("init_checkpoint", "train_precomputed_file", "learning_rate",
+                                           "train_batch_size", "num_train_epochs", "random_seed")}
+        | {"num_train_steps": steps}, long_answer_head=FLAGS.long_answer_head)
     strategy = training.make_strategy("tpu" if FLAGS.use_tpu else FLAGS.strategy)
     with strategy.scope():
-        model = modeling.build_nq_model(config, FLAGS.max_seq_length)
+        model = modeling.build_nq_model(config, FLAGS.max_seq_length, seed=FLAGS.random_seed,
+                                        long_answer_head=FLAGS.long_answer_head)
     dataset = training.make_train_dataset(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length,
                                           shuffle=True, seed=FLAGS.random_seed, repeat=True)
     training.train(model, dataset, output_dir=FLAGS.output_dir, num_train_steps=steps,
@@ -117,82 +214,112 @@ def do_train(config) -> None:
                    strategy=strategy, init_checkpoint=FLAGS.init_checkpoint)
 
 
+def _prediction_records() -> str:
+    if FLAGS.predict_precomputed_file:
+        return FLAGS.predict_precomputed_file
+    from nq_baseline.prepare import PrepareConfig, prepare
+
+    records = os.path.join(FLAGS.output_dir, "predict.tfrecord")
+    cfg = PrepareConfig(vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
+                        features=data_flags.feature_config(), is_training=False,
+                        num_workers=FLAGS.num_workers, skip_bad_examples=FLAGS.skip_bad_examples)
+    stats = prepare(FLAGS.predict_file, records, cfg)
+    logging.info("Prediction records: %d windows of %d examples in %.1f s", stats["num_instances"],
+                 stats["num_examples"], stats["seconds"])
+    return records
+
+
+def _has_long_head() -> bool:
+    from nq_baseline.model_dir import ModelSpec
+
+    if ModelSpec.exists(FLAGS.output_dir):
+        return ModelSpec.load(FLAGS.output_dir).long_answer_head
+    return FLAGS.long_answer_head
+
+
+def postprocess_config(long_head: bool, nbest: int = 0):
+    from nq_baseline.postprocess import PostprocessConfig
+
+    long_from = FLAGS.long_answer_from if FLAGS.long_answer_from != "auto" else ("head" if long_head else "span")
+    return PostprocessConfig(FLAGS.n_best_size, FLAGS.max_answer_length, FLAGS.use_answer_type, nbest,
+                             long_from, FLAGS.null_score, FLAGS.answer_type_scope, FLAGS.short_inside_long)
+
+
+def _restored_model(config, long_head: bool):
+    from nq_baseline import checkpoints, modeling, training
+
+    model = modeling.build_nq_model(config, FLAGS.max_seq_length, long_answer_head=long_head)
+    step = training.restore_latest(model, FLAGS.output_dir)
+    if step is not None:
+        logging.info("Predicting with the checkpoint of step %d in %s", step, FLAGS.output_dir)
+        return model
+    if not FLAGS.init_checkpoint:
+        fail(f"no checkpoint in --output_dir {FLAGS.output_dir} and no --init_checkpoint to predict with")
+    checkpoints.load_init_checkpoint(model, FLAGS.init_checkpoint)
+    logging.info("Predicting with --init_checkpoint %s", FLAGS.init_checkpoint)
+    return model
+
+
 def do_predict(config) -> None:
-    from nq_baseline import checkpoints, modeling, postprocess, training
-    from nq_baseline.nq_data import read_documents
-    from nq_baseline.prepare import PrepareConfig, prepare, write_json_atomic
+    from nq_baseline import predict, training
+    from nq_baseline.nq_data import read_example_heads
 
     os.makedirs(FLAGS.output_dir, exist_ok=True)
-    records = FLAGS.predict_precomputed_file
     t0 = time.time()
-    if not records:
-        records = os.path.join(FLAGS.output_dir, "predict.tfrecord")
-        cfg = PrepareConfig(vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
-                            features=data_flags.feature_config(), is_training=False,
-                            num_workers=FLAGS.num_workers, skip_bad_examples=FLAGS.skip_bad_examples)
-        stats = prepare(FLAGS.predict_file, records, cfg)
-        logging.info("Prediction records: %d windows of %d examples in %.1f s", stats["num_instances"],
-                     stats["num_examples"], stats["seconds"])
-    model = modeling.build_nq_model(config, FLAGS.max_seq_length)
-    step = training.restore_latest(model, FLAGS.output_dir)
-    if step is None:
-        if not FLAGS.init_checkpoint:
-            fail(f"no checkpoint in --output_dir {FLAGS.output_dir} and no --init_checkpoint to predict with")
-        checkpoints.load_init_checkpoint(model, FLAGS.init_checkpoint)
-        logging.info("Predicting with --init_checkpoint %s", FLAGS.init_checkpoint)
-    else:
-        logging.info("Predicting with the checkpoint of step %d in %s", step, FLAGS.output_dir)
+    records = _prediction_records()
+    _records_sequence_length(records, "--predict_precomputed_file")
+    long_head = _has_long_head()
+    if FLAGS.long_answer_from == "head" and not long_head:
+        fail("--long_answer_from=head needs a model trained with --long_answer_head")
+    forward = predict.ForwardFunction(_restored_model(config, long_head))
     dataset = training.make_predict_dataset(records, FLAGS.predict_batch_size, FLAGS.max_seq_length)
-    results = [postprocess.RawResult(unique_id=int(r["unique_id"]), start_logits=r["start_logits"],
-                                     end_logits=r["end_logits"], answer_type_logits=r["answer_type_logits"],
-                                     token_map=r["token_map"], example_id=r.get("example_id"),
-                                     doc_span_index=r.get("doc_span_index"))
-               for r in map(_as_dict, training.predict_raw(model, dataset))]
-    docs = list(read_documents(FLAGS.predict_file, skip_bad=FLAGS.skip_bad_examples))
-    nbest = FLAGS.nbest_size_in_file if FLAGS.output_nbest_file else 0
-    out = postprocess.compute_predictions(docs, results, FLAGS.n_best_size, FLAGS.max_answer_length,
-                                          FLAGS.use_answer_type, nbest)
-    if nbest:
-        out, nbests = out
-        write_json_atomic(FLAGS.output_nbest_file, nbests)
+    pp = postprocess_config(long_head, FLAGS.nbest_size_in_file if FLAGS.output_nbest_file else 0)
+    predictions = predict.stream_predictions(read_example_heads(FLAGS.predict_file, FLAGS.skip_bad_examples),
+                                             predict.iter_raw_results(forward, dataset), pp, FLAGS.predict_file)
     path = FLAGS.output_prediction_file or os.path.join(FLAGS.output_dir, "predictions.json")
-    write_json_atomic(path, out)
-    logging.info("Wrote %d predictions to %s in %.1f s", len(out["predictions"]), path, time.time() - t0)
-    print(f"run_nq: wrote {len(out['predictions'])} predictions to {path}")
+    count = predict.write_predictions(path, predictions, FLAGS.output_nbest_file)
+    logging.info("Wrote %d predictions to %s in %.1f s", count, path, time.time() - t0)
+    print(f"run_nq: wrote {count} predictions to {path}")
 
 
-def _as_dict(r) -> dict:
-    if isinstance(r, dict):
-        return r
-    return {k: getattr(r, k) for k in ("unique_id", "start_logits", "end_logits", "answer_type_logits",
-                                       "token_map", "example_id", "doc_span_index") if hasattr(r, k)}
+def _load_config():
+    from nq_baseline import modeling
+
+    if not FLAGS.bert_config_file:
+        fail("--bert_config_file is required (or --output_dir of a trained model folder with --do_predict)")
+    if not os.path.isfile(FLAGS.bert_config_file):
+        fail(f"--bert_config_file {FLAGS.bert_config_file}: no such file")
+    try:
+        return modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        fail(f"{FLAGS.bert_config_file}: cannot read the model config ({err})")
 
 
 def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.bert_config_file:
-        fail("--bert_config_file is required")
-    from nq_baseline import modeling
-    if not os.path.isfile(FLAGS.bert_config_file):
-        fail(f"--bert_config_file {FLAGS.bert_config_file}: no such file")
+    if not FLAGS.do_train and not FLAGS.do_predict:
+        fail("at least one of --do_train and --do_predict must be set")
+    fileio.install_signal_cleanup()
+    from nq_baseline.checkpoints import CheckpointError
+    from nq_baseline.training import NonFiniteLossError, NoTrainingDataError
     try:
-        config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        fail(f"{FLAGS.bert_config_file}: cannot read the model config ({err})")
-    _validate(config)
-    from nq_baseline.nq_data import NqInputError
-    try:
+        _apply_model_spec()
+        _validate_flags()
+        config = _load_config()
+        _validate(config)
         if FLAGS.do_train:
             do_train(config)
         if FLAGS.do_predict:
             do_predict(config)
-    except NqInputError as err:
+    except (NqInputError, CheckpointError, NoTrainingDataError, NonFiniteLossError) as err:
         fail(str(err))
+    except OSError as err:
+        fail(f"{getattr(err, 'filename', None) or ''}: {err.strerror or err}".lstrip(": "))
 
 
 def run():
-    app.run(main)
+    app.run(main, flags_parser=fileio.absl_flags_parser(PROGRAM))
 
 
 if __name__ == "__main__":

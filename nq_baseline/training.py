@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import sys
 import time
-import zlib
 from typing import Callable, Iterator, List, Optional, Sequence
 
 import keras
@@ -38,7 +39,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nq_baseline import modeling
+from nq_baseline import fileio, modeling
+from nq_baseline.errors import NqInputError
 
 TRAIN_LABEL_KEYS = ("start_positions", "end_positions", "answer_types")
 WEIGHT_DECAY_EXCLUDE = ("LayerNorm", "layer_norm", "bias")
@@ -49,39 +51,29 @@ TRAIN_LOG = "train_log.jsonl"
 
 
 def expand_file_pattern(file_pattern) -> List[str]:
-    """A path, a glob, a comma-separated list of those (or a list) -> sorted files."""
+    """A path, a glob, a comma-separated list of those (or a list) -> the record files
+    (`fileio.expand_paths`; URLs such as gs://... through tf.io.gfile)."""
     parts = file_pattern if isinstance(file_pattern, (list, tuple)) else str(file_pattern).split(",")
+    if not any("://" in str(p) for p in parts):
+        return fileio.expand_paths(parts)
     files: List[str] = []
-    for part in (p.strip() for p in parts):
-        if not part:
-            continue
-        matches = sorted(tf.io.gfile.glob(part)) if any(c in part for c in "*?[") else (
-            [part] if tf.io.gfile.exists(part) else [])
+    for part in (str(p).strip() for p in parts if str(p).strip()):
+        matches = sorted(tf.io.gfile.glob(part))
         if not matches:
-            raise FileNotFoundError(f"no record files match {part!r}")
+            raise NqInputError(part, None, "no such file (or the glob matched nothing)")
         files.extend(m for m in matches if m not in files)
-    if not files:
-        raise FileNotFoundError(f"no record files in {file_pattern!r}")
     return files
 
 
-def is_gzip_file(path: str) -> bool:
-    """True for a gzip file: ``.gz`` suffix, or a gzip header that starts a valid stream."""
-    if path.endswith(".gz"):
-        return True
+def is_gzip_record_file(path: str) -> bool:
+    if "://" not in path:
+        return fileio.is_gzip(path)
     with tf.io.gfile.GFile(path, "rb") as f:
-        head = f.read(64)
-    if head[:3] != b"\x1f\x8b\x08":
-        return False
-    try:  # an uncompressed TFRecord whose length happens to start 1f 8b 08 fails here
-        zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head)
-        return True
-    except zlib.error:
-        return False
+        return f.read(3) == fileio.GZIP_MAGIC
 
 
 def _records(files: Sequence[str], shuffle: bool, seed: Optional[int], cycle_length: int = 8):
-    compression = ["GZIP" if is_gzip_file(f) else "" for f in files]
+    compression = ["GZIP" if is_gzip_record_file(f) else "" for f in files]
     ds = tf.data.Dataset.from_tensor_slices((list(files), compression))
     if shuffle and len(files) > 1:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -105,10 +97,14 @@ def _parser(seq_length: int, is_training: bool):
         "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
         "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
         "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
+        # the long-answer head's: absent from bert_joint's records (then no candidate marker is known)
+        "context_positions": tf.io.VarLenFeature(tf.int64),
+        "context_candidates": tf.io.VarLenFeature(tf.int64),
     }
     if is_training:
         for k in TRAIN_LABEL_KEYS:
             spec[k] = tf.io.FixedLenFeature([1], tf.int64)
+        spec["long_positions"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[-1])
     else:
         spec["token_map"] = tf.io.FixedLenFeature([seq_length], tf.int64)
         spec["example_ids"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[NO_EXAMPLE_ID])
@@ -116,7 +112,8 @@ def _parser(seq_length: int, is_training: bool):
 
     def parse(serialized):
         ex = tf.io.parse_example(serialized, spec)
-        out = {}
+        out = {"candidate_map": _candidate_map(ex.pop("context_positions"), ex.pop("context_candidates"),
+                                               tf.shape(serialized)[0], seq_length)}
         for k, v in ex.items():
             if spec[k].shape == [1]:
                 v = tf.reshape(v, [-1])
@@ -126,6 +123,14 @@ def _parser(seq_length: int, is_training: bool):
         return out
 
     return parse
+
+
+def _candidate_map(positions: tf.SparseTensor, candidates: tf.SparseTensor, batch, seq_length: int) -> tf.Tensor:
+    """[batch, seq] int32: the candidate index at each candidate marker's position, -1 elsewhere."""
+    rows = positions.indices[:, 0]
+    index = tf.stack([rows, positions.values], axis=1)
+    dense = tf.fill(tf.stack([tf.cast(batch, tf.int64), seq_length]), tf.constant(-1, tf.int64))
+    return tf.cast(tf.tensor_scatter_nd_update(dense, index, candidates.values), tf.int32)
 
 
 def make_train_dataset(file_pattern, batch_size: int, seq_length: int, shuffle: bool = True,
@@ -355,6 +360,21 @@ def make_train_step(model: keras.Model, optimizer, *, strategy: Optional[tf.dist
     return train_step
 
 
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite: training stopped before saving that state."""
+
+    def __init__(self, step: int, loss: float, last_checkpoint: Optional[str]):
+        kept = (f"the last finite checkpoint is {last_checkpoint}" if last_checkpoint
+                else "no checkpoint was saved")
+        super().__init__(f"the training loss is {loss} at step {step} (a learning rate too high, or bad "
+                         f"records?); stopped without saving that state: {kept}")
+        self.step, self.loss, self.last_checkpoint = step, loss, last_checkpoint
+
+
+class NoTrainingDataError(ValueError):
+    """The input ended before the first step: nothing to train on."""
+
+
 def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_train_steps: int,
           learning_rate: float = 5e-5, warmup_proportion: float = 0.1,
           save_checkpoints_steps: int = 1000, grad_accum_steps: int = 1,
@@ -373,10 +393,10 @@ def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_
     only on a fresh start (no checkpoint in ``output_dir``).  ``step_callback(step, loss)``
     runs after every step (an exception raised there stops training without a save, as a
     kill would).  ``clip_norm``: global-norm clipping of the (all-replica, accumulated)
-    gradient, None to disable.  Returns a :class:`TrainResult`.
+    gradient, None to disable.  A NaN or infinite loss raises :class:`NonFiniteLossError`
+    (that state is not saved); an input that ends before the first step raises
+    :class:`NoTrainingDataError`.  Returns a :class:`TrainResult`.
     """
-    from nq_baseline import checkpoints  # local: keeps `training` importable alone
-
     strategy = strategy or tf.distribute.get_strategy()
     accum = int(grad_accum_steps)
     if accum < 1:
@@ -384,13 +404,62 @@ def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_
     if num_train_steps < 1:
         raise ValueError("num_train_steps must be >= 1")
     tf.io.gfile.makedirs(output_dir)
-    precision = modeling._policy(mixed_precision)
-    if (precision.compute_dtype if precision else "float32") != model.compute_dtype:
-        modeling.set_mixed_precision(model, mixed_precision)
-    fp16 = model.compute_dtype == "float16"
+    fp16 = _set_precision(model, mixed_precision)
     num_warmup_steps = int(num_train_steps * warmup_proportion)
-    schedule = WarmupLinearDecay(learning_rate, num_train_steps, num_warmup_steps)  # for logs
+    optimizer, global_step = _make_optimizer(model, strategy, learning_rate, num_train_steps, num_warmup_steps,
+                                             weight_decay, fp16)
+    if accum > 1:
+        dataset = _stack_micro_batches(dataset, accum)
+    state = _open_checkpoints(model, optimizer, global_step, dataset, strategy, output_dir,
+                              checkpoint_iterator, max_checkpoints_to_keep, init_checkpoint)
+    train_step = make_train_step(model, optimizer, strategy=strategy, grad_accum_steps=accum,
+                                 clip_norm=clip_norm, global_step=global_step)
+    log = TrainLog(output_dir, state.chief, WarmupLinearDecay(learning_rate, num_train_steps, num_warmup_steps),
+                   _global_batch_size(dataset, accum), num_train_steps, state.start_step, log_every, progress)
+    step, last_saved = state.start_step, state.last_saved
+    saved_step = state.start_step if state.resumed_from is not None else None
+    try:
+        while step < num_train_steps:
+            loss = _next_loss(train_step, state.iterator)
+            if loss is None:
+                logging.warning("Input exhausted at step %d of %d (a dataset without repeat?)", step, num_train_steps)
+                log.flush(step)
+                break
+            if not math.isfinite(loss):
+                raise NonFiniteLossError(step + 1, loss, last_saved)
+            step += 1
+            log.add(step, loss)
+            if step % save_checkpoints_steps == 0 or step == num_train_steps:
+                last_saved, saved_step = state.manager.save(checkpoint_number=step), step
+            if step_callback is not None:
+                step_callback(step, loss)
+    finally:
+        log.close()
+    if step == state.start_step and state.resumed_from is None:
+        raise NoTrainingDataError(f"the training input ended before the first step: no records to train on "
+                                  f"(nothing was saved in {output_dir})")
+    if saved_step != step:
+        last_saved = state.manager.save(checkpoint_number=step)
+    return TrainResult(step=step, resumed_from=state.resumed_from, loss=log.last_loss, checkpoint=last_saved)
 
+
+def _next_loss(train_step, iterator) -> Optional[float]:
+    """One training step's loss, None when the (finite) input is exhausted."""
+    try:
+        return float(train_step(iterator))
+    except (tf.errors.OutOfRangeError, StopIteration):
+        return None
+
+
+def _set_precision(model: keras.Model, mixed_precision: Optional[str]) -> bool:
+    """Switches the model to the asked compute dtype if needed; True for fp16 (loss scaling)."""
+    policy = modeling.dtype_policy(mixed_precision)
+    if (policy.compute_dtype if policy else "float32") != model.compute_dtype:
+        modeling.set_mixed_precision(model, mixed_precision)
+    return model.compute_dtype == "float16"
+
+
+def _make_optimizer(model, strategy, learning_rate, num_train_steps, num_warmup_steps, weight_decay, fp16):
     with strategy.scope():
         optimizer = create_optimizer(learning_rate, num_train_steps, num_warmup_steps, weight_decay)
         if fp16:
@@ -398,116 +467,119 @@ def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_
         optimizer.build(model.trainable_variables)
         global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+    return optimizer, global_step
 
-    if accum > 1:
-        dataset = _stack_micro_batches(dataset, accum)
-    # --- checkpoint / resume.  Where the input continues from: the checkpointed iterator
-    # state when there is one, else skip the batches consumed so far.  Decided BEFORE the
-    # one iterator is made: a second iterator over a seeded, reshuffling dataset would see
-    # another order.
+
+@dataclasses.dataclass
+class _CheckpointState:
+    iterator: object
+    manager: tf.train.CheckpointManager
+    chief: bool
+    start_step: int
+    resumed_from: Optional[int]
+    last_saved: Optional[str]
+
+
+def _open_checkpoints(model, optimizer, global_step, dataset, strategy, output_dir, checkpoint_iterator,
+                      max_to_keep, init_checkpoint) -> _CheckpointState:
+    """The input iterator and the checkpoint manager; resumes from the latest checkpoint in
+    `output_dir` (else loads `init_checkpoint`).
+
+    Where the input continues from: the checkpointed iterator state when there is one, else
+    skip the batches consumed so far. Decided BEFORE the one iterator is made: a second
+    iterator over a seeded, reshuffling dataset would see another order."""
+    from nq_baseline import checkpoints  # local: keeps `training` importable alone
+
     latest = tf.train.latest_checkpoint(output_dir)
     saved_names = {n.split("/")[0] for n, _ in tf.train.list_variables(latest)} if latest else set()
     save_iterator = checkpoint_iterator and _iterator_checkpointable(strategy)
-    resumed_from = None
     if latest and not (save_iterator and "iterator" in saved_names):
         consumed = int(tf.train.load_checkpoint(latest).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
         logging.info("No input iterator state in %s: skipping %d consumed batches", latest, consumed)
         dataset = dataset.skip(consumed)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
-    items = dict(model=model, optimizer=optimizer, step=global_step,
-                 dropout_rng=_dropout_states(model))
+    items = dict(model=model, optimizer=optimizer, step=global_step, dropout_rng=_dropout_states(model))
     if save_iterator:
         items["iterator"] = iterator
     ckpt = tf.train.Checkpoint(**items)
     chief = _is_chief(strategy)
     # Multi-worker: every worker must save (collective ops), only the chief's copy is kept.
     save_dir = output_dir if chief else os.path.join(output_dir, f".worker_tmp_{_task_id(strategy)}")
-    manager = tf.train.CheckpointManager(ckpt, save_dir, max_to_keep=1 if not chief else
-                                         max_checkpoints_to_keep, step_counter=global_step)
+    manager = tf.train.CheckpointManager(ckpt, save_dir, max_to_keep=max_to_keep if chief else 1,
+                                         step_counter=global_step)
+    resumed_from = None
     if latest:
-        status = ckpt.restore(latest)
-        status.assert_existing_objects_matched()
+        ckpt.restore(latest).assert_existing_objects_matched()
         resumed_from = int(global_step.numpy())
         logging.info("Resumed from %s at step %d", latest, resumed_from)
     elif init_checkpoint:
         checkpoints.load_init_checkpoint(model, init_checkpoint)
-    start_step = int(global_step.numpy())
     cfg_path = os.path.join(output_dir, "bert_config.json")
     if chief and hasattr(model, "config") and not tf.io.gfile.exists(cfg_path):
         with tf.io.gfile.GFile(cfg_path, "w") as f:
             f.write(model.config.to_json_string())
+    start = int(global_step.numpy())
+    return _CheckpointState(iterator, manager, chief, start, resumed_from,
+                            manager.latest_checkpoint if start else None)
 
-    train_step = make_train_step(model, optimizer, strategy=strategy, grad_accum_steps=accum,
-                                 clip_norm=clip_norm, global_step=global_step)
 
-    # --- the loop
-    writer = (tf.summary.create_file_writer(os.path.join(output_dir, "train")) if chief
-              else tf.summary.create_noop_writer())
-    log_path = os.path.join(output_dir, TRAIN_LOG)
-    batch_examples = None
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+class TrainLog:
+    """Where training reports: `train_log.jsonl` and TensorBoard scalars (the chief only),
+    absl logging, and a progress bar on a terminal (on a pipe or a file, a plain log line
+    every window instead of carriage-return frames)."""
 
-        bar = tqdm(total=num_train_steps, initial=start_step, desc="train", unit="step",
-                   dynamic_ncols=True)
-    t_start = time.time()
-    t_window, window_losses, last_loss = t_start, [], None
-    step = start_step
-    last_saved = manager.latest_checkpoint if start_step else None
-    saved_step = start_step if latest else None
+    def __init__(self, output_dir: str, chief: bool, schedule, batch_examples: Optional[int], total_steps: int,
+                 start_step: int, every: int, progress: bool):
+        self.path = os.path.join(output_dir, TRAIN_LOG)
+        self.chief, self.schedule, self.batch_examples = chief, schedule, batch_examples
+        self.total, self.every = total_steps, max(1, every)
+        self.writer = (tf.summary.create_file_writer(os.path.join(output_dir, "train")) if chief
+                       else tf.summary.create_noop_writer())
+        self.bar = None
+        if progress and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+        self.t_start = self.t_window = time.time()
+        self.losses: List[float] = []
+        self.last_loss: Optional[float] = None
+        self.progress = progress
 
-    def log_window():
-        nonlocal t_window, window_losses, last_loss, batch_examples
+    def add(self, step: int, loss: float) -> None:
+        self.losses.append(loss)
+        if self.bar is not None:
+            self.bar.update(1)
+        if step % self.every == 0 or step == self.total:
+            self.flush(step)
+
+    def flush(self, step: int) -> None:
+        if not self.losses:
+            return
         now = time.time()
-        if batch_examples is None:
-            batch_examples = _global_batch_size(dataset, accum)
-        last_loss = float(np.mean(window_losses))
-        lr = float(schedule(step - 1))  # the rate the last update used
-        eps = batch_examples * len(window_losses) / (now - t_window) if batch_examples else None
-        record = {"step": step, "loss": last_loss, "learning_rate": lr,
-                  "seconds": round(now - t_start, 3), "examples_per_second": eps}
-        if chief:
-            with tf.io.gfile.GFile(log_path, "a") as f:
+        self.last_loss = float(np.mean(self.losses))
+        lr = float(self.schedule(step - 1))  # the rate the last update used
+        eps = self.batch_examples * len(self.losses) / (now - self.t_window) if self.batch_examples else None
+        record = {"step": step, "loss": self.last_loss, "learning_rate": lr,
+                  "seconds": round(now - self.t_start, 3), "examples_per_second": eps}
+        if self.chief:
+            with tf.io.gfile.GFile(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
-        with writer.as_default(step=step):
-            _scalar_summary("loss", last_loss)
+        with self.writer.as_default(step=step):
+            _scalar_summary("loss", self.last_loss)
             _scalar_summary("learning_rate", lr)
             if eps:
                 _scalar_summary("examples_per_second", eps)
-        if bar is not None:
-            bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{lr:.2e}")
-        logging.info("step %d loss %.5f lr %.3e", step, last_loss, lr)
-        t_window, window_losses = now, []
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{self.last_loss:.4f}", lr=f"{lr:.2e}")
+        elif self.progress:
+            print(f"train: step {step}/{self.total} loss {self.last_loss:.4f} lr {lr:.2e}"
+                  + (f" {eps:.1f} examples/s" if eps else ""), file=sys.stderr, flush=True)
+        logging.info("step %d loss %.5f lr %.3e", step, self.last_loss, lr)
+        self.t_window, self.losses = now, []
 
-    try:
-        while step < num_train_steps:
-            try:
-                loss = float(train_step(iterator))
-            except (tf.errors.OutOfRangeError, StopIteration):
-                logging.warning("Input exhausted at step %d of %d (a dataset without repeat?)",
-                                step, num_train_steps)
-                if window_losses:
-                    log_window()
-                break
-            step += 1
-            window_losses.append(loss)
-            if bar is not None:
-                bar.update(1)
-            if step % max(1, log_every) == 0 or step == num_train_steps:
-                log_window()
-            if step % save_checkpoints_steps == 0 or step == num_train_steps:
-                last_saved = manager.save(checkpoint_number=step)
-                saved_step = step
-            if step_callback is not None:
-                step_callback(step, loss)
-    finally:
-        if bar is not None:
-            bar.close()
-        writer.flush()
-    if saved_step != step:
-        last_saved = manager.save(checkpoint_number=step)
-    return TrainResult(step=step, resumed_from=resumed_from, loss=last_loss, checkpoint=last_saved)
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.writer.flush()
 
 
 def _scalar_summary(tag: str, value: float) -> None:
@@ -542,49 +614,3 @@ def restore_latest(model: keras.Model, output_dir: str) -> Optional[int]:
     status.expect_partial()
     status.assert_existing_objects_matched()
     return int(step.numpy())
-
-
-# --------------------------------------------------------------------------- prediction
-
-
-@dataclasses.dataclass
-class RawPrediction:
-    """Model outputs for one feature (window)."""
-
-    unique_id: int
-    start_logits: np.ndarray  # float32 [seq]
-    end_logits: np.ndarray  # float32 [seq]
-    answer_type_logits: np.ndarray  # float32 [5]
-    token_map: np.ndarray  # int32 [seq], -1 outside the document
-    example_id: Optional[int] = None
-    doc_span_index: Optional[int] = None
-
-
-def predict_raw(model: keras.Model, dataset: tf.data.Dataset) -> Iterator[RawPrediction]:
-    """Run ``model`` over a :func:`make_predict_dataset` dataset, one result per feature,
-    in input order.  Batches go through one compiled (graph) forward function."""
-
-    @tf.function(jit_compile=False, reduce_retracing=True)
-    def forward(features):
-        return model(features, training=False)
-
-    for batch in dataset:
-        out = forward({k: batch[k] for k in modeling.MODEL_INPUT_KEYS})
-        start = out["start_logits"].numpy()
-        end = out["end_logits"].numpy()
-        answer_type = out["answer_type_logits"].numpy()
-        unique_ids = batch["unique_ids"].numpy()
-        token_map = batch["token_map"].numpy()
-        example_ids = batch["example_ids"].numpy() if "example_ids" in batch else None
-        spans = batch["doc_span_index"].numpy() if "doc_span_index" in batch else None
-        for i in range(len(unique_ids)):
-            yield RawPrediction(
-                unique_id=int(unique_ids[i]),
-                start_logits=start[i],
-                end_logits=end[i],
-                answer_type_logits=answer_type[i],
-                token_map=token_map[i],
-                example_id=(int(example_ids[i]) if example_ids is not None and example_ids[i] != NO_EXAMPLE_ID
-                            else None),
-                doc_span_index=int(spans[i]) if spans is not None and spans[i] >= 0 else None,
-            )

@@ -1,10 +1,14 @@
-"""Shared fixtures: paths to ../shared/data, the NQ vocabulary built from a real BERT vocab."""
+"""Shared fixtures: paths to ../shared/data, the NQ vocabulary built from a real BERT vocab, small
+NQ gold / prediction files and a tiny SQuAD file made in the test."""
 
+import gzip
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,3 +52,149 @@ def nq_vocab(tmp_path_factory, bert_vocab) -> Path:
 def run_module(module: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+# ----------------------------------------------------------------------------- tiny models and records
+TINY_SEQ = 16
+TINY_CONFIG = dict(vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+                   intermediate_size=32, max_position_embeddings=TINY_SEQ, hidden_dropout_prob=0.1,
+                   attention_probs_dropout_prob=0.1)
+
+
+def tiny_config(**overrides):
+    from nq_baseline import modeling
+
+    return modeling.BertConfig(**{**TINY_CONFIG, **overrides})
+
+
+def tiny_model(seed=0, seq=TINY_SEQ, **overrides):
+    """A small BertNqModel with seeded weights."""
+    import keras
+
+    from nq_baseline import modeling
+
+    keras.utils.set_random_seed(seed)
+    return modeling.build_nq_model(tiny_config(**overrides), seq)
+
+
+def write_tiny_records(path, n, is_training=True, seed=0, first_id=0, gz=False, unique_ids=None):
+    """bert_joint-style records of TINY_SEQ positions, written by TensorFlow's own writer;
+    labels are a learnable function of the input."""
+    import numpy as np
+    import tensorflow as tf
+
+    vocab, seq = TINY_CONFIG["vocab_size"], TINY_SEQ
+    rng = np.random.default_rng(seed)
+    options = tf.io.TFRecordOptions(compression_type="GZIP" if gz else "")
+    with tf.io.TFRecordWriter(str(path), options) as writer:
+        for i in range(n):
+            ids = rng.integers(5, vocab, seq)
+            length = int(rng.integers(seq // 2, seq + 1))
+            mask = (np.arange(seq) < length).astype(int)
+            ids = ids * mask
+            f = {"unique_ids": [unique_ids[i] if unique_ids is not None else first_id + i],
+                 "input_ids": ids, "input_mask": mask, "segment_ids": (np.arange(seq) >= 4).astype(int) * mask}
+            if is_training:
+                start = int(ids[1] % (length - 1))
+                f.update(start_positions=[start], end_positions=[start + 1], answer_types=[ids[2] % 5])
+            else:
+                f.update(token_map=np.where(mask == 1, np.arange(seq) - 4, -1),
+                         example_ids=[-7 + 2**62 + i], doc_span_index=[i % 3])
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                k: tf.train.Feature(int64_list=tf.train.Int64List(value=list(map(int, v))))
+                for k, v in f.items()})).SerializeToString())
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def random_model_folder(tmp_path_factory, nq_vocab):
+    """A model folder as run_nq --do_train leaves it (nq_model.json, config, vocabulary, a
+    checkpoint), with seeded random weights over the real NQ vocabulary, 128 positions:
+    (folder, the Keras model)."""
+    import tensorflow as tf
+
+    from nq_baseline import features, model_dir
+
+    d = tmp_path_factory.mktemp("model")
+    model = tiny_model(seed=3, seq=128, vocab_size=30522, max_position_embeddings=128)
+    tf.train.Checkpoint(model=model, step=tf.Variable(7, dtype=tf.int64)).save(str(d / "ckpt"))
+    model_dir.write_model_dir(str(d), bert_config_json=model.config.to_json_string(), vocab_file=str(nq_vocab),
+                              do_lower_case=True, features=features.FeatureConfig(max_seq_length=128, doc_stride=64))
+    return d, model
+
+
+# --------------------------------------------------------------------------- NQ gold and predictions
+# Small NQ gold lines and official-format predictions, made in the test (test_nq_gold,
+# test_nq_eval).
+
+def span(sb, eb, st, et) -> dict:
+    return {"start_byte": sb, "end_byte": eb, "start_token": st, "end_token": et}
+
+
+NULL = span(-1, -1, -1, -1)
+
+
+def gold_example(eid, annotations, simplified=False) -> dict:
+    """A small NQ line; `annotations` as (long span dict, [short span dicts], yes_no)."""
+    anns = []
+    for k, (long_a, shorts, yn) in enumerate(annotations):
+        if simplified:
+            long_a = {key: v for key, v in long_a.items() if "byte" not in key}
+            shorts = [{key: v for key, v in s.items() if "byte" not in key} for s in shorts]
+        anns.append({"annotation_id": k, "long_answer": dict(long_a, candidate_index=-1),
+                     "short_answers": shorts, "yes_no_answer": yn})
+    doc = {"document_text": "a b c"} if simplified else {"document_tokens": [], "document_html": "<p>x</p>"}
+    return {"example_id": eid, "annotations": anns, **doc, "long_answer_candidates": [], "question_text": "q"}
+
+
+def write_gold(path: Path, examples: list[dict], gz: bool = True) -> Path:
+    data = b"".join(orjson.dumps(ex) + b"\n" for ex in examples)
+    path.write_bytes(gzip.compress(data, compresslevel=1) if gz else data)
+    return path
+
+
+def prediction(eid, long_a=NULL, shorts=(), yes_no="NONE", long_score=1.0, short_score=1.0) -> dict:
+    return {"example_id": eid, "long_answer": long_a, "long_answer_score": long_score,
+            "short_answers": list(shorts), "short_answers_score": short_score, "yes_no_answer": yes_no}
+
+
+def write_preds(path: Path, preds: list[dict]) -> Path:
+    path.write_text(json.dumps({"predictions": preds}))
+    return path
+
+
+def small_gold(tmp_path: Path, name="g.jsonl.gz", gz=True, eids=(1, 2, 3)) -> Path:
+    """Gold whose every example has the same long and short answer from 2 annotators."""
+    return write_gold(tmp_path / name, [gold_example(e, [(span(0, 5, 0, 2), [span(0, 2, 0, 1)], "NONE")] * 2)
+                                         for e in eids], gz=gz)
+
+
+# --------------------------------------------------------------------------- SQuAD -> NQ
+# A tiny SQuAD 2.0 file and the converter's command line (test_squad_to_nq, test_show_predictions).
+
+SQUAD2 = {
+    "version": "v2.0",
+    "data": [{
+        "title": "Tiny_<Test>",
+        "paragraphs": [
+            {"context": "Alpha & Omega was founded in 1999 by Zoë Smith-Jones.",
+             "qas": [
+                 {"id": "q1", "question": "Who founded Alpha & Omega?", "is_impossible": False,
+                  "answers": [{"text": "Zoë Smith-Jones", "answer_start": 37}]},
+                 {"id": "q2", "question": "Who founded Beta?", "is_impossible": True, "answers": [],
+                  "plausible_answers": [{"text": "Zoë Smith-Jones", "answer_start": 37}]},
+             ]},
+            {"context": "The U.S. office opened (in 2001) with 13,000 staff.",
+             "qas": [{"id": "q3", "question": "How many staff?",
+                      "answers": [{"text": "13,000", "answer_start": 38}]}]},
+        ]}]}
+
+
+def write_json(path, obj):
+    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def squad_to_nq_cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "squad_to_nq.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))

@@ -409,3 +409,49 @@ def test_minilm_hf_folder_matches_transformers_pytorch():
     np.testing.assert_allclose(ours["sequence_output"].numpy()[valid],
                                out.last_hidden_state.numpy()[valid], atol=1e-4)
     np.testing.assert_allclose(ours["pooled_output"].numpy(), out.pooler_output.numpy(), atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- the long-answer head
+
+
+def test_long_answer_head_loads_bert_joint_checkpoints_and_keeps_their_outputs(tmp_path):
+    """A bert_joint checkpoint loads into a model with the long-answer head (the new head
+    starts fresh); start/end/answer-type logits are the same as without the head."""
+    config = tiny_config()
+    weights = google_weights(config, np.random.default_rng(5), with_head=True)
+    write_tf1_checkpoint(str(tmp_path / "model.ckpt-7"), weights)
+    plain, with_head = build_nq_model(config, 12), build_nq_model(config, 12, long_answer_head=True)
+    for m in (plain, with_head):
+        assert checkpoints.load_init_checkpoint(m, str(tmp_path / "model.ckpt-7")).head_loaded
+    inputs = random_inputs(pad_from=8)
+    a, b = plain(inputs), with_head(inputs)
+    assert set(b) == set(a) | {"long_logits"} and b["long_logits"].shape == (2, 12)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], atol=1e-6)
+
+
+def test_long_answer_loss_runs_over_cls_and_markers_only():
+    rng = np.random.default_rng(0)
+    b, s = 3, 10
+    outputs = {k: tf.constant(rng.normal(size=(b, s)), tf.float32) for k in ("start_logits", "end_logits")}
+    outputs["answer_type_logits"] = tf.constant(rng.normal(size=(b, 5)), tf.float32)
+    long_logits = rng.normal(size=(b, s)).astype(np.float32)
+    candidate_map = np.full((b, s), -1, np.int32)
+    candidate_map[:, [3, 6]] = [[4, 9]] * b
+    labels = {"start_positions": [1, 2, 3], "end_positions": [1, 2, 4], "answer_types": [3, 0, 4],
+              "long_positions": [3, 0, -1], "candidate_map": candidate_map}
+
+    def loss(long):
+        return float(nq_loss(labels, dict(outputs, long_logits=tf.constant(long))))
+
+    base = float(nq_loss(labels, outputs))
+    # by hand: rows 0 and 1 count (row 2 has no label), softmax over positions 0, 3, 6
+    def ce(row, pos):
+        x = long_logits[row, [0, 3, 6]]
+        return float(np.log(np.exp(x).sum()) - long_logits[row, pos])
+    expected = (3 * base + (ce(0, 3) + ce(1, 0)) / 2) / 4
+    assert loss(long_logits) == pytest.approx(expected, rel=1e-5)
+    changed = long_logits.copy()
+    changed[:, [1, 2, 4, 5, 7, 8, 9]] += 50.0  # not markers: no effect
+    changed[2] += 7.0  # a row without a label: no effect
+    assert loss(changed) == pytest.approx(expected, rel=1e-5)

@@ -1,4 +1,4 @@
-"""nq_baseline.nq_eval: parity with the official NQ scorer, real NQ files, errors, CLI, cache."""
+"""nq_baseline.nq_eval: parity with the official NQ scorer, real NQ files, predictions, the command line."""
 
 from __future__ import annotations
 
@@ -9,32 +9,25 @@ import os
 import random
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import orjson
 import pytest
 from absl import flags
 
+from conftest import (NQ_REAL, NULL, ROOT, gold_example, prediction, require_nq_real, small_gold, span, write_gold,
+                      write_preds)
 from nq_baseline import nq_eval
 from nq_baseline.nq_eval import GoldDataError, NqEvalError, PredictionError
 
 official = pytest.importorskip("natural_questions.nq_eval")
 official_utils = pytest.importorskip("natural_questions.eval_utils")
 
-ROOT = Path(__file__).resolve().parents[1]
-NQ_REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nq-real"
 DEV_FULL = NQ_REAL / "nq-dev-full-1.jsonl.gz"
 SIMPLIFIED = NQ_REAL / "nq-simplified-4.jsonl.gz"
 
 
 # --------------------------------------------------------------------------- helpers
-
-def need_real() -> Path:
-    if not NQ_REAL.is_dir():
-        pytest.skip("../shared/data/nq-real absent: the real NQ examples live beside the checkout, not in it")
-    return NQ_REAL
-
 
 @pytest.fixture
 def official_flags():
@@ -62,42 +55,6 @@ def assert_same_metrics(ours: dict, theirs: dict, context=""):
     assert list(ours) == list(theirs), context
     for key, value in theirs.items():
         assert math.isclose(ours[key], value, rel_tol=0, abs_tol=1e-9), f"{context} {key}: {ours[key]} != {value}"
-
-
-def write_gold(path: Path, examples: list[dict], gz: bool = True) -> Path:
-    data = b"".join(orjson.dumps(ex) + b"\n" for ex in examples)
-    path.write_bytes(gzip.compress(data, compresslevel=1) if gz else data)
-    return path
-
-
-def write_preds(path: Path, preds: list[dict]) -> Path:
-    path.write_text(json.dumps({"predictions": preds}))
-    return path
-
-
-def span(sb, eb, st, et):
-    return {"start_byte": sb, "end_byte": eb, "start_token": st, "end_token": et}
-
-
-NULL = span(-1, -1, -1, -1)
-
-
-def gold_example(eid, annotations, simplified=False):
-    """A small NQ line; `annotations` as (long span dict, [short span dicts], yes_no)."""
-    anns = []
-    for k, (long_a, shorts, yn) in enumerate(annotations):
-        if simplified:
-            long_a = {key: v for key, v in long_a.items() if "byte" not in key}
-            shorts = [{key: v for key, v in s.items() if "byte" not in key} for s in shorts]
-        anns.append({"annotation_id": k, "long_answer": dict(long_a, candidate_index=-1),
-                     "short_answers": shorts, "yes_no_answer": yn})
-    doc = {"document_text": "a b c"} if simplified else {"document_tokens": [], "document_html": "<p>x</p>"}
-    return {"example_id": eid, "annotations": anns, **doc, "long_answer_candidates": [], "question_text": "q"}
-
-
-def prediction(eid, long_a=NULL, shorts=(), yes_no="NONE", long_score=1.0, short_score=1.0):
-    return {"example_id": eid, "long_answer": long_a, "long_answer_score": long_score,
-            "short_answers": list(shorts), "short_answers_score": short_score, "yes_no_answer": yes_no}
 
 
 # --------------------------------------------------------------------------- random sets
@@ -225,10 +182,13 @@ def random_set(rng: random.Random, cov: Coverage):
 def test_parity_with_official_on_random_sets(tmp_path, official_flags):
     rng = random.Random(20240607)
     cov = Coverage()
-    gold_path, ours_path, theirs_path = tmp_path / "g.jsonl.gz", tmp_path / "o.json", tmp_path / "t.json"
     n_sets = 1200
     nonzero = 0
     for n in range(n_sets):
+        # Fresh names: rewriting a file in place costs a disk flush on ext4 (auto_da_alloc),
+        # which was most of this test's time.
+        gold_path, ours_path, theirs_path = (tmp_path / f"{kind}{n}{ext}" for kind, ext in
+                                             (("g", ".jsonl.gz"), ("o", ".json"), ("t", ".json")))
         gold, ours, theirs, (long_t, short_t) = random_set(rng, cov)
         write_gold(gold_path, gold)
         write_preds(ours_path, ours)
@@ -300,7 +260,7 @@ def _yes(p):
 
 @pytest.mark.parametrize("perturb", [None, _shift_tokens, _tokens_only, _yes], ids=["as-is", "shift", "tokens", "yes"])
 def test_real_original_format_matches_official(tmp_path, official_flags, perturb):
-    need_real()
+    require_nq_real()
     for annotator in range(5):
         preds = write_preds(tmp_path / "p.json", _gold_as_predictions(DEV_FULL, annotator, perturb))
         for thresholds in ((2, 2), (1, 1)):
@@ -311,7 +271,7 @@ def test_real_original_format_matches_official(tmp_path, official_flags, perturb
 
 
 def test_real_original_gold_as_prediction_scores_full_marks(tmp_path):
-    need_real()
+    require_nq_real()
     # Annotator 3 gave the long answer that 2 of the 5 annotators agree on.
     preds = write_preds(tmp_path / "p.json", _gold_as_predictions(DEV_FULL, 3))
     m = nq_eval.evaluate(str(DEV_FULL), str(preds))
@@ -321,7 +281,7 @@ def test_real_original_gold_as_prediction_scores_full_marks(tmp_path):
 
 
 def test_real_simplified_format(tmp_path):
-    need_real()
+    require_nq_real()
     gold = nq_eval.load_gold(str(SIMPLIFIED))
     assert len(gold) == 4  # the test example (string id, no annotations) counts as unanswered
     assert gold.examples[-1220107454853145579] == ()
@@ -334,92 +294,6 @@ def test_real_simplified_format(tmp_path):
     # The official reader cannot read this format at all.
     with pytest.raises(KeyError, match="start_byte"):
         official_utils.read_annotation_from_one_split(str(SIMPLIFIED))
-
-
-def test_fast_annotation_extraction_equals_full_parse():
-    need_real()
-    for path in (DEV_FULL, SIMPLIFIED):
-        for raw in gzip.open(path):
-            raw = raw.rstrip(b"\n")
-            obj = orjson.loads(raw)
-            fast = nq_eval._fast_extract(raw)
-            if "annotations" in obj:
-                assert fast == (int(obj["example_id"]), obj["annotations"])
-    # "annotations" and "example_id" as string values must not be taken for keys.
-    tricky = {"document_tokens": [{"token": "annotations"}, {"token": "example_id"}],
-              "annotations": [{"long_answer": NULL, "short_answers": [], "yes_no_answer": "NONE"}],
-              "question_text": "\"annotations\": [1]", "example_id": 7, "z": ["example_id"]}
-    assert nq_eval._fast_extract(orjson.dumps(tricky)) == (7, tricky["annotations"])
-    assert nq_eval._fast_extract(json.dumps(tricky, indent=1).replace("\n", " ").encode()) == (
-        7, tricky["annotations"])
-
-
-# --------------------------------------------------------------------------- gold input
-
-def _small_gold(tmp_path, name="g.jsonl.gz", gz=True, eids=(1, 2, 3)):
-    return write_gold(tmp_path / name, [gold_example(e, [(span(0, 5, 0, 2), [span(0, 2, 0, 1)], "NONE")] * 2)
-                                         for e in eids], gz=gz)
-
-
-def test_gold_plain_glob_comma_and_threads(tmp_path):
-    _small_gold(tmp_path, "a.jsonl.gz", eids=(1, 2))
-    _small_gold(tmp_path, "b.jsonl", gz=False, eids=(3,))
-    _small_gold(tmp_path, "c.jsonl.gz", eids=(4, 5))
-    assert sorted(nq_eval.load_gold(str(tmp_path / "*.jsonl*"), num_threads=3).examples) == [1, 2, 3, 4, 5]
-    comma = f"{tmp_path / 'a.jsonl.gz'},{tmp_path / 'b.jsonl'}"
-    assert sorted(nq_eval.load_gold(comma, num_threads=1).examples) == [1, 2, 3]
-    # A multi-member gzip file (concatenated streams) reads as one.
-    (tmp_path / "m.gz").write_bytes((tmp_path / "a.jsonl.gz").read_bytes() + (tmp_path / "c.jsonl.gz").read_bytes())
-    assert sorted(nq_eval.load_gold(str(tmp_path / "m.gz")).examples) == [1, 2, 4, 5]
-
-
-def test_small_blocks_and_prefetch_thread_read_the_same(tmp_path, monkeypatch):
-    """Lines straddling inflated blocks, gzip members split across reads, the prefetch thread."""
-    files = [_small_gold(tmp_path, "a.jsonl.gz", eids=range(1, 40)), _small_gold(tmp_path, "b.jsonl", False)]
-    (tmp_path / "m.gz").write_bytes(files[0].read_bytes() + gzip.compress(b"\n\n") + b"\0" * 5)
-    files.append(tmp_path / "m.gz")
-    if NQ_REAL.is_dir():
-        files += [DEV_FULL, SIMPLIFIED]
-    expected = [nq_eval.load_gold(str(f)).examples for f in files]
-    blob = gzip.compress(b"".join(orjson.dumps(gold_example(i, [(NULL, [], "NONE")])) + b"\n" for i in range(300)))
-    (tmp_path / "trunc.gz").write_bytes(blob[:-30])
-    for chunk in (5, 64, 4096):
-        monkeypatch.setattr(nq_eval, "_READ_CHUNK", chunk)
-        assert [nq_eval.load_gold(str(f)).examples for f in files] == expected, chunk
-        with pytest.raises(GoldDataError, match="truncated gzip"):
-            nq_eval.load_gold(str(tmp_path / "trunc.gz"))
-    # A bad line stops the reader early: the error names it and the prefetch thread ends.
-    lines = [orjson.dumps(gold_example(i, [(NULL, [], "NONE")])) for i in range(60)]
-    lines[29] = b'{"example_id": 30, "annotations": [}'
-    (tmp_path / "bad.gz").write_bytes(gzip.compress(b"\n".join(lines)))
-    before = threading.active_count()
-    with pytest.raises(GoldDataError, match=r"bad.gz:30: not valid JSON"):
-        nq_eval.load_gold(str(tmp_path / "bad.gz"))
-    assert threading.active_count() == before
-
-
-def test_bad_gold_names_file_and_line(tmp_path):
-    good = orjson.dumps(gold_example(1, [(NULL, [], "NONE")]))
-    (tmp_path / "notjson.jsonl").write_bytes(good + b"\n\n" + b"{not json}\n")
-    with pytest.raises(GoldDataError, match=r"notjson.jsonl:3: not valid JSON"):
-        nq_eval.load_gold(str(tmp_path / "notjson.jsonl"))
-    (tmp_path / "cut.jsonl").write_bytes(good + b"\n" + good[: len(good) // 2] + b"\n")
-    with pytest.raises(GoldDataError, match=r"cut.jsonl:2: not valid JSON"):
-        nq_eval.load_gold(str(tmp_path / "cut.jsonl"))
-    blob = gzip.compress(b"".join(orjson.dumps(gold_example(i, [(NULL, [], "NONE")])) + b"\n" for i in range(50)))
-    (tmp_path / "trunc.jsonl.gz").write_bytes(blob[: len(blob) - 30])
-    with pytest.raises(GoldDataError, match=r"trunc.jsonl.gz:\d+: unreadable input \(truncated gzip"):
-        nq_eval.load_gold(str(tmp_path / "trunc.jsonl.gz"))
-    bad_span = gold_example(9, [(span(5, 3, 1, 2), [], "NONE")])
-    write_gold(tmp_path / "span.jsonl.gz", [gold_example(8, []), bad_span])
-    with pytest.raises(GoldDataError, match=r"span.jsonl.gz:2: example 9: annotations\[0\].long_answer: empty byte"):
-        nq_eval.load_gold(str(tmp_path / "span.jsonl.gz"))
-    write_gold(tmp_path / "dup.jsonl.gz", [gold_example(8, []), gold_example(8, [])])
-    with pytest.raises(GoldDataError, match="dup.jsonl.gz:2: duplicate example_id 8"):
-        nq_eval.load_gold(str(tmp_path / "dup.jsonl.gz"))
-    with pytest.raises(GoldDataError, match="no such file"):
-        nq_eval.load_gold(str(tmp_path / "nothing-*.gz"))
-    assert issubclass(GoldDataError, ValueError) and issubclass(PredictionError, NqEvalError)
 
 
 # --------------------------------------------------------------------------- bad predictions
@@ -440,6 +314,10 @@ GOLD = {11: [{"long_answer": span(0, 5, 0, 2), "short_answers": [span(0, 2, 0, 1
     (prediction(11, yes_no="MAYBE"), r"yes_no_answer 'MAYBE'"),
     (prediction(11, long_a=span(0, -1, 0, 2)), r"only one of them is null"),
     ({"long_answer_score": 1, "short_answers_score": 1}, r"predictions\[0\] lacks 'example_id'"),
+    ({k: v for k, v in prediction(11).items() if k != "long_answer"}, r"example_id 11\).*lacks 'long_answer'"),
+    (prediction(2**63), r"predictions\[0\]: example_id 9223372036854775808 is outside the signed 64-bit range"),
+    (prediction(-2**63 - 1), r"predictions\[0\]: example_id \S+ (\(an integer beyond 64 bits\) )?is outside"),
+    (prediction(2**64), r"predictions\[0\]: example_id \S+ (\(an integer beyond 64 bits\) )?is outside"),
 ])
 def test_bad_predictions_name_the_example(tmp_path, pred, message):
     path = write_preds(tmp_path / "bad.json", [pred])
@@ -462,46 +340,7 @@ def test_more_prediction_errors_and_leniency(tmp_path):
     m = nq_eval.evaluate(GOLD, [prediction("11", span(0, 5, -1, -1), [NULL], "yes")], 2, 2)
     assert m["long-best-threshold-f1"] == 1.0 and m["short-best-threshold-precision"] == 0.0
     assert nq_eval.evaluate(GOLD, []) == nq_eval.evaluate(GOLD, [prediction(22, long_score=7)])
-
-
-# --------------------------------------------------------------------------- cache
-
-def test_gold_cache_round_trip(tmp_path, monkeypatch):
-    gold_path = _small_gold(tmp_path, "dev-0.jsonl.gz")
-    fresh = nq_eval.load_gold(str(gold_path), cache_gold_data=True)
-    assert fresh.from_cache is None
-    cached = [p for p in os.listdir(tmp_path) if p.startswith(".nq_eval_cache-")]
-    assert len(cached) == 1 and not any(p.endswith(".tmp") for p in os.listdir(tmp_path))
-    again = nq_eval.load_gold(str(gold_path), cache_gold_data=True)
-    assert again.from_cache == str(tmp_path / cached[0]) and again.examples == fresh.examples
-    # The hidden cache file stays out of globs over the gold directory.
-    assert sorted(nq_eval.load_gold(str(tmp_path / "*")).examples) == [1, 2, 3]
-    # A changed gold file invalidates it.
-    _small_gold(tmp_path, "dev-0.jsonl.gz", eids=(1, 2, 3, 4))
-    changed = nq_eval.load_gold(str(gold_path), cache_gold_data=True)
-    assert changed.from_cache is None and len(changed) == 4
-    assert nq_eval.load_gold(str(gold_path), cache_gold_data=True).from_cache
-    # A corrupt cache is ignored and rewritten.
-    (tmp_path / cached[0]).write_bytes(b"{garbage")
-    assert nq_eval.load_gold(str(gold_path), cache_gold_data=True).from_cache is None
-    assert len(nq_eval.load_gold(str(gold_path), cache_gold_data=True)) == 4
-    # An explicit cache_dir; a read-only gold directory falls back to the user cache.
-    assert nq_eval.load_gold(str(gold_path), cache_gold_data=True, cache_dir=tmp_path / "c").from_cache is None
-    assert nq_eval.load_gold(str(gold_path), cache_gold_data=True, cache_dir=tmp_path / "c").from_cache
-    monkeypatch.setattr(nq_eval, "_cache_candidates",
-                        lambda paths, d, real=nq_eval._cache_candidates: ["/proc/nope/x.json"] + real(paths, tmp_path / "u"))
-    assert nq_eval.load_gold(str(gold_path), cache_gold_data=True).from_cache is None
-    assert str(tmp_path / "u") in nq_eval.load_gold(str(gold_path), cache_gold_data=True).from_cache
-
-
-def test_cache_on_real_read_only_data(tmp_path, monkeypatch):
-    need_real()
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    # Never write into the shared data: default location only where it is marked read-only.
-    where = {} if not nq_eval._dir_writable(str(DEV_FULL.parent)) else {"cache_dir": tmp_path}
-    first = nq_eval.load_gold(str(DEV_FULL), cache_gold_data=True, **where)
-    second = nq_eval.load_gold(str(DEV_FULL), cache_gold_data=True, **where)
-    assert first.examples == second.examples and second.from_cache.startswith(str(tmp_path))
+    assert issubclass(PredictionError, NqEvalError) and issubclass(GoldDataError, NqEvalError)
 
 
 # --------------------------------------------------------------------------- command line
@@ -515,7 +354,7 @@ def run_cli(*args, env_extra=None):
 
 @pytest.fixture
 def cli_files(tmp_path):
-    gold = _small_gold(tmp_path)
+    gold = small_gold(tmp_path)
     preds = write_preds(tmp_path / "p.json", [prediction(1, span(0, 5, 0, 2), [span(0, 2, 0, 1)], long_score=2),
                                               prediction(2, span(7, 9, 3, 4), long_score=1)])
     return gold, preds
@@ -595,3 +434,85 @@ def test_import_defines_no_flags_and_coexists_with_official():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert res.returncode == 0, res.stderr
+
+
+def test_null_long_answer_and_int64_extremes_are_accepted():
+    gold = {2**63 - 1: GOLD[11], -2**63: GOLD[22]}
+    preds = [dict(prediction(2**63 - 1), long_answer=None), prediction(-2**63, span(0, 5, 0, 2))]
+    m = nq_eval.evaluate(gold, preds)
+    assert m["long-best-threshold-f1"] == 0.0 and m["long-best-threshold-precision"] == 0.0
+
+
+# --------------------------------------------------------------------------- command-line faults
+
+def one_error_line(res, *needles):
+    """Exit status 2, nothing on stdout, one line on stderr holding every needle, no traceback."""
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and res.stdout == "" and len(lines) == 1, (res.returncode, res.stdout, res.stderr)
+    assert lines[0].startswith("nq_eval: error: ")
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.mark.parametrize("flag, needle", [
+    ("--num_threads=0", "--num_threads=0: must be at least 1"),
+    ("--long_non_null_threshold=0", "--long_non_null_threshold=0: must be at least 1"),
+    ("--short_non_null_threshold=-2", "--short_non_null_threshold=-2: must be at least 1"),
+    ("--num_threads=many", "--num_threads=many"),  # absl's parse error, as one line and status 2
+])
+def test_cli_bad_flag_values_exit_2(tmp_path, cli_files, flag, needle):
+    gold, preds = cli_files
+    out = tmp_path / "m.json"
+    res = run_cli(f"--gold_path={gold}", f"--predictions_path={preds}", f"--output_path={out}", flag)
+    one_error_line(res, needle)
+    assert not out.exists()
+
+
+def _unwritable_dir(tmp_path):
+    """A folder this process cannot create files in (root ignores permission bits: /proc)."""
+    if os.geteuid() == 0:
+        return Path("/proc")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    return locked
+
+
+def test_cli_faults_are_one_line_and_write_nothing(tmp_path, cli_files):
+    gold, preds = cli_files
+    out, png = tmp_path / "m.json", tmp_path / "pr.png"
+    (tmp_path / "a_file").write_text("x")
+    blob = gzip.compress(b"".join(orjson.dumps(gold_example(i, [(NULL, [], "NONE")])) + b"\n" for i in range(300)))
+    (tmp_path / "trunc.jsonl.gz").write_bytes(blob[:-30])
+    cases = [  # (flags, needles)
+        ([f"--gold_path={tmp_path}"], [str(tmp_path), "is a directory"]),
+        ([f"--gold_path={tmp_path / 'trunc.jsonl.gz'}"], ["trunc.jsonl.gz:", "truncated gzip"]),
+        ([f"--predictions_path={tmp_path}"], [str(tmp_path), "cannot read the predictions"]),
+        ([f"--output_path={_unwritable_dir(tmp_path) / 'm.json'}"], ["--output_path=", "cannot write"]),
+        ([f"--output_path={tmp_path / 'a_file' / 'm.json'}"],
+         ["--output_path=", "a part of its folder path is a file"]),
+        ([f"--output_path={tmp_path}"], [f"--output_path={tmp_path}", "is a directory"]),
+    ]
+    for extra, needles in cases:
+        args = {"gold_path": f"--gold_path={gold}", "predictions_path": f"--predictions_path={preds}"}
+        for flag in extra:
+            args[flag[2:].split("=")[0]] = flag
+        res = run_cli(*args.values(), *([] if "output_path" in args else [f"--output_path={out}"]))
+        one_error_line(res, *needles)
+        assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if ".tmp" in p.name) == []
+
+
+def test_outputs_are_written_together_or_not_at_all(tmp_path):
+    out = tmp_path / "m.json"
+    with pytest.raises(NqEvalError, match=rf"--plot_path={tmp_path}: cannot write \(.*is a directory\)"):
+        nq_eval._write_outputs({"output_path": (str(out), b"{}"), "plot_path": (str(tmp_path), b"png")})
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+    nq_eval._write_outputs({"output_path": (str(out), b"{}"), "plot_path": (str(tmp_path / "pr.png"), b"png")})
+    assert out.read_bytes() == b"{}" and (tmp_path / "pr.png").read_bytes() == b"png"
+
+
+def test_cli_prediction_without_long_answer_exits_2(tmp_path, cli_files):
+    gold, _ = cli_files
+    bad = write_preds(tmp_path / "bad.json", [{k: v for k, v in prediction(1).items() if k != "long_answer"}])
+    one_error_line(run_cli(f"--gold_path={gold}", f"--predictions_path={bad}"), "bad.json", "lacks 'long_answer'")

@@ -320,7 +320,7 @@ def test_records_carry_bert_joint_names_and_exact_64bit_ids(nq_vocab, tmp_path):
     pred = [R.parse_record(r) for r in R.read_records(str(tmp_path / "p.tfrecord"))]
     train = [R.parse_record(r) for r in R.read_records(str(tmp_path / "t.tfrecord"))]
     assert set(pred[0]) == set(R.PREDICT_FEATURES) | set(R.EXTRA_FEATURES)
-    assert set(train[0]) == set(R.TRAIN_FEATURES) | set(R.EXTRA_FEATURES)
+    assert set(train[0]) == set(R.TRAIN_FEATURES) | set(R.TRAIN_EXTRA_FEATURES)
     real_ids = {nq_data.parse_line(line).example_id for line in open(inp, "rb")}
     assert max(real_ids) > 2**62 and min(real_ids) < 0
     assert {int(r["example_ids"][0]) for r in pred} == real_ids

@@ -85,3 +85,169 @@ def test_cli_errors_exit_2(tmp_path, sample):
                       f"--vocab_file={sample / 'vocab-nq.txt'}", f"--predict_file={tmp_path / 'missing.jsonl'}",
                       "--max_seq_length=192")
     assert proc.returncode == 2 and "missing.jsonl" in proc.stderr
+
+
+# ----------------------------------------------------------------------------- faults, model folders, seeds
+SMALL = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
+         "max_position_embeddings": 128}
+SMALL_FLAGS = ("--max_seq_length=96", "--doc_stride=64")
+
+
+@pytest.fixture(scope="module")
+def small(sample, tmp_path_factory):
+    """Training records of 300 sample examples at 96 tokens and a 1-layer config."""
+    d = tmp_path_factory.mktemp("small")
+    vocab_size = sum(1 for _ in open(sample / "vocab-nq.txt", encoding="utf-8"))
+    (d / "bert_config.json").write_text(json.dumps(dict(SMALL, vocab_size=vocab_size)))
+    proc = run_module("nq_baseline.prepare_nq_data", f"--vocab_file={sample / 'vocab-nq.txt'}", *SMALL_FLAGS,
+                      f"--input_jsonl={sample / 'train-full.jsonl.gz'}", f"--output_tfrecord={d / 'train.tfrecord'}",
+                      "--include_unknowns=0.5", "--max_examples=300", "--synonym_augment_copies=0")
+    assert proc.returncode == 0, proc.stderr
+    return d
+
+
+def _train_predict(sample, small, out, seed, *extra):
+    return run_module("nq_baseline.run_nq", "--do_train", "--do_predict", *SMALL_FLAGS,
+                      f"--vocab_file={sample / 'vocab-nq.txt'}", f"--bert_config_file={small / 'bert_config.json'}",
+                      f"--train_precomputed_file={small / 'train.tfrecord'}", f"--output_dir={out}",
+                      "--max_steps=12", "--train_batch_size=8", "--learning_rate=1e-3", f"--random_seed={seed}",
+                      "--save_checkpoints_steps=6", f"--predict_file={sample / 'dev-full.jsonl.gz'}",
+                      "--predict_batch_size=32", *extra)
+
+
+@pytest.fixture(scope="module")
+def trained(sample, small, tmp_path_factory):
+    """A model folder left by run_nq --do_train --do_predict (seed 1)."""
+    out = tmp_path_factory.mktemp("trained") / "m"
+    proc = _train_predict(sample, small, out, 1)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def _losses(out):
+    return [json.loads(line)["loss"] for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_same_seed_same_model_other_seed_another(sample, small, trained, tmp_path):
+    """--random_seed seeds weights, dropout and the shuffle: two runs with the same flags give the
+    same losses and the same predictions file, byte for byte; another seed gives others."""
+    first, proc = trained
+    assert "\r" not in proc.stderr  # no progress-bar frames when stderr is not a terminal
+    assert "train: step 12/12" in proc.stderr
+    runs = {"a": (_losses(first), (first / "predictions.json").read_bytes())}
+    for name, seed in (("b", 1), ("c", 2)):
+        proc = _train_predict(sample, small, tmp_path / name, seed)
+        assert proc.returncode == 0, proc.stderr
+        runs[name] = (_losses(tmp_path / name), (tmp_path / name / "predictions.json").read_bytes())
+    assert runs["a"] == runs["b"]
+    assert runs["a"][0] != runs["c"][0] and runs["a"][1] != runs["c"][1]
+
+
+def test_model_folder_describes_itself(sample, trained, tmp_path):
+    """--do_train leaves nq_model.json, the config and the vocabulary: --do_predict then needs
+    only --output_dir; an explicit flag still wins, with a warning."""
+    out, _ = trained
+    spec = json.loads((out / "nq_model.json").read_text())
+    assert spec["features"]["max_seq_length"] == 96 and spec["features"]["doc_stride"] == 64
+    assert (out / "vocab.txt").read_bytes() == (sample / "vocab-nq.txt").read_bytes()
+    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={out}",
+                      f"--predict_file={sample / 'dev-full.jsonl.gz'}", f"--output_prediction_file={tmp_path / 'p.json'}")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "p.json").read_bytes() == (out / "predictions.json").read_bytes()
+    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={out}", "--doc_stride=32",
+                      f"--predict_file={sample / 'dev-full.jsonl.gz'}", f"--output_prediction_file={tmp_path / 'q.json'}")
+    assert proc.returncode == 0, proc.stderr
+    assert "--doc_stride=32 differs from the model's training value 64" in proc.stderr
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_finite_checkpoint(sample, small, tmp_path):
+    out = tmp_path / "nan"
+    proc = run_module("nq_baseline.run_nq", "--do_train", *SMALL_FLAGS, f"--vocab_file={sample / 'vocab-nq.txt'}",
+                      f"--bert_config_file={small / 'bert_config.json'}", f"--output_dir={out}",
+                      f"--train_precomputed_file={small / 'train.tfrecord'}", "--max_steps=40", "--train_batch_size=8",
+                      "--learning_rate=1e6", "--warmup_proportion=0", "--save_checkpoints_steps=1")
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("run_nq: error: the training loss is nan at step ") or "loss is inf" in line, line
+    bad_step = int(line.split(" at step ")[1].split()[0])
+    import tensorflow as tf
+    kept = tf.train.latest_checkpoint(str(out))
+    if bad_step == 1:
+        assert kept is None and "no checkpoint was saved" in line
+    else:
+        assert kept.endswith(f"ckpt-{bad_step - 1}") and kept in line
+
+
+def _cli(*args):
+    proc = run_module("nq_baseline.run_nq", *args)
+    lines = proc.stderr.strip().splitlines()
+    return proc.returncode, (lines[-1] if lines else "")
+
+
+@pytest.mark.parametrize("flag,named", [
+    ("--doc_stride=0", "--doc_stride"), ("--doc_stride=-3", "--doc_stride"), ("--max_seq_length=0", "--max_seq_length"),
+    ("--max_query_length=-1", "--max_query_length"), ("--train_batch_size=0", "--train_batch_size"),
+    ("--predict_batch_size=-2", "--predict_batch_size"), ("--learning_rate=nan", "--learning_rate"),
+    ("--learning_rate=-1", "--learning_rate"), ("--num_train_epochs=0", "--num_train_epochs"),
+    ("--warmup_proportion=1.5", "--warmup_proportion"), ("--save_checkpoints_steps=0", "--save_checkpoints_steps"),
+    ("--n_best_size=0", "--n_best_size"), ("--max_answer_length=0", "--max_answer_length"),
+    ("--grad_accum_steps=0", "--grad_accum_steps"), ("--max_steps=-1", "--max_steps"),
+    ("--train_num_precomputed=0", "--train_num_precomputed"), ("--include_unknowns=1.5", "--include_unknowns"),
+    ("--max_contexts=0", "--max_contexts")])
+def test_numeric_flags_are_validated(sample, small, tmp_path, flag, named):
+    code, line = _cli("--do_train", *SMALL_FLAGS, flag, f"--bert_config_file={small / 'bert_config.json'}",
+                      f"--vocab_file={sample / 'vocab-nq.txt'}", f"--output_dir={tmp_path}",
+                      f"--train_precomputed_file={small / 'train.tfrecord'}")
+    assert code == 2 and line.startswith("run_nq: error: ") and named in line, line
+    assert not any(tmp_path.iterdir())
+
+
+def test_bad_training_inputs_are_refused(sample, small, tmp_path):
+    common = (f"--bert_config_file={small / 'bert_config.json'}", f"--vocab_file={sample / 'vocab-nq.txt'}",
+              f"--output_dir={tmp_path / 'out'}")
+    empty = tmp_path / "empty.tfrecord"
+    empty.write_bytes(b"")
+    code, line = _cli("--do_train", *common, *SMALL_FLAGS, f"--train_precomputed_file={empty}")
+    assert code == 2 and "empty.tfrecord" in line and "no records" in line, line
+    code, line = _cli("--do_train", *common, *SMALL_FLAGS, f"--train_precomputed_file={small / 'train.tfrecord'}",
+                      "--train_num_precomputed=1000000")
+    assert code == 2 and "--train_num_precomputed 1000000 is larger than the" in line, line
+    code, line = _cli("--do_train", *common, "--max_seq_length=80", f"--train_precomputed_file={small / 'train.tfrecord'}")
+    assert code == 2 and "records of 96 positions, but --max_seq_length is 80" in line, line
+    code, line = _cli("--do_train", *common, *SMALL_FLAGS, f"--train_precomputed_file={small / 'train.tfrecord'}",
+                      f"--init_checkpoint={tmp_path / 'no-such.ckpt'}")
+    assert code == 2 and line.startswith("run_nq: error: --init_checkpoint") and "no-such.ckpt" in line, line
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_duplicate_example_ids_are_refused(sample, trained, tmp_path):
+    import gzip
+    lines = gzip.open(sample / "dev-simplified.jsonl.gz", "rb").read().splitlines()[:3]
+    dup = tmp_path / "dup.jsonl"
+    dup.write_bytes(b"\n".join(lines + lines[1:2]) + b"\n")
+    out, _ = trained
+    code, line = _cli("--do_predict", f"--output_dir={out}", f"--predict_file={dup}",
+                      f"--output_prediction_file={tmp_path / 'p.json'}")
+    assert code == 2 and "dup.jsonl" in line and "twice" in line, line
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_long_answer_head_trains_and_answers(sample, small, tmp_path):
+    out = tmp_path / "head"
+    proc = _train_predict(sample, small, out, 0, "--long_answer_head", "--null_score=answer_type",
+                          "--answer_type_scope=example")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "nq_model.json").read_text())["model"]["long_answer_head"] is True
+    preds = json.loads((out / "predictions.json").read_text())["predictions"]
+    longs = [p for p in preds if p["long_answer"]["start_token"] >= 0]
+    assert longs and any(p["long_answer_score"] != p["short_answers_score"] for p in longs)  # scored by the head
+    for p in preds:  # every short answer lies inside the long answer
+        for s in p["short_answers"]:
+            assert p["long_answer"]["start_token"] <= s["start_token"] < s["end_token"] <= p["long_answer"]["end_token"]
+    from nq_baseline import Reader
+    reader = Reader.load(str(out))
+    assert reader.postprocess.long_answer_from == "head" and reader.model.long_answer_head
+    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={small}", "--long_answer_from=head",
+                      f"--predict_file={sample / 'dev-full.jsonl.gz'}", f"--bert_config_file={small / 'bert_config.json'}",
+                      f"--vocab_file={sample / 'vocab-nq.txt'}", *SMALL_FLAGS, "--init_checkpoint=" + str(out))
+    assert proc.returncode == 2 and "needs a model trained with --long_answer_head" in proc.stderr

@@ -1,4 +1,4 @@
-"""Input pipelines, optimizer, training loop (resume, accumulation) and raw prediction."""
+"""Input pipelines, optimizer, training loop (resume, accumulation)."""
 
 import json
 import os
@@ -10,47 +10,13 @@ import pytest
 import tensorflow as tf
 
 from nq_baseline import modeling, training
+from nq_baseline.errors import NqInputError
 
-SEQ = 16
-CONFIG = dict(vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
-              intermediate_size=32, max_position_embeddings=SEQ, hidden_dropout_prob=0.1,
-              attention_probs_dropout_prob=0.1)
-
-
-def config(**overrides):
-    return modeling.BertConfig(**{**CONFIG, **overrides})
-
-
-def _example(features):
-    return tf.train.Example(features=tf.train.Features(feature={
-        k: tf.train.Feature(int64_list=tf.train.Int64List(value=list(map(int, v))))
-        for k, v in features.items()})).SerializeToString()
-
-
-def write_records(path, n, is_training=True, seed=0, first_id=0, gz=False, unique_ids=None):
-    """bert_joint-style records; labels are a learnable function of the input."""
-    rng = np.random.default_rng(seed)
-    records = []
-    for i in range(n):
-        ids = rng.integers(5, CONFIG["vocab_size"], SEQ)
-        length = int(rng.integers(SEQ // 2, SEQ + 1))
-        mask = (np.arange(SEQ) < length).astype(int)
-        ids = ids * mask
-        f = {"unique_ids": [unique_ids[i] if unique_ids is not None else first_id + i],
-             "input_ids": ids, "input_mask": mask,
-             "segment_ids": (np.arange(SEQ) >= 4).astype(int) * mask}
-        if is_training:
-            start = int(ids[1] % (length - 1))
-            f.update(start_positions=[start], end_positions=[start + 1], answer_types=[ids[2] % 5])
-        else:
-            f.update(token_map=np.where(mask == 1, np.arange(SEQ) - 4, -1),
-                     example_ids=[-7 + 2**62 + i], doc_span_index=[i % 3])
-        records.append(_example(f))
-    options = tf.io.TFRecordOptions(compression_type="GZIP" if gz else "")
-    with tf.io.TFRecordWriter(str(path), options) as w:
-        for r in records:
-            w.write(r)
-    return str(path)
+from conftest import TINY_CONFIG as CONFIG
+from conftest import TINY_SEQ as SEQ
+from conftest import tiny_config as config
+from conftest import tiny_model as fresh_model
+from conftest import write_tiny_records as write_records
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +25,6 @@ def train_files(tmp_path_factory):
     a = write_records(d / "train-00.tfrecord", 24, seed=1)
     b = write_records(d / "train-01.tfrecord.gz", 24, seed=2, first_id=100, gz=True)
     return a, b
-
-
-def fresh_model(seed=0, **overrides):
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    return modeling.build_nq_model(config(**overrides), SEQ)
 
 
 def weights(model):
@@ -77,10 +36,10 @@ def weights(model):
 
 def test_datasets_read_plain_gzip_glob_and_keep_int64_ids(tmp_path, train_files):
     a, b = train_files
-    assert not training.is_gzip_file(a) and training.is_gzip_file(b)
+    assert not training.is_gzip_record_file(a) and training.is_gzip_record_file(b)
     disguised = tmp_path / "disguised.rec"  # gzip without the .gz suffix: found by header
     disguised.write_bytes(open(b, "rb").read())
-    assert training.is_gzip_file(str(disguised))
+    assert training.is_gzip_record_file(str(disguised))
     assert training.expand_file_pattern(f"{os.path.dirname(a)}/train-*") == [a, b]
     ds = training.make_train_dataset(f"{a},{disguised}", 5, SEQ, shuffle=False, repeat=False)
     spec = ds.element_spec
@@ -89,7 +48,7 @@ def test_datasets_read_plain_gzip_glob_and_keep_int64_ids(tmp_path, train_files)
     ids = np.concatenate([b_["unique_ids"].numpy() for b_ in ds])
     assert len(ids) == 45  # 48 records, remainder dropped
     assert sorted(set(ids)) == sorted(ids)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(NqInputError, match="nothing-"):
         training.expand_file_pattern(str(tmp_path / "nothing-*.tfrecord"))
 
 
@@ -100,23 +59,6 @@ def test_shuffled_dataset_is_deterministic_per_seed(train_files):
 
     assert (first(3) == first(3)).all()
     assert not (first(3) == first(4)).all()
-
-
-def test_predict_raw_keeps_64_bit_ids_in_order(tmp_path):
-    big = [2**31 + 5, 2**40 + 1, 2**53 + 1, 2**63 - 1, 3, 2**32, 2**62 + 7]
-    path = write_records(tmp_path / "predict.tfrecord", len(big), is_training=False, unique_ids=big)
-    model = fresh_model()
-    results = list(training.predict_raw(model, training.make_predict_dataset(path, 3, SEQ)))
-    assert [r.unique_id for r in results] == big
-    assert all(type(r.unique_id) is int for r in results)
-    r = results[1]
-    assert r.start_logits.shape == (SEQ,) and r.start_logits.dtype == np.float32
-    assert r.answer_type_logits.shape == (5,) and r.token_map.shape == (SEQ,)
-    assert r.token_map[0] == -4 and r.example_id == 2**62 - 6 and r.doc_span_index == 1
-    # Same numbers as calling the model directly.
-    feats = next(iter(training.make_predict_dataset(path, 3, SEQ)))
-    direct = model({k: feats[k] for k in modeling.MODEL_INPUT_KEYS})
-    np.testing.assert_allclose(results[0].end_logits, direct["end_logits"][0], atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- optimizer

@@ -11,11 +11,12 @@ the official JSON ({"predictions": [{"example_id", "long_answer", "short_answers
 prediction, or a random sample of them with --seed (streamed: the gold is read once).
 For each: the question, the predicted long answer (HTML tokens dropped, ~40 words) and
 short answer (or YES/NO), the gold ones (the first annotation with a long answer), and
-whether each prediction is right: the long answer equals some annotator's long span
-(token offsets), or both are null; the short answer equals some annotator's span set or
-yes/no answer, or both are null.  "Gold is null" follows the official rule: fewer than 2
-annotators gave an answer (for files with one annotation per example, like NQ train:
-that one gave none).
+whether each prediction is right, judged by nq_eval's own rule (`nq_eval.score_example`):
+the long answer equals some annotator's long span, the short answer some annotator's span
+set or yes/no answer (spans equal by byte offsets where both sides have them, else by
+tokens); no answer is right when the gold has none. "Gold has an answer" is the official
+rule: at least 2 annotators gave one (for files with one annotation per example, like NQ
+train: that one did).
 
 Scores and thresholds: the official metrics count a prediction as an answer only when its
 score reaches the threshold (nq_eval reports F1 at the best one). With `--metrics_path`
@@ -29,18 +30,13 @@ from __future__ import annotations
 
 import argparse
 import html
-import os
 import random
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from nq_baseline import nq_data  # noqa: E402
-from nq_baseline.nq_eval import Prediction, load_predictions  # noqa: E402
+from nq_baseline import fileio, nq_data, nq_eval
+from nq_baseline.nq_eval import NULL_SPAN, AnswerStat, GoldAnnotation, Prediction, Span, load_predictions
 
 MAX_WORDS = 40
 NO_ANSWER = "no answer"
@@ -68,85 +64,76 @@ def span_text(doc: nq_data.NqDocument, rng: Optional[tuple[int, int]], max_words
     return " ".join(words)
 
 
-def _gold_long(ann: nq_data.Annotation) -> Optional[tuple[int, int]]:
-    if ann.long_start_token >= 0 and ann.long_end_token > ann.long_start_token:
-        return ann.long_start_token, ann.long_end_token
-    return None
-
-
-def _gold_shorts(doc, ann: nq_data.Annotation) -> frozenset:
-    return frozenset(r for r in (_token_range(doc, s) for s in ann.short_answers) if r is not None)
+def _gold_annotations(doc: nq_data.NqDocument) -> tuple[GoldAnnotation, ...]:
+    """The document's annotations as the scorer reads them (null short spans dropped)."""
+    out = []
+    for a in doc.annotations:
+        long_span = Span(a.long_start_byte, a.long_end_byte, a.long_start_token, a.long_end_token)
+        shorts = (Span(s.start_byte, s.end_byte, s.start_token, s.end_token) for s in a.short_answers)
+        out.append(GoldAnnotation(long_span, tuple(s for s in shorts if not s.is_null), a.yes_no_answer.lower()))
+    return tuple(out)
 
 
 def _below(score: float, threshold: Optional[float]) -> bool:
     return threshold is not None and score < threshold
 
 
+def _as_counted(pred: Prediction, long_threshold: Optional[float], short_threshold: Optional[float]
+                ) -> tuple[Prediction, bool, bool]:
+    """(the prediction as the metrics count it, long cut, short cut): an answer scored below
+    its threshold is no answer, as at that point of nq_eval's threshold sweep."""
+    long_cut = pred.has_long and _below(pred.long_answer_score, long_threshold)
+    short_cut = pred.has_short and _below(pred.short_answers_score, short_threshold)
+    if long_cut:
+        pred = pred._replace(long_answer=NULL_SPAN)
+    if short_cut:
+        pred = pred._replace(short_answers=(), yes_no_answer="none")
+    return pred, long_cut, short_cut
+
+
+def _right(stat: AnswerStat) -> bool:
+    """A prediction is right when nq_eval counts it correct; no answer is right when gold has none."""
+    return stat.is_correct if stat.has_pred else not stat.has_gold
+
+
+def _first_gold_texts(doc: nq_data.NqDocument) -> tuple[str, str]:
+    """(long, short) texts of the first annotation with a long answer."""
+    first = next((a for a in doc.annotations if a.has_long_answer), None)
+    if first is None:
+        return NO_ANSWER, NO_ANSWER
+    long_text = span_text(doc, _token_range(doc, Span(first.long_start_byte, first.long_end_byte,
+                                                      first.long_start_token, first.long_end_token)))
+    if first.yes_no_answer.upper() != "NONE":
+        return long_text, first.yes_no_answer.upper()
+    ranges = sorted(r for r in (_token_range(doc, s) for s in first.short_answers) if r is not None)
+    return long_text, " | ".join(span_text(doc, r) for r in ranges) if ranges else NO_ANSWER
+
+
+def _short_text(doc: nq_data.NqDocument, pred: Prediction) -> str:
+    if pred.yes_no_answer != "none":
+        return pred.yes_no_answer.upper()
+    ranges = sorted({r for r in (_token_range(doc, s) for s in pred.short_answers) if r is not None})
+    return " | ".join(span_text(doc, r) for r in ranges) if ranges else NO_ANSWER
+
+
 def judge(doc: nq_data.NqDocument, pred: Prediction, long_threshold: Optional[float] = None,
           short_threshold: Optional[float] = None) -> dict:
-    """One example -> the texts and the right/wrong flags (see the module doc); an answer
-    scored below its threshold counts as no answer."""
-    pred_long = _token_range(doc, pred.long_answer)
-    pred_shorts = frozenset(r for r in (_token_range(doc, s) for s in pred.short_answers) if r is not None)
-    pred_yes_no = pred.yes_no_answer.lower()
-    long_cut = pred_long is not None and _below(pred.long_answer_score, long_threshold)
-    short_cut = (bool(pred_shorts) or pred_yes_no != "none") and _below(pred.short_answers_score, short_threshold)
-    if long_cut:
-        pred_long = None
-        pred_long_text = f"{NO_ANSWER} (below the threshold {long_threshold:.4g})"
-    else:
-        pred_long_text = span_text(doc, pred_long)
-    if short_cut:
-        pred_shorts, pred_yes_no = frozenset(), "none"
-
+    """One example -> the texts and the right/wrong flags, by nq_eval's `score_example` (see
+    the module doc); an answer scored below its threshold counts as no answer."""
+    counted, long_cut, short_cut = _as_counted(pred, long_threshold, short_threshold)
     # The official rule: gold has an answer when at least 2 annotators give one (NQ dev's 5);
     # a file with one annotation per example (NQ train) needs that one.
     need = min(2, len(doc.annotations))
-    gold_longs = [_gold_long(a) for a in doc.annotations]
-    has_gold_long = bool(doc.annotations) and sum(g is not None for g in gold_longs) >= need
-    if pred_long is None:
-        long_correct = not has_gold_long
+    long_stat, short_stat = nq_eval.score_example(_gold_annotations(doc), counted, need, need)
+    gold_long_text, gold_short_text = _first_gold_texts(doc)
+    if long_cut:
+        pred_long_text = f"{NO_ANSWER} (below the threshold {long_threshold:.4g})"
     else:
-        long_correct = has_gold_long and pred_long in gold_longs
-
-    gold_short_sets = []  # per annotator with a short answer: ("yes"/"no", empty) or ("none", spans)
-    for a in doc.annotations:
-        yn = a.yes_no_answer.lower()
-        if yn != "none":
-            gold_short_sets.append((yn, frozenset()))
-        else:
-            spans = _gold_shorts(doc, a)
-            if spans:
-                gold_short_sets.append(("none", spans))
-    has_gold_short = bool(doc.annotations) and len(gold_short_sets) >= need
-    if pred_yes_no != "none":
-        short_correct = has_gold_short and any(yn == pred_yes_no for yn, _ in gold_short_sets)
-    elif pred_shorts:
-        short_correct = has_gold_short and any(yn == "none" and spans == pred_shorts
-                                               for yn, spans in gold_short_sets)
-    else:
-        short_correct = not has_gold_short
-
-    first = next((a for a in doc.annotations if _gold_long(a) is not None), None)
-    if first is None:
-        gold_long_text = gold_short_text = NO_ANSWER
-    else:
-        gold_long_text = span_text(doc, _gold_long(first))
-        if first.yes_no_answer.upper() != "NONE":
-            gold_short_text = first.yes_no_answer.upper()
-        else:
-            spans = sorted(_gold_shorts(doc, first))
-            gold_short_text = " | ".join(span_text(doc, r) for r in spans) if spans else NO_ANSWER
-
-    if pred_yes_no != "none":
-        pred_short_text = pred_yes_no.upper()
-    elif pred_shorts:
-        pred_short_text = " | ".join(span_text(doc, r) for r in sorted(pred_shorts))
-    else:
-        pred_short_text = NO_ANSWER
-
+        pred_long_text = span_text(doc, _token_range(doc, counted.long_answer))
     if short_cut:
         pred_short_text = f"{NO_ANSWER} (below the threshold {short_threshold:.4g})"
+    else:
+        pred_short_text = _short_text(doc, counted)
     return {
         "example_id": doc.example_id,
         "title": doc.title,
@@ -157,8 +144,8 @@ def judge(doc: nq_data.NqDocument, pred: Prediction, long_threshold: Optional[fl
         "short_score": pred.short_answers_score,
         "gold_long": gold_long_text,
         "gold_short": gold_short_text,
-        "long_correct": bool(long_correct),
-        "short_correct": bool(short_correct),
+        "long_correct": _right(long_stat),
+        "short_correct": _right(short_stat),
         "num_annotations": len(doc.annotations),
     }
 
@@ -264,60 +251,106 @@ def to_html(rows: list[dict], title: str = "NQ predictions") -> str:
     return "\n".join(parts)
 
 
+PROGRAM = "show_predictions"
+
+
 def _thresholds(path: str, long_t: Optional[float], short_t: Optional[float]) -> tuple[float, float]:
     """The best thresholds of an nq_eval metrics JSON (explicit flags win)."""
     import json
-    with open(path, encoding="utf-8") as handle:
-        try:
-            metrics = json.load(handle)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not a metrics JSON ({err})") from None
     try:
-        long_v = long_t if long_t is not None else float(metrics["long-best-threshold"])
-        short_v = short_t if short_t is not None else float(metrics["short-best-threshold"])
+        with open(path, "rb") as handle:
+            metrics = json.loads(handle.read())
+    except OSError as err:
+        raise ValueError(f"--metrics_path={path}: cannot read ({err.strerror or err})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a metrics JSON ({err})") from None
+    try:
+        long_v = long_t if long_t is not None else _finite(metrics["long-best-threshold"])
+        short_v = short_t if short_t is not None else _finite(metrics["short-best-threshold"])
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: no usable best threshold ({err}); give nq_eval's --output_path JSON") from None
     return long_v, short_v
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _finite(value) -> float:
+    """A threshold: a number, not NaN (a NaN would let every answer through unnoticed)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{value!r} is not a number")
+    number = float(value)
+    if number != number:
+        raise ValueError("NaN is not a threshold")
+    return number
+
+
+def _threshold_flag(text: str) -> float:
+    try:
+        return _finite(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (NaN is refused)") from None
+
+
+def _count_flag(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit status 2, like every program here
+        fileio.fail(PROGRAM, message)
+
+
+def _parse(argv):
+    parser = _Parser(prog=PROGRAM, description=__doc__.split("\n\n")[0])
     parser.add_argument("--gold_path", required=True, help="NQ jsonl(.gz), either format (glob / comma list)")
     parser.add_argument("--predictions_path", required=True, help="official predictions JSON")
-    parser.add_argument("--num", type=int, default=5)
+    parser.add_argument("--num", type=_count_flag, default=5, help="examples to show (>= 1)")
     parser.add_argument("--seed", type=int, default=None, help="random sample (default: the first --num)")
     parser.add_argument("--html_out", default=None, help="write a self-contained HTML report here")
     parser.add_argument("--metrics_path", default=None,
                         help="nq_eval's --output_path JSON: use its long/short best thresholds")
-    parser.add_argument("--long_threshold", type=float, default=None, help="long answers scored below are null")
-    parser.add_argument("--short_threshold", type=float, default=None, help="short answers scored below are null")
-    args = parser.parse_args(argv)
+    parser.add_argument("--long_threshold", type=_threshold_flag, default=None,
+                        help="long answers scored below are null")
+    parser.add_argument("--short_threshold", type=_threshold_flag, default=None,
+                        help="short answers scored below are null")
+    return parser.parse_args(argv)
+
+
+def _write_html(path: str, rows: list[dict]) -> None:
+    try:
+        fileio.atomic_write(path, to_html(rows))
+    except OSError as err:
+        reason = err.strerror or str(err)
+        if isinstance(err, (FileExistsError, NotADirectoryError)):
+            reason = "a part of its folder path is a file"
+        fileio.fail(PROGRAM, f"--html_out={path}: cannot write ({reason})")
+
+
+def main(argv=None) -> int:
+    args = _parse(argv)
     try:
         long_t, short_t = args.long_threshold, args.short_threshold
         if args.metrics_path:
             long_t, short_t = _thresholds(args.metrics_path, long_t, short_t)
         preds = load_predictions(args.predictions_path)
+        fileio.expand_paths(args.gold_path)  # a directory or a pattern matching nothing: named here
         rows = render_examples(nq_data.read_documents(args.gold_path), preds, args.num, args.seed, long_t, short_t)
     except (ValueError, OSError) as err:  # NqInputError is a ValueError
-        print(f"show_predictions: error: {err}", file=sys.stderr)
-        return 2
+        fileio.fail(PROGRAM, str(err))
+    if args.html_out:  # written before anything is printed: a failure leaves no half report
+        _write_html(args.html_out, rows)
     if not rows:
-        print("show_predictions: no gold example has a prediction", file=sys.stderr)
+        print(f"{PROGRAM}: no gold example has a prediction", file=sys.stderr)
     print(to_text(rows))
     if args.html_out:
-        tmp = f"{args.html_out}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(to_html(rows))
-            os.replace(tmp, args.html_out)
-        except OSError as err:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            print(f"show_predictions: error: cannot write {args.html_out} ({err.strerror or err})", file=sys.stderr)
-            return 2
         print(f"wrote {args.html_out}")
     return 0
 
 
 if __name__ == "__main__":
+    fileio.install_signal_cleanup()
     sys.exit(main())

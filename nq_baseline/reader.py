@@ -1,0 +1,332 @@
+"""Answer questions with a trained model: `Reader.load(model_dir)`, then `reader.answer(...)`.
+
+    from nq_baseline import Reader
+    reader = Reader.load("demo_out/model")
+    answer = reader.answer("when was the town founded", "<html>...</html>")
+    answer.short_answers_text, answer.long_answer.text, answer.yes_no_answer
+
+A document is an NQ example (a dict of either format, its JSON line, or an
+`nq_data.NqDocument`), raw HTML, or plain text (paragraphs split on blank lines): see
+`documents.py`. It is parsed, flattened into bert_joint's word sequence and tokenized ONCE;
+every question then only adds its windows. The windows go through the same compiled
+forward pass and the same post-processing (`postprocess.predict_example`) as
+`run_nq --do_predict`, so the official prediction fields are those `run_nq` writes for the
+same example.
+
+For a server that batches the windows of several requests into one forward pass, the
+three steps are public: `encode(questions, document)` -> `Encoded` (windows as arrays),
+`run(windows)` -> model outputs, `decode(encoded, outputs)` -> answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from nq_baseline import documents, features as F
+from nq_baseline.errors import NqInputError
+from nq_baseline.model_dir import ModelSpec
+from nq_baseline.nq_data import NqDocument, document_from_json, parse_line
+from nq_baseline.postprocess import ExamplePrediction, PostprocessConfig, RawResult, predict_example
+
+DEFAULT_MAX_DOCUMENT_BYTES = 16 << 20
+DOCUMENT_KINDS = ("html", "text", "nq")
+Document = Union[NqDocument, Mapping, str, bytes]
+
+
+@dataclasses.dataclass(frozen=True)
+class Span:
+    """A span of the document: NQ tokens [start_token, end_token), the source's bytes and
+    characters where the source is known (HTML, text, original-format NQ; else -1)."""
+
+    start_token: int
+    end_token: int
+    start_byte: int = -1
+    end_byte: int = -1
+    start_char: int = -1
+    end_char: int = -1
+    text: str = ""
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """One question's answer over one document."""
+
+    question: str
+    prediction: dict  # the official fields, exactly as run_nq --do_predict writes them
+    long_answer: Optional[Span]  # None: no long answer
+    long_answer_index: int  # candidate index, -1 when none
+    short_answers: tuple[Span, ...]
+    yes_no_answer: str  # "YES", "NO" or "NONE"
+    long_answer_score: float
+    short_answers_score: float
+    answer_type: str  # of the window that gave the answer: UNKNOWN, YES, NO, SHORT, LONG
+    answer_type_probabilities: dict  # name -> probability (softmax of that window's logits)
+    example_id: Optional[int] = None  # the NQ example's id (None for HTML and text)
+    question_truncated: bool = False  # longer than max_query_length: its first pieces were cut
+    num_windows: int = 0
+
+    @property
+    def short_answers_text(self) -> list[str]:
+        return [s.text for s in self.short_answers]
+
+    def to_json(self) -> dict:
+        """The official prediction fields (spans with token offsets as in the predictions
+        file, byte offsets filled where the document has them), plus the texts, the
+        answer-type probabilities and the question's truncation."""
+        out = json.loads(json.dumps(self.prediction))
+        if self.example_id is None:
+            out.pop("example_id", None)
+        if self.long_answer is not None:
+            out["long_answer"].update(start_byte=self.long_answer.start_byte, end_byte=self.long_answer.end_byte)
+        for span, short in zip(out["short_answers"], self.short_answers):
+            span.update(start_byte=short.start_byte, end_byte=short.end_byte)
+        out.update(question=self.question, long_answer_text=self.long_answer.text if self.long_answer else "",
+                   long_answer_candidate_index=self.long_answer_index,
+                   short_answers_text=self.short_answers_text,
+                   answer_type=self.answer_type, answer_type_probabilities=self.answer_type_probabilities,
+                   question_truncated=self.question_truncated, num_windows=self.num_windows)
+        if self.long_answer is not None and self.long_answer.start_char >= 0:
+            out["long_answer_chars"] = [self.long_answer.start_char, self.long_answer.end_char]
+            out["short_answers_chars"] = [[s.start_char, s.end_char] for s in self.short_answers]
+        return out
+
+
+@dataclasses.dataclass
+class PreparedDocument:
+    """A document parsed, flattened and tokenized once, for any number of questions."""
+
+    doc: NqDocument
+    kind: str  # html | text | nq
+    source: Optional[bytes]  # the HTML or text the byte offsets index (None for NQ examples)
+    pieces: F.DocumentPieces
+    _layouts: dict = dataclasses.field(default_factory=dict)  # query length -> window spans
+
+    @property
+    def example_id(self) -> Optional[int]:
+        return self.doc.example_id if self.kind == "nq" else None
+
+
+@dataclasses.dataclass
+class Encoded:
+    """The windows of some questions over one prepared document."""
+
+    document: PreparedDocument
+    questions: list[str]
+    truncated: list[bool]
+    windows: dict  # input_ids, input_mask, segment_ids, token_map, candidate_map: [n, seq] int arrays
+    counts: list[int]  # windows per question, in order
+
+    @property
+    def num_windows(self) -> int:
+        return int(sum(self.counts))
+
+
+class Reader:
+    """A trained model, loaded once, answering questions over documents."""
+
+    def __init__(self, model, tokenizer, features: F.FeatureConfig, postprocess: PostprocessConfig,
+                 batch_size: int = 64, max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+                 spec: Optional[ModelSpec] = None, step: Optional[int] = None):
+        from nq_baseline.predict import ForwardFunction
+
+        self.model, self.tokenizer, self.features, self.postprocess = model, tokenizer, features, postprocess
+        self.batch_size, self.max_document_bytes = int(batch_size), int(max_document_bytes)
+        if self.batch_size < 1 or self.max_document_bytes < 1:
+            raise ValueError("batch_size and max_document_bytes must be >= 1")
+        self.spec, self.step = spec, step
+        self._forward = ForwardFunction(model)
+
+    @classmethod
+    def load(cls, model_dir: str, *, batch_size: int = 64, max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+             postprocess: Optional[PostprocessConfig] = None, **feature_overrides) -> "Reader":
+        """The model folder `run_nq --do_train` leaves (nq_model.json, config, vocabulary,
+        checkpoints). `feature_overrides` (e.g. doc_stride=64) change the windows only."""
+        from nq_baseline import training
+        from nq_baseline.tokenization import NqTokenizer
+
+        spec = ModelSpec.load(model_dir)
+        features = dataclasses.replace(spec.features, **feature_overrides) if feature_overrides else spec.features
+        model = spec.build_model(features.max_seq_length)
+        step = training.restore_latest(model, model_dir)
+        if step is None:
+            raise NqInputError(model_dir, None, "holds no checkpoint to answer with (train it with run_nq --do_train)")
+        return cls(model, NqTokenizer(spec.vocab_file, spec.do_lower_case), features,
+                   postprocess or default_postprocess(spec.long_answer_head), batch_size, max_document_bytes, spec, step)
+
+    # ------------------------------------------------------------------ documents
+
+    def prepare(self, document: Union[Document, PreparedDocument], kind: Optional[str] = None) -> PreparedDocument:
+        """Parses and tokenizes a document once. `kind` is html, text or nq; by default an
+        NqDocument or a dict is an NQ example, a string or bytes HTML when it looks like
+        HTML (`documents.looks_like_html`), else plain text."""
+        if isinstance(document, PreparedDocument):
+            return document
+        kind = kind or _guess_kind(document)
+        if kind not in DOCUMENT_KINDS:
+            raise ValueError(f"document kind must be one of {DOCUMENT_KINDS}, got {kind!r}")
+        source = None
+        if kind == "nq":
+            doc = _nq_document(document)
+        else:
+            if not isinstance(document, (str, bytes, bytearray)):
+                raise NqInputError(f"<{kind}>", None, f"a {kind} document must be a string or bytes, "
+                                   f"got {type(document).__name__}")
+            convert = documents.document_from_html if kind == "html" else documents.document_from_text
+            doc = convert(document, source=f"<{kind}>", max_document_bytes=self.max_document_bytes)
+            source = document.encode("utf-8") if isinstance(document, str) else bytes(document)
+        example = F.build_example(doc, self.features)
+        return PreparedDocument(doc, kind, source, F.document_pieces(example, self.tokenizer))
+
+    # ------------------------------------------------------------------ the three steps
+
+    def encode(self, questions: Sequence[str], document: Union[Document, PreparedDocument],
+               kind: Optional[str] = None) -> Encoded:
+        """The windows of every question over the document (parsed once)."""
+        if isinstance(questions, str) or not len(questions):
+            raise ValueError("questions must be a non-empty list of strings")
+        for i, q in enumerate(questions):
+            if not isinstance(q, str) or not q.strip():
+                raise NqInputError("question" if len(questions) == 1 else f"questions[{i}]", None,
+                                   "is empty: ask a question")
+        prepared = self.prepare(document, kind)
+        parts, counts, truncated = [], [], []
+        for question in questions:
+            query, cut = F.query_ids(question, self.tokenizer, self.features.max_query_length)
+            spans = prepared._layouts.get(len(query))
+            if spans is None:
+                spans = F.window_spans(prepared.pieces.num_pieces, F.max_document_pieces(self.features, query),
+                                       self.features.doc_stride)
+                prepared._layouts[len(query)] = spans
+            parts.append(F.window_arrays(prepared.pieces, query, spans, list(range(len(spans))), self.tokenizer,
+                                         self.features.max_seq_length))
+            counts.append(len(spans))
+            truncated.append(cut)
+        windows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return Encoded(prepared, list(questions), truncated, windows, counts)
+
+    def run(self, windows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The model's outputs for [n, seq] windows, in batches of `batch_size`."""
+        n = len(windows["input_ids"])
+        if n == 0:
+            seq = self.features.max_seq_length
+            return {"start_logits": np.zeros((0, seq), np.float32), "end_logits": np.zeros((0, seq), np.float32),
+                    "answer_type_logits": np.zeros((0, 5), np.float32)}
+        outs = [self._forward({k: v[lo:lo + self.batch_size] for k, v in windows.items()})
+                for lo in range(0, n, self.batch_size)]
+        return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+    def decode(self, encoded: Encoded, outputs: Mapping[str, np.ndarray]) -> list[Answer]:
+        """The answers of `encoded`'s questions from the model's outputs for its windows."""
+        prepared = encoded.document
+        doc = prepared.doc
+        answers, lo = [], 0
+        for question, cut, count in zip(encoded.questions, encoded.truncated, encoded.counts):
+            long_logits = outputs.get("long_logits")
+            results = [RawResult(F.unique_id(doc.example_id, k), outputs["start_logits"][lo + k],
+                                 outputs["end_logits"][lo + k], outputs["answer_type_logits"][lo + k],
+                                 encoded.windows["token_map"][lo + k], doc.example_id, k,
+                                 None if long_logits is None else long_logits[lo + k],
+                                 encoded.windows["candidate_map"][lo + k]) for k in range(count)]
+            lo += count
+            answers.append(self._answer(question, cut, prepared, predict_example(
+                doc.example_id, doc.candidates, results, self.postprocess), count))
+        return answers
+
+    # ------------------------------------------------------------------ conveniences
+
+    def answer_many(self, questions: Sequence[str], document: Union[Document, PreparedDocument],
+                    kind: Optional[str] = None) -> list[Answer]:
+        """Answers to every question over one document: parsed and tokenized once, all the
+        windows of all the questions through the model in shared batches."""
+        encoded = self.encode(questions, document, kind)
+        return self.decode(encoded, self.run(encoded.windows))
+
+    def answer(self, question: str, document: Union[Document, PreparedDocument],
+               kind: Optional[str] = None) -> Answer:
+        return self.answer_many([question], document, kind)[0]
+
+    def describe(self) -> dict:
+        """The model's size, checkpoint step and feature settings (for a service's /v1/model)."""
+        config = self.model.config
+        return {"model_dir": self.spec.model_dir if self.spec else None, "checkpoint_step": self.step,
+                "encoder": {k: getattr(config, k) for k in ("vocab_size", "hidden_size", "num_hidden_layers",
+                                                             "num_attention_heads", "intermediate_size",
+                                                             "max_position_embeddings")},
+                "parameters": int(sum(np.prod(v.shape) for v in self.model.trainable_variables)),
+                "features": dataclasses.asdict(self.features), "postprocess": dataclasses.asdict(self.postprocess),
+                "do_lower_case": self.spec.do_lower_case if self.spec else None,
+                "max_document_bytes": self.max_document_bytes}
+
+    # ------------------------------------------------------------------ answers
+
+    def _answer(self, question: str, truncated: bool, prepared: PreparedDocument, predicted: ExamplePrediction,
+                num_windows: int) -> Answer:
+        pred = predicted.prediction
+        logits = predicted.answer_type_logits
+        if logits is None:
+            probabilities = {name: 0.0 for name in F.ANSWER_TYPE_NAMES}
+            answer_type = "UNKNOWN"
+        else:
+            exp = np.exp(logits - np.max(logits))
+            probabilities = {name: float(p) for name, p in zip(F.ANSWER_TYPE_NAMES, exp / exp.sum())}
+            answer_type = F.ANSWER_TYPE_NAMES[int(np.argmax(logits))]
+        long_span = pred["long_answer"]
+        long_answer = (self._span(prepared, long_span["start_token"], long_span["end_token"])
+                       if long_span["start_token"] >= 0 else None)
+        shorts = tuple(self._span(prepared, s["start_token"], s["end_token"]) for s in pred["short_answers"]
+                       if s["start_token"] >= 0)
+        return Answer(question=question, prediction=pred, long_answer=long_answer,
+                      long_answer_index=predicted.long_answer_index, short_answers=shorts,
+                      yes_no_answer=pred["yes_no_answer"], long_answer_score=pred["long_answer_score"],
+                      short_answers_score=pred["short_answers_score"], answer_type=answer_type,
+                      answer_type_probabilities=probabilities, example_id=prepared.example_id,
+                      question_truncated=truncated, num_windows=num_windows)
+
+    @staticmethod
+    def _span(prepared: PreparedDocument, start: int, end: int) -> Span:
+        doc = prepared.doc
+        text = documents.text_of(doc, start, end, prepared.source)
+        if doc.start_bytes is None or end <= start:
+            return Span(start, end, text=text)
+        words = [i for i in range(start, end) if doc.start_bytes[i] >= 0]
+        if not words:
+            return Span(start, end, text=text)
+        start_byte, end_byte = doc.start_bytes[start], doc.end_bytes[end - 1]
+        if start_byte < 0 or end_byte < 0:
+            start_byte, end_byte = doc.start_bytes[words[0]], doc.end_bytes[words[-1]]
+        if prepared.source is None:
+            return Span(start, end, start_byte, end_byte, text=text)
+        start_char, end_char = documents.char_offsets(prepared.source, start_byte, end_byte)
+        return Span(start, end, start_byte, end_byte, start_char, end_char, text)
+
+
+def default_postprocess(long_answer_head: bool, **settings) -> PostprocessConfig:
+    """The post-processing a model answers with by default: its long-answer head when it has one."""
+    return PostprocessConfig(**{"long_answer_from": "head" if long_answer_head else "span", **settings})
+
+
+def _guess_kind(document: Any) -> str:
+    if isinstance(document, (NqDocument, Mapping)):
+        return "nq"
+    if isinstance(document, (str, bytes, bytearray)):
+        return "html" if documents.looks_like_html(document) else "text"
+    raise NqInputError("<document>", None, f"not a document: {type(document).__name__} (give an NQ example, "
+                       "HTML or text)")
+
+
+def _nq_document(document: Any) -> NqDocument:
+    if isinstance(document, NqDocument):
+        return document
+    if isinstance(document, Mapping):
+        return document_from_json(dict(document), "<nq_example>", 1)
+    if isinstance(document, (str, bytes, bytearray)):
+        raw = document.encode("utf-8") if isinstance(document, str) else bytes(document)
+        return parse_line(raw, "<nq_example>", 1)
+    raise NqInputError("<nq_example>", None, f"not an NQ example: {type(document).__name__}")

@@ -1,0 +1,123 @@
+"""The streaming prediction path: raw results, grouping per example, the predictions writer,
+and run_nq --do_predict equal to the whole-file computation."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import NQ_REAL, TINY_SEQ, require_nq_real, run_module, tiny_model, write_tiny_records
+from nq_baseline import features as F
+from nq_baseline import fileio, modeling, predict, training
+from nq_baseline import postprocess as P
+from nq_baseline.errors import NqInputError
+from nq_baseline.nq_data import Candidate, ExampleHead, read_documents
+
+
+def test_raw_results_keep_64_bit_ids_in_order(tmp_path):
+    big = [2**31 + 5, 2**40 + 1, 2**53 + 1, 2**63 - 1, 3, 2**32, 2**62 + 7]
+    path = write_tiny_records(tmp_path / "predict.tfrecord", len(big), is_training=False, unique_ids=big)
+    model = tiny_model()
+    results = list(predict.iter_raw_results(predict.ForwardFunction(model),
+                                            training.make_predict_dataset(path, 3, TINY_SEQ)))
+    assert [r.unique_id for r in results] == big
+    assert all(type(r.unique_id) is int for r in results)
+    r = results[1]
+    assert r.start_logits.shape == (TINY_SEQ,) and r.start_logits.dtype == np.float32
+    assert r.answer_type_logits.shape == (5,) and r.token_map.shape == (TINY_SEQ,)
+    assert r.token_map[0] == -4 and r.example_id == 2**62 - 6 and r.doc_span_index == 1
+    # Same numbers as calling the model directly.
+    feats = next(iter(training.make_predict_dataset(path, 3, TINY_SEQ)))
+    direct = model({k: feats[k] for k in modeling.MODEL_INPUT_KEYS})
+    np.testing.assert_allclose(results[0].end_logits, direct["end_logits"][0], atol=1e-6)
+
+
+def _raw(uid, eid=None, span=None, seq=8):
+    rng = np.random.default_rng(uid & 0xFFFF)
+    return P.RawResult(uid, rng.normal(size=seq).astype(np.float32), rng.normal(size=seq).astype(np.float32),
+                       rng.normal(size=5).astype(np.float32), np.asarray([-1, -1, 0, 1, 2, 3, 4, -1]), eid, span)
+
+
+def _heads(ids):
+    return [ExampleHead(i, [Candidate(0, 5, True)]) for i in ids]
+
+
+def test_grouping_streams_exactly_with_and_without_example_ids():
+    ids = [2**63 - 2, 1000, 1001, -5, 77]
+    windows = {2**63 - 2: 3, 1000: 2, 1001: 2, -5: 0, 77: 1}  # -5: a document without a window
+    ours = [_raw(F.unique_id(e, k), e, k) for e in ids for k in range(windows[e])]
+    legacy = [_raw(F.unique_id(e, k)) for e in ids for k in range(windows[e])]  # bert_joint records
+    for results in (ours, legacy):
+        grouped = list(predict.group_by_example(_heads(ids), iter(results)))
+        assert [h.example_id for h, _ in grouped] == ids
+        assert [len(w) for _, w in grouped] == [windows[e] for e in ids]
+        assert grouped[0][1][2].unique_id == -(2**63)  # wrapped, yet kept with its example
+    # adjacent ids collide in bert_joint's unique ids (1000+1 == 1001+0): grouping is still exact
+    assert [w[1].unique_id for h, w in grouped if h.example_id == 1000] == [1001]
+
+
+def test_grouping_refuses_duplicates_and_foreign_records():
+    with pytest.raises(NqInputError, match="occurs twice"):
+        list(predict.group_by_example(_heads([4, 5, 4]), iter([_raw(4, 4, 0), _raw(5, 5, 0), _raw(4, 4, 0)])))
+    with pytest.raises(ValueError, match="belongs to no example"):
+        list(predict.group_by_example(_heads([4]), iter([_raw(4, 4, 0), _raw(9, 9, 0)])))
+
+
+def test_streaming_equals_the_whole_file_computation():
+    ids = [3, 9, -2**40]
+    results = [_raw(F.unique_id(e, k), e, k) for e in ids for k in range(2)]
+    config = P.PostprocessConfig(n_best_size=3, nbest=2)
+    streamed = list(predict.stream_predictions(_heads(ids), iter(results), config))
+    whole = P.compute_predictions(_heads(ids), results, config)
+    assert [s.prediction for s in streamed] == [w.prediction for w in whole]
+    assert [s.nbest for s in streamed] == [w.nbest for w in whole]
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_predictions_writer_bytes_equal_the_json_file(tmp_path, count):
+    preds = [P.predict_example(i, [Candidate(0, 5, True)], [_raw(i, i, 0)], P.PostprocessConfig(nbest=2))
+             for i in range(count)]
+    path, nbest = tmp_path / "p.json", tmp_path / "n.json"
+    assert predict.write_predictions(str(path), iter(preds), str(nbest)) == count
+    assert path.read_text() == fileio.json_text(P.predictions_json(preds))
+    assert nbest.read_text() == fileio.json_text(P.nbest_json(preds))
+
+
+def test_predictions_writer_leaves_nothing_on_error(tmp_path):
+    def failing():
+        yield P.predict_example(1, [], [], P.PostprocessConfig())
+        raise ValueError("model failed")
+
+    with pytest.raises(ValueError, match="model failed"):
+        predict.write_predictions(str(tmp_path / "p.json"), failing())
+    assert os.listdir(tmp_path) == []
+
+
+def test_run_nq_predict_equals_whole_file_computation_on_real_nq(random_model_folder, tmp_path):
+    """run_nq --do_predict (streaming, flags from the model folder) writes byte for byte what
+    post-processing all documents and all windows in memory gives, on the real NQ examples
+    (both formats), and its n-best file too."""
+    from nq_baseline.prepare import PrepareConfig, prepare
+
+    require_nq_real()
+    folder, model = random_model_folder
+    predict_file = str(NQ_REAL / "*.jsonl.gz")
+    out, nbest = tmp_path / "predictions.json", tmp_path / "nbest.json"
+    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={folder}",
+                      f"--predict_file={predict_file}", f"--output_prediction_file={out}",
+                      f"--output_nbest_file={nbest}", "--predict_batch_size=16")
+    assert proc.returncode == 0, proc.stderr
+
+    records = tmp_path / "ref.tfrecord"
+    prepare(predict_file, str(records), PrepareConfig(
+        vocab_file=str(folder / "vocab.txt"), is_training=False,
+        features=F.FeatureConfig(max_seq_length=128, doc_stride=64)))
+    results = list(predict.iter_raw_results(predict.ForwardFunction(model),
+                                            training.make_predict_dataset(str(records), 16, 128)))
+    config = P.PostprocessConfig(nbest=5)
+    expected = P.compute_predictions(list(read_documents(predict_file)), results, config)
+    assert len(expected) == 5
+    assert out.read_text() == fileio.json_text(P.predictions_json(expected))
+    assert nbest.read_text() == fileio.json_text(P.nbest_json(expected))
+    assert json.loads(out.read_text())["predictions"][0]["long_answer_score"] != P.NULL_SCORE

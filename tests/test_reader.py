@@ -1,0 +1,180 @@
+"""The Reader (one model loaded once, answers over NQ examples, HTML and text) and answer_nq."""
+
+import gzip
+import json
+import re
+
+import pytest
+
+from conftest import NQ_REAL, require_nq_real, run_module
+from nq_baseline import Reader
+from nq_baseline.errors import NqInputError
+from nq_baseline.nq_data import read_documents
+
+PAGE = """<!DOCTYPE html><html><head><title>Veldmoor - a town</title></head><body>
+<h1>Veldmoor</h1>
+<p>Veldmoor is a small town on the river Aln. It was founded in 1820 by Ada Corran &amp; her brother.</p>
+<table><tr><th>Mayor</th><td>Ilse Varn</td></tr><tr><th>Population</th><td>13,000</td></tr></table>
+<ul><li>The old mill, built in 1840.</li><li>St. Brann&#39;s church.</li></ul>
+</body></html>"""
+
+TEXT = """Veldmoor is a small town on the river Aln.
+
+It was founded in 1820 by Ada Corran, whose statue stands in the square.
+\t
+Its mayor is Ilse Varn; about 13,000 people live there."""
+
+
+@pytest.fixture(scope="module")
+def reader(random_model_folder):
+    return Reader.load(str(random_model_folder[0]), batch_size=4)
+
+
+def test_answers_equal_run_nq_predict_on_the_same_file(random_model_folder, reader, tmp_path):
+    """Same windows, same forward pass, same post-processing: the Reader's official fields are
+    what run_nq --do_predict writes, example by example (real NQ, both formats)."""
+    require_nq_real()
+    folder, _ = random_model_folder
+    predict_file = str(NQ_REAL / "*.jsonl.gz")
+    out = tmp_path / "p.json"
+    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={folder}", f"--predict_file={predict_file}",
+                      f"--output_prediction_file={out}")
+    assert proc.returncode == 0, proc.stderr
+    expected = json.loads(out.read_text())["predictions"]
+    docs = list(read_documents(predict_file))
+    got = [reader.answer(d.question_text, d) for d in docs]
+    assert [a.prediction for a in got] == expected
+    # an NQ example given as its JSON object, or its line, answers the same
+    line = gzip.open(NQ_REAL / "nq-dev-full-1.jsonl.gz", "rb").readline()
+    assert reader.answer(docs[0].question_text, json.loads(line)).prediction == expected[0]
+    assert reader.answer(docs[0].question_text, line, kind="nq").prediction == expected[0]
+    assert got[0].example_id == docs[0].example_id and got[0].num_windows > 1
+
+
+def test_answer_many_equals_one_by_one_and_tokenizes_once(reader, monkeypatch):
+    questions = ["when was veldmoor founded", "who is the mayor of veldmoor", "how many people live there",
+                 "what river", "is it a town"]
+    one_by_one = [reader.answer(q, PAGE).to_json() for q in questions]
+    calls = []
+    original = reader.prepare
+    monkeypatch.setattr(reader, "prepare", lambda *a, **k: calls.append(1) or original(*a, **k))
+    many = reader.answer_many(questions, PAGE)
+    assert [a.to_json() for a in many] == one_by_one
+    assert len(calls) == 1
+
+
+def _oracle(reader, question, document, first_word, last_word, answer_type=3):
+    """The Reader's answer when the model's logits point at the NQ tokens `first_word` ..
+    `last_word` (their text): tests the mapping back to tokens, bytes, characters and text."""
+    import numpy as np
+
+    enc = reader.encode([question], document)
+    doc = enc.document.doc
+    words = [i for i, (t, h) in enumerate(zip(doc.tokens, doc.is_html)) if not h]
+    start = next(i for i in words if doc.tokens[i] == first_word)
+    end = next(i for i in words if i >= start and doc.tokens[i] == last_word)
+    token_map = enc.windows["token_map"]
+    n, seq = token_map.shape
+    outputs = {"start_logits": np.zeros((n, seq), np.float32), "end_logits": np.zeros((n, seq), np.float32),
+               "answer_type_logits": np.zeros((n, 5), np.float32)}
+    outputs["answer_type_logits"][:, answer_type] = 5.0
+    row = next(r for r in range(n) if start in token_map[r] and end in token_map[r])
+    outputs["start_logits"][row, np.argmax(token_map[row] == start)] = 10.0
+    outputs["end_logits"][row, seq - 1 - np.argmax(token_map[row][::-1] == end)] = 10.0
+    return reader.decode(enc, outputs)[0], (start, end + 1)
+
+
+def test_html_answers_point_into_the_page(reader):
+    source = PAGE.encode("utf-8")
+    for first, last, expected in (("1820", "1820", "1820"), ("Ada", "brother", "Ada Corran & her brother"),
+                                  ("Ilse", "Varn", "Ilse Varn"), ("13,000", "13,000", "13,000"),
+                                  ("St.", "church", "St. Brann's church")):
+        a, (start, end) = _oracle(reader, "q", PAGE, first, last)
+        assert [(s.start_token, s.end_token) for s in a.short_answers] == [(start, end)]
+        short = a.short_answers[0]
+        assert short.text == expected
+        assert source[short.start_byte:short.end_byte].decode() == PAGE[short.start_char:short.end_char]
+        assert PAGE[short.start_char:short.end_char].replace("&amp;", "&").replace("&#39;", "'") == expected
+        cand = reader.prepare(PAGE).doc.candidates[a.long_answer_index]
+        assert cand.top_level and (a.long_answer.start_token, a.long_answer.end_token) == (cand.start_token,
+                                                                                          cand.end_token)
+        assert (a.long_answer.start_byte, a.long_answer.end_byte) == (cand.start_byte, cand.end_byte)
+        element = PAGE[a.long_answer.start_char:a.long_answer.end_char]
+        assert element[:3].lower() in ("<p>", "<ta", "<ul") and expected.split()[0] in a.long_answer.text
+        assert "<" not in a.long_answer.text
+    yes, _ = _oracle(reader, "q", PAGE, "1820", "1820", answer_type=1)
+    assert yes.yes_no_answer == "YES" and yes.short_answers == () and yes.long_answer is not None
+    assert yes.answer_type == "YES" and yes.answer_type_probabilities["YES"] > 0.5
+
+
+def test_text_answers_point_into_the_text(reader):
+    prepared = reader.prepare(TEXT)
+    assert prepared.kind == "text" and len(prepared.doc.candidates) == 3
+    for first, last, expected, paragraph in (("Ada", "Corran", "Ada Corran", 1), ("13", "000", "13,000", 2),
+                                             ("river", "Aln", "river Aln", 0)):
+        a, _ = _oracle(reader, "q", TEXT, first, last)
+        short = a.short_answers[0]
+        assert TEXT[short.start_char:short.end_char] == expected == short.text
+        assert a.long_answer_index == paragraph
+        paragraphs = [p.strip() for p in re.split(r"\n[ \t]*\n", TEXT)]
+        assert TEXT[a.long_answer.start_char:a.long_answer.end_char] == paragraphs[paragraph]
+
+
+def test_bad_input(reader):
+    with pytest.raises(NqInputError, match="question: is empty"):
+        reader.answer("  ", PAGE)
+    with pytest.raises(NqInputError, match="not UTF-8"):
+        reader.answer("q", b"<p>caf\xe9</p>", kind="html")
+    small = Reader(reader.model, reader.tokenizer, reader.features, reader.postprocess, max_document_bytes=100)
+    with pytest.raises(NqInputError, match="100"):
+        small.answer("q", PAGE)
+    # no candidate at all: a null answer, never a crash
+    empty = reader.answer("what is it", "<html><body><h1>Title only</h1></body></html>")
+    assert empty.long_answer is None and empty.short_answers == () and empty.long_answer_index == -1
+    # a question longer than max_query_length is cut as in training (its last pieces kept), and said so
+    long_q = " ".join(["founded"] * 200) + " veldmoor"
+    a = reader.answer(long_q, PAGE)
+    assert a.question_truncated and not reader.answer("when founded", PAGE).question_truncated
+    enc = reader.encode([long_q], PAGE)
+    query_len = reader.features.max_query_length
+    full = [reader.tokenizer.vocab["[Q]"]] + reader.tokenizer.tokenize_text(long_q)
+    ids = enc.windows["input_ids"][0]
+    assert len(full) > query_len and list(ids[1:query_len + 1]) == full[-query_len:]
+    assert ids[query_len + 1] == reader.tokenizer.sep_id
+
+
+def test_answer_nq_cli(random_model_folder, tmp_path):
+    folder, _ = random_model_folder
+    html = tmp_path / "page.html"
+    html.write_text(PAGE)
+    text = tmp_path / "notes.txt"
+    text.write_text(TEXT)
+    proc = run_module("nq_baseline.answer_nq", f"--model_dir={folder}", "--question=who is the mayor",
+                      f"--html_file={html}")
+    assert proc.returncode == 0, proc.stderr
+    assert "long answer" in proc.stdout and "short answer:" in proc.stdout and "answer type:" in proc.stdout
+    proc = run_module("nq_baseline.answer_nq", f"--model_dir={folder}", "--question=who founded it",
+                      f"--text_file={text}", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for key in ("long_answer", "long_answer_score", "short_answers", "short_answers_score", "yes_no_answer",
+                "long_answer_text", "short_answers_text", "answer_type_probabilities"):
+        assert key in out
+    assert "example_id" not in out and abs(sum(out["answer_type_probabilities"].values()) - 1) < 1e-5
+    if NQ_REAL.is_dir():
+        docs = list(read_documents(str(NQ_REAL / "nq-simplified-4.jsonl.gz")))
+        proc = run_module("nq_baseline.answer_nq", f"--model_dir={folder}", f"--nq_file={NQ_REAL / 'nq-simplified-4.jsonl.gz'}",
+                          f"--example_id={docs[2].example_id}", "--json")
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert out["example_id"] == docs[2].example_id and out["question"] == docs[2].question_text
+    for args, named in ((["--question=q"], "exactly one of"), ([f"--html_file={html}", f"--text_file={text}", "--question=q"],
+                                                               "exactly one of"),
+                        ([f"--html_file={html}", "--question= "], "--question"),
+                        ([f"--html_file={tmp_path / 'missing.html'}", "--question=q"], "missing.html"),
+                        ([f"--text_file={text}", "--question=q", "--doc_stride=0"], "--doc_stride")):
+        proc = run_module("nq_baseline.answer_nq", f"--model_dir={folder}", *args)
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("answer_nq: error:"), proc.stderr
+        assert named in proc.stderr.strip().splitlines()[-1]
+    proc = run_module("nq_baseline.answer_nq", f"--model_dir={tmp_path}", f"--text_file={text}", "--question=q")
+    assert proc.returncode == 2 and "nq_model.json" in proc.stderr
