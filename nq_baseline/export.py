@@ -3,23 +3,31 @@
 SavedModel (`export_saved_model`), two signatures:
 - `serving_default`: int32 `input_ids`, `input_mask`, `segment_ids` `[batch, seq]` ->
   float32 `start_logits`, `end_logits` `[batch, seq]`, `answer_type_logits` `[batch, 5]`
-  (the TF Serving / Model Garden convention; the client builds the windows).
-- `answer_text`: string `question` and `context`, both `[batch]` (one question per context;
-  send `[1]` for one) -> per example the best span: `answer` (its text), `start_char` /
-  `end_char` (code points into the context, end exclusive; -1 without an answer),
-  `start_byte` / `end_byte` (the same in UTF-8 bytes), `score`, `answer_type` (UNKNOWN, YES,
-  NO, SHORT, LONG) and `paragraph` (0-based index of the non-empty paragraph, the long
-  answer). Everything happens in the graph (tensorflow-text): a SavedModel alone answers
-  questions, from TF Serving or any language that can load it.
+  (and `long_logits` `[batch, seq]` for a model with the long-answer head): the TF
+  Serving / Model Garden convention, the client builds the windows.
+- `answer_text`: string `question` and `context`, both `[batch]` (one question per
+  context; send `[1]` for one). Per example, what `Reader.answer(question, context,
+  kind="text")` answers: the short span `answer` (its words, white space between them one
+  space), `start_char` / `end_char` (code points into the context, end exclusive),
+  `start_byte` / `end_byte` (UTF-8 bytes), `score`; the long answer, i.e. the paragraph:
+  `paragraph` (0-based among the non-empty paragraphs), `long_answer`, `long_start_char`,
+  `long_end_char`, `long_start_byte`, `long_end_byte`, `long_answer_score`; and
+  `answer_type` (UNKNOWN, YES, NO, SHORT, LONG, of the window that gave the answer).
+  Without an answer: offsets -1, texts "", scores -10000, type UNKNOWN. The span is given
+  whatever the answer type; the Reader's `use_answer_type` form (YES/NO: a yes/no answer,
+  LONG: the paragraph alone) is the client's to apply. Everything happens in the graph
+  (tensorflow-text): a SavedModel alone answers questions, from TF Serving or any
+  language that loads SavedModels (with the tensorflow-text ops).
 Two more functions of the saved object (not signatures; `tf.saved_model.load(D).encode(q, c)`):
 `encode(question, context)` -> the windows for `serving_default` (with `token_word`, the
-word of each position, and the words' byte offsets), `word_pieces(words)` -> ids and
-`row_lengths` (NqTokenizer.word_ids in the graph).
+word of each position, `candidate`, the paragraph at each `[ContextId=i]` marker, and the
+words' byte offsets), `word_pieces(words)` -> ids and `row_lengths` (NqTokenizer.word_ids).
 
-`answer_text` follows the Reader's plain-text path exactly (the reference is
-`features.build_example` / `features.make_features` / `postprocess.predict_example`):
-- paragraphs: the context split on blank lines (a line of only white space), empty ones
-  dropped; paragraph i is long-answer candidate i;
+`answer_text` follows the Reader's plain-text path (`documents.document_from_text`,
+`features.build_example` / `window_arrays`, `postprocess.predict_example`; the
+post-processing settings are fixed at export, by default the Reader's for this model):
+- paragraphs: runs of lines that are not blank (a line of only white space is blank);
+  paragraph i is long-answer candidate i;
 - words: `tokenizers`' BertPreTokenizer (split on white space, each punctuation character
   its own word); the document is `[ContextId=-1] [NoLongAnswer]`, then for the first
   `max_contexts - 1` paragraphs `[ContextId=i] [Paragraph=min(i+1, max_position)]` and the
@@ -28,9 +36,11 @@ word of each position, and the words' byte offsets), `word_pieces(words)` -> ids
 - windows `[CLS] question [SEP] chunk [SEP]` every `doc_stride` pieces;
 - per window the `n_best_size` best starts and ends (position 0 excluded, ties: lower
   index first), pairs start <= end on document words, at most `max_answer_length`
-  pieces, score start + end - (start[0] + end[0]) in float64; the first best over windows,
-  start rank, end rank; the span extends to whole words; answer type = argmax of the
-  winning window's answer-type logits.
+  pieces (and inside one paragraph with `short_inside_long`), score start + end -
+  (start[0] + end[0]) in float64 (plus the answer-type log-odds with
+  `null_score="answer_type"`); the first best over windows, start rank, end rank; with
+  `long_answer_from="head"` first the paragraph whose marker the long-answer head scores
+  best, then the best span inside it; the span extends to whole words.
 
 The word pieces restate, in RE2 and tensorflow-text ops, what `tokenization.NqTokenizer`
 (BertNormalizer + BertPreTokenizer + WordPiece of `tokenizers`) does to one word: remove
@@ -112,14 +122,14 @@ def load_trained_model(model_dir: str) -> TrainedModel:
     Raises NqInputError naming the file (or the folder) that is missing or does not fit."""
     import tensorflow as tf
 
-    from nq_baseline import modeling, training
+    from nq_baseline import training
 
     if not os.path.isdir(model_dir):
         raise NqInputError(model_dir, None, "no such model folder")
     spec = ModelSpec.load(model_dir)
     try:
         config = spec.bert_config()
-        model = modeling.build_nq_model(config, spec.features.max_seq_length)
+        model = spec.build_model()
     except (OSError, ValueError, TypeError) as err:
         raise NqInputError(spec.bert_config_file, None, f"unusable encoder config ({err})") from None
     failure = None
@@ -306,6 +316,7 @@ class TextLayout:
         begin = (tf.ragged.boolean_mask(begin, kept)[:limit] + offset).flat_values
         end = (tf.ragged.boolean_mask(end, kept)[:limit] + offset).flat_values
         count = words.nrows()
+        minus_one = tf.constant(-1, tf.int64)
 
         pieces = self.word_pieces(words.flat_values)  # [words, pieces]
         by_paragraph = tf.RaggedTensor.from_row_splits(pieces, words.row_splits).merge_dims(1, 2)
@@ -313,28 +324,39 @@ class TextLayout:
             pieces.with_flat_values(pieces.value_rowids()), words.row_splits).merge_dims(1, 2)
         markers = tf.RaggedTensor.from_tensor(
             tf.constant(self.paragraph_markers or np.zeros([0, 2]), tf.int64)[:count])
-        no_word = tf.RaggedTensor.from_tensor(tf.fill([count, 2], tf.constant(-1, tf.int64)))
-        ids = tf.concat([tf.constant(self.head_ids, tf.int64),
-                         tf.concat([markers, by_paragraph], axis=1).flat_values], axis=0)
-        piece_words = tf.concat([tf.constant([-1, -1], tf.int64),
-                                 tf.concat([no_word, piece_word], axis=1).flat_values], axis=0)
-        return {"ids": ids, "piece_word": piece_words, "word_begin": begin, "word_end": end,
-                "word_paragraph": words.value_rowids()}
+        # the candidate index at its [ContextId=i] marker (features' candidate_map), else -1
+        index = tf.range(count, dtype=tf.int64)[:, tf.newaxis]
+        marker_candidate = tf.RaggedTensor.from_tensor(tf.concat([index, tf.fill([count, 1], minus_one)], axis=1))
+        marker_word = tf.RaggedTensor.from_tensor(tf.fill([count, 2], minus_one))
+        no_candidate = by_paragraph.with_flat_values(tf.fill(tf.shape(by_paragraph.flat_values), minus_one))
 
-    def windows(self, query, doc_ids, piece_word):
-        """features.make_features over in-graph ids: [windows, seq] input_ids, input_mask,
-        segment_ids and the word of every position (-1 outside document words)."""
+        def flat(head, per_paragraph, pieces_of):
+            return tf.concat([tf.constant(head, tf.int64),
+                              tf.concat([per_paragraph, pieces_of], axis=1).flat_values], axis=0)
+
+        first_word = words.row_splits[:-1]
+        return {"ids": flat(self.head_ids, markers, by_paragraph),
+                "piece_word": flat([-1, -1], marker_word, piece_word),
+                "piece_candidate": flat([-1, -1], marker_candidate, no_candidate),
+                "word_begin": begin, "word_end": end, "word_paragraph": words.value_rowids(),
+                "paragraph_begin": tf.gather(begin, first_word),
+                "paragraph_end": tf.gather(end, words.row_splits[1:] - 1)}
+
+    def windows(self, query, doc):
+        """features.window_arrays over in-graph ids: [windows, seq] input_ids, input_mask,
+        segment_ids, the word of every position (-1 outside document words) and the
+        candidate at every [ContextId=i] marker (-1 elsewhere)."""
         import tensorflow as tf
 
         seq = self.features.max_seq_length
+        doc_ids = doc["ids"]
         n = tf.size(doc_ids, out_type=tf.int64)
         prefix = tf.concat([tf.constant([self.cls_id], tf.int64), query,
                             tf.constant([self.sep_id], tf.int64)], axis=0)
         doc_offset = tf.size(prefix, out_type=tf.int64)
         max_doc = seq - doc_offset - 1
         step = tf.minimum(max_doc, self.features.doc_stride)
-        extra = tf.maximum(n - max_doc, 0)
-        count = 1 + (extra + step - 1) // step
+        count = 1 + (tf.maximum(n - max_doc, 0) + step - 1) // step  # features.window_spans
         starts = tf.range(count, dtype=tf.int64) * step
         lengths = tf.minimum(n - starts, max_doc)
         col = tf.range(seq, dtype=tf.int64)[tf.newaxis, :]
@@ -343,63 +365,151 @@ class TextLayout:
         src = tf.clip_by_value(starts[:, tf.newaxis] + rel, 0, tf.maximum(n - 1, 0))
         sep_col = (doc_offset + lengths)[:, tf.newaxis]
         prefix_row = tf.pad(prefix, [[0, seq - doc_offset]])[tf.newaxis, :]
+        minus_one = tf.constant(-1, tf.int64)
         outside = tf.where(col == sep_col, tf.constant(self.sep_id, tf.int64),
                            tf.where(col < doc_offset, prefix_row, tf.constant(0, tf.int64)))
-        input_ids = tf.where(in_doc, tf.gather(doc_ids, src), outside)
-        input_mask = tf.cast(col <= sep_col, tf.int32)
-        segment_ids = tf.cast((col >= doc_offset) & (col <= sep_col), tf.int32)
-        token_word = tf.where(in_doc, tf.gather(piece_word, src), tf.constant(-1, tf.int64))
-        return {"input_ids": tf.cast(input_ids, tf.int32), "input_mask": input_mask,
-                "segment_ids": segment_ids, "token_word": token_word}
+        return {"input_ids": tf.cast(tf.where(in_doc, tf.gather(doc_ids, src), outside), tf.int32),
+                "input_mask": tf.cast(col <= sep_col, tf.int32),
+                "segment_ids": tf.cast((col >= doc_offset) & (col <= sep_col), tf.int32),
+                "token_word": tf.where(in_doc, tf.gather(doc["piece_word"], src), minus_one),
+                "candidate": tf.where(in_doc, tf.gather(doc["piece_candidate"], src), minus_one)}
 
 
-def best_span(start_logits, end_logits, token_word, n_best_size: int, max_answer_length: int):
-    """postprocess.window_candidates + predict_example's choice, over [windows, seq] logits:
-    (found, score float64, window, start position, end position)."""
+# ----------------------------------------------------------------------------- answers in the graph
+
+
+def first_best(scores, valid):
+    """(found, flat index, score) of the first maximum of `scores` where `valid`, in
+    row-major order: Python's max() and np.argmax keep the first of equal scores."""
     import tensorflow as tf
 
-    seq = start_logits.shape[-1] or tf.shape(start_logits)[-1]
-    k = min(n_best_size, seq - 1) if isinstance(seq, int) else tf.minimum(n_best_size, seq - 1)
-    starts = tf.math.top_k(start_logits[:, 1:], k=k).indices + 1  # ties: lower index first
-    ends = tf.math.top_k(end_logits[:, 1:], k=k).indices + 1
-    start64 = tf.cast(start_logits, tf.float64)
-    end64 = tf.cast(end_logits, tf.float64)
-    on_word = token_word >= 0
-    s, e = starts[:, :, tf.newaxis], ends[:, tf.newaxis, :]
-    ok = (tf.gather(on_word, starts, batch_dims=1)[:, :, tf.newaxis]
-          & tf.gather(on_word, ends, batch_dims=1)[:, tf.newaxis, :]
-          & (e >= s) & (e - s + 1 <= max_answer_length))
-    cls = start64[:, 0] + end64[:, 0]
-    score = (tf.gather(start64, starts, batch_dims=1)[:, :, tf.newaxis]
-             + tf.gather(end64, ends, batch_dims=1)[:, tf.newaxis, :]) - cls[:, tf.newaxis, tf.newaxis]
-    flat = tf.reshape(tf.where(ok, score, tf.constant(-np.inf, tf.float64)), [-1])
-    found = tf.reduce_any(ok)
+    flat = tf.reshape(tf.where(valid, scores, tf.constant(-np.inf, scores.dtype)), [-1])
+    size = tf.size(flat)
     best = tf.reduce_max(flat)
-    positions = tf.range(tf.size(flat))
-    index = tf.reduce_min(tf.where(flat == best, positions, tf.size(flat)))  # the first best
-    index = tf.minimum(index, tf.size(flat) - 1)
-    k = tf.shape(starts)[1]
-    window, rank = index // (k * k), index % (k * k)
-    return found, best, window, starts[window, rank // k], ends[window, rank % k]
+    index = tf.reduce_min(tf.where(flat == best, tf.range(size), size))
+    return tf.reduce_any(valid), tf.minimum(index, size - 1), best
 
 
 def first_argmax(values):
     """np.argmax's choice (the first of equal maxima) of a 1-D tensor."""
     import tensorflow as tf
 
-    positions = tf.range(tf.size(values))
-    return tf.reduce_min(tf.where(values == tf.reduce_max(values), positions, tf.size(values)))
+    return first_best(values, tf.ones_like(values, tf.bool))[1]
+
+
+def answer_log_odds(answer_type_logits):
+    """postprocess.answer_log_odds per window, float64: log P(an answer) - log P(UNKNOWN)."""
+    import tensorflow as tf
+
+    rest = answer_type_logits[:, 1:]
+    top = tf.reduce_max(rest, axis=1)
+    return top + tf.math.log(tf.reduce_sum(tf.exp(rest - top[:, tf.newaxis]), axis=1)) - answer_type_logits[:, 0]
+
+
+def choose_answer(outputs, windows, word_paragraph, config):
+    """postprocess.predict_example over one example's windows, in the graph: the short span
+    (window, start and end position), its score, the long answer (paragraph) and its score,
+    and the answer-type logits that decide the answer's form."""
+    import tensorflow as tf
+
+    start64 = tf.cast(outputs["start_logits"], tf.float64)
+    end64 = tf.cast(outputs["end_logits"], tf.float64)
+    type64 = tf.cast(outputs["answer_type_logits"], tf.float64)
+    token_word = windows["token_word"]
+    seq = int(outputs["start_logits"].shape[-1])
+    bonus = answer_log_odds(type64) if config.null_score == "answer_type" else tf.zeros_like(type64[:, 0])
+
+    # window_candidates: the n best starts and ends (position 0 left out, ties: lower index)
+    k = min(config.n_best_size, seq - 1)
+    starts = tf.math.top_k(outputs["start_logits"][:, 1:], k=k).indices + 1
+    ends = tf.math.top_k(outputs["end_logits"][:, 1:], k=k).indices + 1
+    paragraph_of = tf.concat([word_paragraph, [-1]], axis=0)  # index -1 reads the -1 at the end
+
+    def paragraph(word):
+        return tf.gather(paragraph_of, tf.where(word >= 0, word, tf.size(word_paragraph, out_type=tf.int64)))
+
+    s_word = tf.gather(token_word, starts, batch_dims=1)  # [windows, k]
+    e_word = tf.gather(token_word, ends, batch_dims=1)
+    s_par, e_par = paragraph(s_word)[:, :, tf.newaxis], paragraph(e_word)[:, tf.newaxis, :]
+    s, e = starts[:, :, tf.newaxis], ends[:, tf.newaxis, :]
+    valid = ((s_word >= 0)[:, :, tf.newaxis] & (e_word >= 0)[:, tf.newaxis, :]
+             & (e >= s) & (e - s + 1 <= config.max_answer_length))
+    if config.short_inside_long:  # every paragraph is a top-level candidate
+        valid &= s_par == e_par
+    cls = start64[:, 0] + end64[:, 0]
+    span_score = ((tf.gather(start64, starts, batch_dims=1)[:, :, tf.newaxis]
+                   + tf.gather(end64, ends, batch_dims=1)[:, tf.newaxis, :]) - cls[:, tf.newaxis, tf.newaxis]
+                  + bonus[:, tf.newaxis, tf.newaxis])
+
+    if config.long_answer_from == "head":  # best_long_candidate, then the best span inside it
+        candidate = windows["candidate"]
+        long64 = tf.cast(outputs["long_logits"], tf.float64)
+        long_score = long64 - long64[:, :1] + bonus[:, tf.newaxis]
+        has_long, long_at, long_value = first_best(long_score, candidate >= 0)
+        long_window = long_at // seq
+        long_index = tf.where(has_long, tf.reshape(candidate, [-1])[long_at], -1)
+        inside = valid & (s_par == long_index) & (e_par == long_index)
+        has_short, span_at, short_value = first_best(span_score, inside)
+        short_value = tf.where(has_short, short_value, long_value)
+        type_window = tf.where(has_short, span_at // (k * k), long_window)
+    else:  # bert_joint: the best span, and the paragraph holding it
+        has_short, span_at, short_value = first_best(span_score, valid)
+        has_long = has_short
+        long_value = short_value
+        type_window = span_at // (k * k)
+    window, rank = span_at // (k * k), span_at % (k * k)
+    first, last = s_word[window, rank // k], e_word[window, rank % k]
+    if config.long_answer_from != "head":
+        same = paragraph(first) == paragraph(last)
+        long_index = tf.where(has_short & same, paragraph(first), -1)
+        has_long = long_index >= 0
+    return {"has_short": has_short, "first_word": first, "last_word": last, "short_score": short_value,
+            "has_long": has_long, "long_index": long_index, "long_score": long_value,
+            "answer_type_logits": outputs["answer_type_logits"][type_window]}
+
+
+def _collapsed(text):
+    """documents.text_of for plain text: words joined by one space where the source has
+    white space between them (Python's str.split white space, \x1c-\x1f included)."""
+    import tensorflow as tf
+
+    text = tf.strings.regex_replace(text, f"[{_WHITE_SPACE}\\x1c-\\x1f]+", " ")
+    return tf.strings.regex_replace(text, "^ | $", "")
 
 
 # ----------------------------------------------------------------------------- SavedModel
 
+ANSWER_OUTPUTS = {"answer": "string", "start_char": "int64", "end_char": "int64", "start_byte": "int64",
+                  "end_byte": "int64", "score": "float32", "long_answer": "string", "long_start_char": "int64",
+                  "long_end_char": "int64", "long_start_byte": "int64", "long_end_byte": "int64",
+                  "long_answer_score": "float32", "paragraph": "int64", "answer_type": "string"}
 
-def _saved_module(trained: TrainedModel, n_best_size: int, max_answer_length: int):
+
+def _text_span(context, found, begin_byte, end_byte):
+    """(text, start_char, end_char, start_byte, end_byte) of a byte span; "" and -1 without one."""
+    import tensorflow as tf
+
+    zero = tf.constant(0, tf.int64)
+    begin_byte, end_byte = tf.where(found, begin_byte, zero), tf.where(found, end_byte, zero)
+    raw = tf.strings.substr(context, begin_byte, end_byte - begin_byte)
+    start_char = tf.strings.length(tf.strings.substr(context, zero, begin_byte), unit="UTF8_CHAR")
+    end_char = start_char + tf.strings.length(raw, unit="UTF8_CHAR")
+    none = tf.constant(-1, tf.int64)
+    return (tf.where(found, _collapsed(raw), ""), tf.where(found, tf.cast(start_char, tf.int64), none),
+            tf.where(found, tf.cast(end_char, tf.int64), none), tf.where(found, begin_byte, none),
+            tf.where(found, end_byte, none))
+
+
+def _saved_module(trained: TrainedModel, config):
+    """The tf.Module written as the SavedModel (`config`: a postprocess.PostprocessConfig)."""
     import tensorflow as tf
 
     spec = trained.spec
     layout = TextLayout(spec.vocab_file, spec.do_lower_case, spec.features)
     model = trained.model
+    logit_names = ["start_logits", "end_logits", "answer_type_logits"]
+    if getattr(model, "long_answer_head", False):
+        logit_names.append("long_logits")
     type_names = tf.constant(ANSWER_TYPE_NAMES)
 
     class NqExport(tf.Module):
@@ -413,9 +523,8 @@ def _saved_module(trained: TrainedModel, n_best_size: int, max_answer_length: in
             self.vocabulary = tf.saved_model.Asset(spec.vocab_file)
 
         def _logits(self, features):
-            out = model({k: features[k] for k in ("input_ids", "input_mask", "segment_ids")},
-                             training=False)
-            return {k: out[k] for k in ("start_logits", "end_logits", "answer_type_logits")}
+            out = model({k: features[k] for k in ("input_ids", "input_mask", "segment_ids")}, training=False)
+            return {k: out[k] for k in logit_names}
 
         @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name=n)
                                       for n in ("input_ids", "input_mask", "segment_ids")])
@@ -427,7 +536,7 @@ def _saved_module(trained: TrainedModel, n_best_size: int, max_answer_length: in
         def encode(self, question, context):
             """The windows of one question over one context (for clients of serving_default)."""
             doc = layout.document(context)
-            out = layout.windows(layout.question_ids(question), doc["ids"], doc["piece_word"])
+            out = layout.windows(layout.question_ids(question), doc)
             out["word_begin"], out["word_end"] = doc["word_begin"], doc["word_end"]
             return out
 
@@ -440,56 +549,67 @@ def _saved_module(trained: TrainedModel, n_best_size: int, max_answer_length: in
         def _answer_one(self, pair):
             question, context = pair
             doc = layout.document(context)
-            windows = layout.windows(layout.question_ids(question), doc["ids"], doc["piece_word"])
-            logits = self._logits(windows)
-            found, score, window, start, end = best_span(
-                logits["start_logits"], logits["end_logits"], windows["token_word"], n_best_size,
-                max_answer_length)
-            first_word = tf.maximum(windows["token_word"][window, start], 0)
-            last_word = tf.maximum(windows["token_word"][window, end], 0)
-            begins = tf.concat([doc["word_begin"], [0]], 0)  # never empty
-            ends = tf.concat([doc["word_end"], [0]], 0)
-            paragraphs = tf.concat([doc["word_paragraph"], [0]], 0)
-            start_byte = tf.where(found, begins[first_word], -1)
-            end_byte = tf.where(found, ends[last_word], -1)
-            answer = tf.where(found, tf.strings.substr(context, tf.maximum(start_byte, 0),
-                                                       tf.maximum(end_byte - start_byte, 0)), "")
-            start_char = tf.where(found, tf.strings.length(
-                tf.strings.substr(context, tf.constant(0, tf.int64), tf.maximum(start_byte, 0)), unit="UTF8_CHAR"), -1)
-            end_char = tf.where(found, start_char + tf.strings.length(answer, unit="UTF8_CHAR"), -1)
-            kind = first_argmax(logits["answer_type_logits"][window])
-            return {"answer": answer, "start_char": tf.cast(start_char, tf.int64),
-                    "end_char": tf.cast(end_char, tf.int64), "start_byte": start_byte, "end_byte": end_byte,
-                    "score": tf.cast(tf.where(found, score, NULL_SCORE), tf.float32),
-                    "answer_type": tf.where(found, tf.gather(type_names, kind), ANSWER_TYPE_NAMES[0]),
-                    "paragraph": tf.where(found, paragraphs[first_word], -1)}
+            windows = layout.windows(layout.question_ids(question), doc)
+            chosen = choose_answer(self._logits(windows), windows, doc["word_paragraph"], config)
+
+            def at(values, index):  # values[index], 0 when index is -1 (then unused)
+                return tf.concat([values, [0]], axis=0)[tf.maximum(index, 0)]
+
+            short = _text_span(context, chosen["has_short"], at(doc["word_begin"], chosen["first_word"]),
+                               at(doc["word_end"], chosen["last_word"]))
+            index = chosen["long_index"]
+            long = _text_span(context, chosen["has_long"], at(doc["paragraph_begin"], index),
+                              at(doc["paragraph_end"], index))
+            found = chosen["has_long"] | chosen["has_short"]
+            null = tf.constant(NULL_SCORE, tf.float64)
+            kind = tf.where(found, tf.gather(type_names, first_argmax(chosen["answer_type_logits"])),
+                            ANSWER_TYPE_NAMES[0])
+            return dict(zip(ANSWER_OUTPUTS, [
+                *short, tf.cast(tf.where(found, chosen["short_score"], null), tf.float32),
+                *long, tf.cast(tf.where(found, chosen["long_score"], null), tf.float32),
+                index, kind]))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question"),
                                       tf.TensorSpec([None], tf.string, name="context")])
         def answer(self, question, context):
             tf.debugging.assert_equal(tf.size(question), tf.size(context),
                                       message="answer_text: question and context need the same batch size")
-            signature = {"answer": tf.TensorSpec([], tf.string), "start_char": tf.TensorSpec([], tf.int64),
-                         "end_char": tf.TensorSpec([], tf.int64), "start_byte": tf.TensorSpec([], tf.int64),
-                         "end_byte": tf.TensorSpec([], tf.int64), "score": tf.TensorSpec([], tf.float32),
-                         "answer_type": tf.TensorSpec([], tf.string), "paragraph": tf.TensorSpec([], tf.int64)}
+            signature = {name: tf.TensorSpec([], getattr(tf, dtype)) for name, dtype in ANSWER_OUTPUTS.items()}
             return tf.map_fn(self._answer_one, (question, context), fn_output_signature=signature)
 
     return NqExport()
 
 
-def export_saved_model(trained: TrainedModel, export_dir: str, overwrite: bool = False,
-                       n_best_size: int = 20, max_answer_length: int = 30) -> str:
-    """Writes the SavedModel (signatures serving_default and answer_text) to `export_dir`."""
+def answer_config(spec: ModelSpec, long_answer_from: str = "auto", **settings):
+    """The PostprocessConfig answer_text follows: the Reader's default for this model
+    (its long-answer head when it has one), with `settings` (n_best_size,
+    max_answer_length, null_score, short_inside_long) changed."""
+    from nq_baseline.postprocess import PostprocessConfig
+
+    if long_answer_from == "head" and not spec.long_answer_head:
+        raise ExportError("--long_answer_from=head needs a model trained with --long_answer_head")
+    if long_answer_from == "auto":
+        long_answer_from = "head" if spec.long_answer_head else "span"
+    try:
+        config = PostprocessConfig(long_answer_from=long_answer_from, **settings)
+    except (TypeError, ValueError) as err:
+        raise ExportError(str(err)) from None
+    if config.answer_type_scope != "window":
+        raise ExportError("answer_text decides the answer's form from the winning window "
+                          "(answer_type_scope=window) only")
+    return config
+
+
+def export_saved_model(trained: TrainedModel, export_dir: str, overwrite: bool = False, config=None) -> str:
+    """Writes the SavedModel (signatures serving_default and answer_text) to `export_dir`;
+    `config` (postprocess.PostprocessConfig) defaults to `answer_config(trained.spec)`."""
     import tensorflow as tf
 
-    for name, value in (("n_best_size", n_best_size), ("max_answer_length", max_answer_length)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ExportError(f"--{name} must be a positive integer, got {value!r}")
+    config = config or answer_config(trained.spec)
     check_destination(export_dir, overwrite)
-    module = _saved_module(trained, n_best_size, max_answer_length)
-    info = export_info(trained, SAVED_MODEL, n_best_size=n_best_size, max_answer_length=max_answer_length,
-                       signatures=[SERVING_SIGNATURE, ANSWER_SIGNATURE])
+    module = _saved_module(trained, config)
+    info = export_info(trained, SAVED_MODEL, signatures=[SERVING_SIGNATURE, ANSWER_SIGNATURE],
+                       postprocess=dataclasses.asdict(config))
 
     def build(folder):
         tf.saved_model.save(module, folder, signatures={SERVING_SIGNATURE: module.serve,
@@ -558,6 +678,9 @@ def hf_tensors(model) -> tuple[dict, dict]:
             name, transpose = hf_name(google)
             value = np.ascontiguousarray(value.T if transpose else value)
             (head if name.startswith("bert.pooler.") else qa)[name] = value
+    if getattr(model.head, "long_answer_head", False):  # no loader name: the variables' own
+        head["long_output_weights"] = np.asarray(model.head.long_output_weights.numpy(), np.float32)
+        head["long_output_bias"] = np.asarray(model.head.long_output_bias.numpy(), np.float32)
     return qa, head
 
 
@@ -615,7 +738,7 @@ Exported by `export_nq --format=hf` from `{model_dir}` (training step {step}).
       pooled = tanh(last_hidden_state[:, 0] @ pooler.weight.T + pooler.bias)
       answer_type_logits = pooled @ answer_type_output_weights.T + answer_type_output_bias
 
-  classes UNKNOWN, YES, NO, SHORT, LONG.
+  classes UNKNOWN, YES, NO, SHORT, LONG.{long_head}
 - `nq_export.json`: the feature settings of training.
 
 The model was trained on bert_joint's layout: the question is `[Q]` + its pieces, the
@@ -643,7 +766,12 @@ def export_hf(trained: TrainedModel, export_dir: str, overwrite: bool = False) -
         "mask_token": "[MASK]" if "[MASK]" in vocab else "[UNK]", "tokenize_chinese_chars": True,
         "strip_accents": None, "clean_up_tokenization_spaces": False}
     special = {k: tokenizer_config[k] for k in ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")}
+    long_head = ("\n- In the same file, the long-answer head: `long_output_weights` `[1, hidden]`, "
+                 "`long_output_bias` `[1]`,\n  a score per position (`last_hidden_state @ long_output_weights.T "
+                 "+ long_output_bias`)\n  read at each paragraph's `[ContextId=i]` marker, minus the score of "
+                 "`[CLS]`." if "long_output_weights" in head else "")
     readme = HF_README.format(model_dir=spec.model_dir, step=trained.step, do_lower_case=spec.do_lower_case,
+                              long_head=long_head,
                               head_file=HEAD_FILE, max_seq_length=features.max_seq_length,
                               doc_stride=features.doc_stride, max_query_length=features.max_query_length)
     info = export_info(trained, HF, head_file=HEAD_FILE)
@@ -664,12 +792,17 @@ def export_hf(trained: TrainedModel, export_dir: str, overwrite: bool = False) -
 
 
 def export(model_dir: str, export_dir: str, fmt: str = SAVED_MODEL, overwrite: bool = False,
-           n_best_size: int = 20, max_answer_length: int = 30) -> str:
-    """Loads `model_dir` and writes it to `export_dir` in format `fmt` (saved_model or hf)."""
+           **answer_settings) -> str:
+    """Loads `model_dir` and writes it to `export_dir` in format `fmt` (saved_model or hf).
+    `answer_settings` (SavedModel only): `answer_config`'s long_answer_from, n_best_size,
+    max_answer_length, null_score, short_inside_long."""
     if fmt not in FORMATS:
         raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     check_destination(export_dir, overwrite)
+    if not os.path.isdir(model_dir):
+        raise NqInputError(model_dir, None, "no such model folder")
+    config = answer_config(ModelSpec.load(model_dir), **answer_settings) if fmt == SAVED_MODEL else None
     trained = load_trained_model(model_dir)
     if fmt == HF:
         return export_hf(trained, export_dir, overwrite)
-    return export_saved_model(trained, export_dir, overwrite, n_best_size, max_answer_length)
+    return export_saved_model(trained, export_dir, overwrite, config)
