@@ -454,14 +454,12 @@ def choose_answer(outputs, windows, word_paragraph, config):
         type_window = tf.where(has_short, span_at // (k * k), long_window)
     else:  # bert_joint: the best span, and the paragraph holding it
         has_short, span_at, short_value = first_best(span_score, valid)
-        has_long = has_short
         long_value = short_value
         type_window = span_at // (k * k)
     window, rank = span_at // (k * k), span_at % (k * k)
     first, last = s_word[window, rank // k], e_word[window, rank % k]
-    if config.long_answer_from != "head":
-        same = paragraph(first) == paragraph(last)
-        long_index = tf.where(has_short & same, paragraph(first), -1)
+    if config.long_answer_from != "head":  # none when the span crosses paragraphs
+        long_index = tf.where(has_short & (paragraph(first) == paragraph(last)), paragraph(first), -1)
         has_long = long_index >= 0
     return {"has_short": has_short, "first_word": first, "last_word": last, "short_score": short_value,
             "has_long": has_long, "long_index": long_index, "long_score": long_value,

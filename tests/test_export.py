@@ -594,7 +594,7 @@ def _left_behind(directory: Path):
     return sorted(n for n in os.listdir(directory) if ".tmp-" in n)
 
 
-def test_cli_errors_exit_2_one_line_nothing_left(tmp_path):
+def test_cli_errors_exit_2_one_line_nothing_left(tmp_path, nq_vocab):
     out = tmp_path / "out"
     proc = run_module("nq_baseline.export_nq", f"--export_dir={out}")
     assert _one_error_line(proc, "--model_dir") and proc.stderr.count("\n") == 1
@@ -603,9 +603,20 @@ def test_cli_errors_exit_2_one_line_nothing_left(tmp_path):
     (tmp_path / "empty").mkdir()
     proc = run_module("nq_baseline.export_nq", f"--model_dir={tmp_path / 'empty'}", f"--export_dir={out}")
     _one_error_line(proc, "nq_model.json")
-    for flag in ("--format=onnx", "--n_best_size=0", "--max_answer_length=-1", "--n_best_size=many"):
+    for flag in ("--format=onnx", "--n_best_size=0", "--max_answer_length=-1", "--n_best_size=many",
+                 "--null_score=zero", "--long_answer_from=both"):
         proc = run_module("nq_baseline.export_nq", f"--model_dir={tmp_path / 'empty'}", f"--export_dir={out}", flag)
         _one_error_line(proc, flag.split("=")[0])
+    from nq_baseline import model_dir
+    from nq_baseline.features import FeatureConfig
+    from nq_baseline.modeling import BertConfig
+
+    no_head = tmp_path / "no_head"  # a described model without the long-answer head
+    model_dir.write_model_dir(str(no_head), bert_config_json=BertConfig(**TINY).to_json_string(),
+                              vocab_file=str(nq_vocab), do_lower_case=True, features=FeatureConfig())
+    proc = run_module("nq_baseline.export_nq", f"--model_dir={no_head}", f"--export_dir={out}",
+                      "--long_answer_from=head")
+    _one_error_line(proc, "--long_answer_from=head", "--long_answer_head")
     (tmp_path / "file").write_text("x")
     proc = run_module("nq_baseline.export_nq", f"--model_dir={tmp_path}", f"--export_dir={tmp_path / 'file'}")
     _one_error_line(proc, "--export_dir", "not a folder")
