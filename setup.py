@@ -49,6 +49,7 @@ setup(
             "nq_eval=nq_baseline.nq_eval:run",
             "answer_nq=nq_baseline.answer_nq:run",
             "serve_nq=nq_baseline.serve_nq:run",
+            "export_nq=nq_baseline.export_nq:run",
         ]
     },
 )
