@@ -17,7 +17,6 @@ The two formats map to one representation:
 from __future__ import annotations
 
 import dataclasses
-import glob
 import gzip
 import operator
 import os
@@ -28,6 +27,7 @@ from typing import Iterator, Optional, Union
 import msgspec
 
 from nq_baseline.errors import NqInputError  # noqa: F401  (re-exported: nq_data.NqInputError)
+from nq_baseline.fileio import expand_paths, is_gzip  # noqa: F401  (expand_paths: nq_data.expand_paths)
 
 _HTML_TOKEN_RE = re.compile(r"^</?[A-Za-z][A-Za-z0-9]*( [^>]*)?/?>$")
 
@@ -83,20 +83,6 @@ class NqDocument:
 def is_html_token(token: str) -> bool:
     """Simplified format: a token is HTML when it looks like a tag."""
     return bool(_HTML_TOKEN_RE.match(token))
-
-
-def expand_paths(pattern: str) -> list[str]:
-    """A path, a glob, or a comma-separated list of either -> sorted, existing files."""
-    paths: list[str] = []
-    for part in pattern.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        matches = sorted(glob.glob(part))
-        if not matches:
-            raise NqInputError(part, None, "no such file (or the glob matched nothing)")
-        paths.extend(matches)
-    return paths
 
 
 def iter_lines(pattern: str) -> Iterator[tuple[str, int, bytes]]:
@@ -203,8 +189,11 @@ def _iter_file_lines(path: str, opener) -> Iterator[tuple[str, int, bytes]]:
 
 
 def _is_gzip(path: str) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
+    """fileio.is_gzip, with an unreadable file reported as bad input."""
+    try:
+        return is_gzip(path)
+    except OSError as err:
+        raise NqInputError(path, None, f"unreadable input ({err.strerror or err})") from None
 
 
 class _Token(msgspec.Struct, gc=False):
@@ -394,14 +383,11 @@ def read_example_heads(pattern: str, skip_bad: bool = False) -> Iterator[Example
         yield ExampleHead(doc.example_id, doc.candidates)
 
 
-def read_documents(pattern: str, skip_bad: bool = False, stats: Optional[dict] = None
-                   ) -> Iterator[NqDocument]:
-    """Streams NqDocuments from `pattern`; with skip_bad, bad lines are counted in stats['num_skipped']."""
+def read_documents(pattern: str, skip_bad: bool = False) -> Iterator[NqDocument]:
+    """Streams NqDocuments from `pattern`; with skip_bad, bad lines are left out."""
     for path, line_no, raw in iter_lines(pattern):
         try:
             yield parse_line(raw, path, line_no)
         except NqInputError:
             if not skip_bad:
                 raise
-            if stats is not None:
-                stats["num_skipped"] = stats.get("num_skipped", 0) + 1

@@ -5,11 +5,9 @@ Example:
       --output_tfrecord=records/train.tfrecord --is_training --include_unknowns=0.02 --num_workers=2
 """
 
-import sys
-
 from absl import app, flags, logging
 
-from nq_baseline import data_flags
+from nq_baseline import data_flags, fileio
 from nq_baseline.nq_data import NqInputError
 from nq_baseline.prepare import PrepareConfig, prepare
 
@@ -43,8 +41,7 @@ def config_from_flags() -> PrepareConfig:
 
 
 def fail(message: str) -> None:
-    print(f"prepare_nq_data: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    fileio.fail("prepare_nq_data", message)
 
 
 def main(argv):

@@ -26,6 +26,8 @@ import sys
 import threading
 from typing import Optional
 
+from nq_baseline.fileio import atomic_output, atomic_write
+
 EXIT_MISSING = 2
 
 #: lexnames(5WN): file number, lexicographer file name, syntactic category
@@ -145,13 +147,9 @@ def copy_wordnet(src: str, nltk_data: str) -> str:
             os.unlink(d)
         if os.path.isfile(d) and os.path.getsize(d) == os.path.getsize(s):
             continue
-        tmp = d + ".tmp"
-        shutil.copyfile(s, tmp)  # a real copy: NLTK refuses symlinks (and hard links)
-        os.replace(tmp, d)
-    tmp = os.path.join(target, "lexnames.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(lexnames_text())
-    os.replace(tmp, os.path.join(target, "lexnames"))
+        with open(s, "rb") as source, atomic_output(d) as copy:
+            shutil.copyfileobj(source, copy)  # a real copy: NLTK refuses symlinks (and hard links)
+    atomic_write(os.path.join(target, "lexnames"), lexnames_text())
     return target
 
 
@@ -239,8 +237,7 @@ def write_stamp(nltk_data: str) -> None:
     if wordnet_dir is None:
         return
     try:
-        with open(os.path.join(wordnet_dir, STAMP_NAME), "w", encoding="utf-8") as fh:
-            fh.write(_signature(wordnet_dir))
+        atomic_write(os.path.join(wordnet_dir, STAMP_NAME), _signature(wordnet_dir))
     except OSError:
         pass
 

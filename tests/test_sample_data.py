@@ -214,6 +214,14 @@ def test_entities_disjoint(docs):
     assert all(make_sample_nq.entity_split(t) == "dev" for t in titles["dev"])
 
 
+def _wordpiece(vocab_file):
+    """word -> its WordPiece pieces by the `tokenizers` library, as BERT splits a basic word."""
+    from tokenizers import Tokenizer, models
+
+    tok = Tokenizer(models.WordPiece.from_file(str(vocab_file), unk_token="[UNK]"))
+    return lambda word: tok.encode(word, add_special_tokens=False).tokens
+
+
 def test_vocab(sample_dir, docs):
     lines = (sample_dir / "vocab.txt").read_text(encoding="utf-8").split("\n")
     assert lines[-1] == ""
@@ -226,6 +234,7 @@ def test_vocab(sample_dir, docs):
     for c in ".,()0az":
         assert c in vocab and "##" + c in vocab
     known = set(vocab)
+    pieces_of = _wordpiece(sample_dir / "vocab.txt")
     template = make_sample_nq.template_words()
     for split in ("train", "dev"):
         for doc in docs[split, "full"]:
@@ -234,12 +243,12 @@ def test_vocab(sample_dir, docs):
                 if not html:
                     words += make_sample_nq.basic_words(tok)
             for w in words:
-                pieces = make_sample_nq.wordpiece(w, known)
+                pieces = pieces_of(w)
                 assert "[UNK]" not in pieces, w
                 if w in template:  # template words are whole tokens
                     assert pieces == [w]
             title = doc.tokens[1].lower()  # a town name: syllable pieces, never a whole token
-            assert title not in known and len(make_sample_nq.wordpiece(title, known)) >= 2
+            assert title not in known and len(pieces_of(title)) >= 2
     # The corpus words come sorted after the character block.
     tail = vocab[313 + 2 * len(make_sample_nq._PUNCT + "0123456789abcdefghijklmnopqrstuvwxyz"):]
     assert tail == sorted(tail) and "the" in tail and "founded" in tail and "##van" in tail
@@ -308,7 +317,7 @@ def test_api_bad_arguments():
 def test_writer_title_and_paragraphs():
     """The SQuAD-style use: title + paragraphs, answers from character offsets."""
     text = "Tesla moved to New York in 1884 , at age 28 ."
-    offsets = nq_writer.simple_tokenize("Tesla moved to New York in 1884, at age 28.")
+    offsets = nq_writer.tokenize("Tesla moved to New York in 1884, at age 28.")
     words = [w for w, _, _ in offsets]
     assert words == text.split()
     span = nq_writer.char_span_to_word_span(offsets, 15, 23)  # "New York"
