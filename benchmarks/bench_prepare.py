@@ -19,7 +19,6 @@ Reference (bert_joint's own code, one process, on this kind of machine and data)
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile

@@ -1,4 +1,5 @@
-"""Shared fixtures: paths to ../shared/data, the NQ vocabulary built from a real BERT vocab."""
+"""Shared fixtures: paths to ../shared/data, the NQ vocabulary built from a real BERT vocab,
+small NQ inputs made in the tests, and the PrepareConfig of the data-preparation tests."""
 
 import os
 import subprocess
@@ -48,3 +49,61 @@ def nq_vocab(tmp_path_factory, bert_vocab) -> Path:
 def run_module(module: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+# --------------------------------------------------------------------------- data preparation
+
+
+def prepare_config(vocab, **kw):
+    """A PrepareConfig for `vocab`; FeatureConfig settings may be given among the others."""
+    from nq_baseline import features as F
+    from nq_baseline.prepare import PrepareConfig
+
+    fkw = {k: kw.pop(k) for k in list(kw) if k in F.FeatureConfig.__dataclass_fields__}
+    return PrepareConfig(vocab_file=str(vocab), features=F.FeatureConfig(**fkw), **kw)
+
+
+def synthetic_nq(gold_candidate: int, n_paragraphs: int = 3, short=True):
+    """A tiny original-format doc: a table with a nested row, then paragraphs."""
+    tokens, cands = [], []
+
+    def block(open_tag, words, close_tag, top=True):
+        start = len(tokens)
+        tokens.append({"token": open_tag, "html_token": True})
+        for w in words:
+            tokens.append({"token": w, "html_token": False})
+        tokens.append({"token": close_tag, "html_token": True})
+        cands.append({"start_token": start, "end_token": len(tokens), "top_level": top})
+
+    start = len(tokens)
+    tokens.append({"token": "<Table>", "html_token": True})
+    cands.append(None)
+    block("<Tr>", ["mayor", "ilsa", "varn"], "</Tr>", top=False)
+    tokens.append({"token": "</Table>", "html_token": True})
+    cands[0] = {"start_token": start, "end_token": len(tokens), "top_level": True}
+    for i in range(n_paragraphs):
+        block("<P>", [f"word{i}", "alpha", "beta", f"fact{i}"], "</P>")
+    c = cands[gold_candidate]
+    ann = {"long_answer": {"start_token": c["start_token"], "end_token": c["end_token"],
+                           "candidate_index": gold_candidate},
+           "short_answers": [{"start_token": c["end_token"] - 3, "end_token": c["end_token"] - 1}] if short else [],
+           "yes_no_answer": "NONE"}
+    return {"example_id": 2**62 + 5, "question_text": "who is the mayor", "document_tokens": tokens,
+            "long_answer_candidates": cands, "annotations": [ann]}
+
+
+def real_input(tmp_path, copies=6):
+    """The real examples repeated (with distinct ids) to have enough windows to shuffle."""
+    import gzip
+    import json
+
+    require_nq_real()
+    out = tmp_path / "in.jsonl"
+    with open(out, "wb") as handle:
+        for k in range(copies):
+            for path in sorted(NQ_REAL.glob("*.jsonl.gz")):
+                for line in gzip.open(path, "rb"):
+                    obj = json.loads(line)
+                    obj["example_id"] = int(obj["example_id"]) + k
+                    handle.write(json.dumps(obj).encode() + b"\n")
+    return out

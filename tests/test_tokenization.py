@@ -1,0 +1,31 @@
+"""tokenization: WordPiece as BERT's tokenizer, NQ markers looked up whole."""
+
+from conftest import NQ_REAL, require_nq_real
+from nq_baseline import nq_data
+from nq_baseline.tokenization import SPECIAL_TOKEN_RE, NqTokenizer
+
+
+def test_tokenizer_matches_transformers_bert_tokenizer_on_real_text(nq_vocab):
+    from transformers import BertTokenizer
+
+    require_nq_real()
+    ref = BertTokenizer(vocab=str(nq_vocab), do_lower_case=True)  # vocab_file= maps all to [UNK] in 5.x
+    ours = NqTokenizer(str(nq_vocab))
+    words = []
+    for doc in nq_data.read_documents(str(NQ_REAL / "*.jsonl.gz")):
+        words += [t for t, h in zip(doc.tokens, doc.is_html) if not h][:1500]
+        words += doc.question_text.split(" ")
+    words = [w.replace(" ", "") for w in words if w.strip() and not SPECIAL_TOKEN_RE.match(w)]
+    got = ours.word_ids(words)
+    mismatches = [w for w, ids in zip(words, got) if list(ids) != ref.convert_tokens_to_ids(ref.tokenize(w))]
+    assert len(words) > 5000
+    assert mismatches == []
+    unk = sum(ids.count(ours.unk_id) for ids in got)
+    assert unk / len(words) < 0.01, "real text must not come out as [UNK]"
+
+
+def test_markers_are_looked_up_whole(nq_vocab):
+    tok = NqTokenizer(str(nq_vocab))
+    ids = tok.tokenize_text("[ContextId=3] [Paragraph=2] [Other=1] hello")
+    assert tok.convert_ids_to_tokens(ids) == ["[ContextId=3]", "[Paragraph=2]", "[UNK]", "hello"]
+
