@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -308,3 +309,12 @@ def test_api_bad_arguments():
         make_sample_nq.make_examples(-1)
     with pytest.raises(ValueError):
         make_sample_nq.make_examples(1, split="test")
+
+
+def test_output_that_cannot_be_written(tmp_path):
+    """One line naming the flag and the path, exit 2 (it was 1), and no file written."""
+    (tmp_path / "vocab.txt").mkdir()
+    proc = _run(f"--output_dir={tmp_path}", "--num_train=2", "--num_dev=1")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "--output_dir" in proc.stderr and "vocab.txt" in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["vocab.txt"]

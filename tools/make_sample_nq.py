@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gzip
 import os
 import random
@@ -538,6 +539,9 @@ def write_dataset(output_dir: str, num_train: int = 1200, num_dev: int = 200, se
                   large: bool = False) -> dict:
     """Writes the four jsonl.gz files and vocab.txt (streaming, each atomically); returns counts."""
     os.makedirs(output_dir, exist_ok=True)
+    for name in FILES + ("vocab.txt",):  # refused before any file is written
+        if os.path.isdir(os.path.join(output_dir, name)):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", os.path.join(output_dir, name))
     texts: set[str] = set()
     stats = {}
     for split, num in (("train", num_train), ("dev", num_dev)):
