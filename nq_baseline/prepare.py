@@ -18,18 +18,23 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import dataclasses
+import errno
+import logging
 import multiprocessing
 import os
 import random
+import signal
 import time
 from typing import Iterable, Iterator, Optional
 
 from nq_baseline import features as F
 from nq_baseline import records as R
-from nq_baseline.fileio import temporary_directory, wrap_int64, write_json_atomic  # run_nq imports the last from here
+from nq_baseline.fileio import (atomic_output, json_text, remove_stale_temporaries, temporary_directory,
+                                wrap_int64, write_json_atomic)  # noqa: F401 (write_json_atomic: run_nq imports it from here)
 from nq_baseline.nq_data import LineReader, NqDocument, NqInputError, iter_line_refs, iter_lines, parse_line
-from nq_baseline.tokenization import NqTokenizer
+from nq_baseline.tokenization import NqTokenizer, missing_nq_tokens, nq_tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +56,45 @@ class PrepareConfig:
     augment_rate: float = 0.2
     augment_seed: int = 0
     augment_scope: str = "document"
+
+    def __post_init__(self):
+        """Settings that would loop, grow without bound or fail late fail here, naming the
+        flag of prepare_nq_data that sets them."""
+        from nq_baseline.augment import SCOPES
+
+        for name, (flag, low, high) in _integer_bounds().items():
+            value = getattr(self, name)
+            if (not isinstance(value, int) or isinstance(value, bool) or value < low
+                    or (high is not None and value > high)):
+                within = f"within [{low}, {high}]" if high is not None else f"at least {low}"
+                raise ValueError(f"--{flag} must be an integer {within}, got {value!r}")
+        if not 0.0 <= self.augment_rate <= 1.0:  # NaN too
+            raise ValueError(f"--synonym_augment_rate must be within [0, 1], got {self.augment_rate!r}")
+        if self.augment_scope not in SCOPES:
+            raise ValueError(f"--synonym_augment_scope must be one of {', '.join(SCOPES)}, "
+                             f"got {self.augment_scope!r}")
+        if self.features.max_seq_length > MAX_SEQ_LENGTH:
+            raise ValueError(f"--max_seq_length must be at most {MAX_SEQ_LENGTH} (BERT models have 512 "
+                             f"positions), got {self.features.max_seq_length}")
+
+
+MAX_SHARDS = 99_999  # shard names carry five digits
+MAX_SHUFFLE_BUCKETS = 1024  # the bucket files are open at once
+MAX_AUGMENT_COPIES = 100  # every copy is held in memory with its example
+MAX_SEQ_LENGTH = 8192  # a window's arrays are allocated at this length
+
+
+def max_workers() -> int:
+    """More worker processes than 4 per CPU only add memory (each holds a tokenizer)."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def _integer_bounds() -> dict[str, tuple[str, int, Optional[int]]]:
+    """PrepareConfig field -> (its flag, lowest, highest or None)."""
+    return {"num_workers": ("num_workers", 1, max_workers()), "num_shards": ("num_shards", 1, MAX_SHARDS),
+            "shuffle_buckets": ("shuffle_buckets", 1, MAX_SHUFFLE_BUCKETS),
+            "max_examples": ("max_examples", 0, None), "chunk_size": ("chunk_size", 1, None),
+            "augment_copies": ("synonym_augment_copies", 0, MAX_AUGMENT_COPIES)}
 
 
 @dataclasses.dataclass
@@ -119,7 +163,7 @@ class _Worker:
 
     def __init__(self, cfg: PrepareConfig):
         self.cfg = cfg
-        self.tokenizer = NqTokenizer(cfg.vocab_file, cfg.do_lower_case)
+        self.tokenizer = nq_tokenizer(cfg)
         self.reader = LineReader()
         self.synonyms = None
         if cfg.augment_copies > 0 and cfg.is_training:
@@ -142,19 +186,20 @@ class _Worker:
             feats, cfg.is_training, [F.unique_id(id_for_unique, f.doc_span_index) for f in feats])))
         return out, ex
 
-    def process(self, ordinal: int, path: str, line: int, ref) -> tuple[list[bytes], PrepareStats]:
-        """One line (its bytes, or a LineRef this process reads itself) -> (records, stats);
-        bad input raises NqInputError (or is counted)."""
+    def process(self, ordinal: int, path: str, line: int, ref) -> tuple[list[bytes], PrepareStats, Optional[tuple]]:
+        """One line (its bytes, or a LineRef this process reads itself) -> (records, stats,
+        (example id, path, line) or None when skipped); bad input raises NqInputError (or is
+        counted)."""
         cfg = self.cfg
         stats = PrepareStats()
         try:
-            doc = parse_line(self.reader.read(path, line, ref), path, line)
+            doc = parse_line(self.reader.read(path, line, ref), path, line, training=cfg.is_training)
             recs, ex = self._records(doc, example_rng(cfg.random_seed, ordinal), stats, doc.example_id)
         except NqInputError:
             if not cfg.skip_bad_examples:
                 raise
             stats.num_skipped += 1
-            return [], stats
+            return [], stats, None
         stats.num_examples += 1
         stats.windows_per_example[ex.num_windows if ex is not None else 0] += 1
         if ex is not None:
@@ -162,7 +207,7 @@ class _Worker:
             stats.examples_with_correct_context += ex.has_correct_context
         if self.synonyms is not None:
             recs.extend(self._augmented_records(doc, ordinal, stats))
-        return recs, stats
+        return recs, stats, (doc.example_id, path, line)
 
     def _augmented_records(self, doc: NqDocument, ordinal: int, stats: PrepareStats) -> list[bytes]:
         """The records of the synonym copies of a document with a long answer; of their
@@ -190,12 +235,38 @@ class _Worker:
 _WORKER: Optional[_Worker] = None
 
 
+def nq_tokenizer(cfg: PrepareConfig) -> NqTokenizer:
+    """The tokenizer of `cfg.vocab_file`, refused (NqInputError) without bert_joint's NQ tokens."""
+    tokenizer = NqTokenizer(cfg.vocab_file, cfg.do_lower_case)
+    missing = missing_nq_tokens(tokenizer.vocab)
+    if missing:
+        raise NqInputError(cfg.vocab_file, None, f"not an NQ vocabulary: it lacks {len(missing)} of the "
+                           f"{len(nq_tokens())} NQ tokens ({', '.join(missing[:3])}, ...); make one from a "
+                           "BERT vocab.txt with tools/make_nq_vocab.py --input vocab.txt --output vocab-nq.txt")
+    return tokenizer
+
+
 def _init_worker(cfg: PrepareConfig) -> None:
     """Builds this process's worker state (tokenizer, WordNet): pool workers forked after it
     inherit it, so they start at once and share its memory copy-on-write."""
     global _WORKER
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _WORKER = _Worker(cfg)
+
+
+def _pool_process_start(parent_pid: int) -> None:
+    """A pool worker dies with its parent, and leaves the parent's files to the parent."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)  # not the parent's handler, which removes its temporaries
+    try:  # Linux: SIGKILL when the parent dies, however it dies (even by SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # elsewhere: the worker ends when it next reads its closed task pipe
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _process_chunk(chunk):
@@ -216,7 +287,7 @@ def _chunks(cfg: PrepareConfig, input_pattern: str) -> Iterator[list]:
 
 
 def _results(cfg: PrepareConfig, input_pattern: str, pool=None) -> Iterator[tuple]:
-    """(records, stats) per example, in input order; `_init_worker(cfg)` ran before."""
+    """`_Worker.process`'s result per example, in input order; `_init_worker(cfg)` ran before."""
     if pool is None:
         for chunk in _chunks(cfg, input_pattern):
             yield from _process_chunk(chunk)
@@ -260,68 +331,107 @@ class _BucketFiles:
 def prepare(input_pattern: str, output_path: str, cfg: PrepareConfig) -> dict:
     """Converts `input_pattern` to TFRecord shard(s) at `output_path`; returns the stats dict.
 
-    Raises NqInputError (bad input) or ValueError (bad settings) with nothing written.
+    Raises NqInputError (bad input, the vocabulary included), ValueError (bad settings) or
+    OSError (an output that cannot be written), with nothing written. Temporaries that a
+    killed earlier run left beside the outputs are removed first.
     """
     t_start = time.time()
-    if cfg.num_shards < 1:
-        raise ValueError("num_shards must be >= 1")
     paths = R.shard_paths(output_path, cfg.num_shards)
-    shuffle = cfg.is_training and cfg.shuffle
-    with contextlib.ExitStack() as cleanup:
-        buckets = None
-        if shuffle:
-            tmpdir = cleanup.enter_context(temporary_directory(output_path, "prepare"))
-            buckets = _BucketFiles(tmpdir, cfg.shuffle_buckets)
-            cleanup.callback(buckets.close)
-        totals, n_written, t0, seconds = _convert(input_pattern, paths, cfg, buckets)
-    stats = dict(totals.as_json(cfg.is_training), num_instances=n_written, seconds=round(seconds, 3),
-                 startup_seconds=round(t0 - t_start, 3), output_files=paths)
-    write_json_atomic(output_path + ".stats.json", stats)
+    stats_path = output_path + ".stats.json"
+    _init_worker(cfg)  # the vocabulary (checked) and WordNet, before anything is written
+    _check_outputs(paths + [stats_path])
+    _remove_stale_temporaries(output_path)
+    with contextlib.ExitStack() as stack:
+        stack.callback(_WORKER.reader.close)  # this process's input files (pool workers' close with them)
+        buckets = _open_buckets(stack, output_path, cfg) if cfg.is_training and cfg.shuffle else None
+        writers: list[R.AtomicRecordWriter] = []
+        stack.callback(lambda: [w.abort() for w in writers])  # no-op for the committed ones
+        for path in paths:
+            writers.append(R.AtomicRecordWriter(path, cfg.gzip))
+        pool = _open_pool(stack, cfg)
+        t0 = time.time()
+        totals, n_written = _convert(input_pattern, cfg, writers, buckets, pool)
+        stats = dict(totals.as_json(cfg.is_training), num_instances=n_written, seconds=round(time.time() - t0, 3),
+                     startup_seconds=round(t0 - t_start, 3), output_files=paths)
+        with atomic_output(stats_path, "w", encoding="utf-8") as handle:
+            handle.write(json_text(stats))
+            handle.flush()  # a full disk fails here, before any record file is renamed into place
+            for w in writers:
+                w.commit()
     return stats
 
 
-def _convert(input_pattern: str, paths: list[str], cfg: PrepareConfig, buckets: Optional[_BucketFiles]
-             ) -> tuple[PrepareStats, int, float, float]:
-    """Writes the records (through `buckets` when shuffling); returns (stats, records written,
-    start time of the conversion proper, its seconds)."""
-    writers = []
+def _check_outputs(paths: list[str]) -> None:
+    """The output folder exists (made if need be) and no output path is a folder."""
+    folder = os.path.dirname(os.path.abspath(paths[0]))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(errno.ENOTDIR, "is not a directory", folder)
+    os.makedirs(folder, exist_ok=True)
+    for path in paths:
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+
+
+def _remove_stale_temporaries(output_path: str) -> None:
+    """Removes the temporaries of `output_path` (shards, stats, buckets) left by killed runs."""
+    directory, base = os.path.split(os.path.abspath(output_path))
+    bases = {name[1:].rpartition(".tmp-")[0] for name in os.listdir(directory)
+             if name.startswith("." + base) and ".tmp-" in name}
+    removed = [path for b in sorted(bases) for path in remove_stale_temporaries(directory, b)]
+    if removed:
+        logging.getLogger(__name__).warning("removed %d temporaries of killed runs: %s", len(removed),
+                                            ", ".join(removed))
+
+
+def _open_buckets(stack: contextlib.ExitStack, output_path: str, cfg: PrepareConfig) -> _BucketFiles:
+    """The shuffle's bucket files, in a temporary folder beside the output, removed at the end."""
+    folder = stack.enter_context(temporary_directory(output_path, os.path.basename(output_path) + ".buckets"))
+    buckets = _BucketFiles(folder, cfg.shuffle_buckets)
+    stack.callback(buckets.close)
+    return buckets
+
+
+def _open_pool(stack: contextlib.ExitStack, cfg: PrepareConfig):
+    """The worker processes (None for one worker), ended when `stack` closes."""
+    if cfg.num_workers <= 1:
+        return None
+    pool = multiprocessing.get_context("fork").Pool(cfg.num_workers, initializer=_pool_process_start,
+                                                    initargs=(os.getpid(),))
+    stack.callback(pool.join)
+    stack.callback(pool.terminate)
+    return pool
+
+
+def _convert(input_pattern: str, cfg: PrepareConfig, writers: list, buckets: Optional[_BucketFiles], pool
+             ) -> tuple[PrepareStats, int]:
+    """Writes the records (through `buckets` when shuffling); returns (stats, records written).
+    Prediction features refuse a repeated example id: predictions are made per id."""
     totals = PrepareStats()
+    first_line: dict[int, tuple[str, int]] = {}  # prediction: example id -> where it was first
     n_written = 0
-    pool = None
-    try:
-        writers = [R.AtomicRecordWriter(p, cfg.gzip) for p in paths]
-        # start-up (not in "seconds"): the vocabulary, WordNet, the worker processes
-        _init_worker(cfg)
-        if cfg.num_workers > 1:
-            pool = multiprocessing.get_context("fork").Pool(cfg.num_workers)
-        t0 = time.time()
-        for recs, stats in _results(cfg, input_pattern, pool):
-            totals.merge(stats)
-            if buckets is not None:
-                # the bucket draw depends only on the record's position in the stream
-                for rec in recs:
-                    buckets.add(_splitmix64(cfg.random_seed * 7919 + n_written) % cfg.shuffle_buckets, rec)
-                    n_written += 1
-            else:
-                for rec in recs:
-                    writers[n_written % len(writers)].write_framed(rec)
-                    n_written += 1
+    for recs, stats, key in _results(cfg, input_pattern, pool):
+        totals.merge(stats)
+        if key is not None and not cfg.is_training:
+            _check_unique(first_line, *key)
         if buckets is not None:
-            _deal_buckets(buckets, writers, cfg)
-        for w in writers:
-            w.commit()
-        seconds = time.time() - t0
-    except BaseException:
-        for w in writers:
-            w.abort()
-        raise
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        if _WORKER is not None:
-            _WORKER.reader.close()  # this process's open input files (pool workers' close with them)
-    return totals, n_written, t0, seconds
+            # the bucket draw depends only on the record's position in the stream
+            for rec in recs:
+                buckets.add(_splitmix64(cfg.random_seed * 7919 + n_written) % cfg.shuffle_buckets, rec)
+                n_written += 1
+        else:
+            for rec in recs:
+                writers[n_written % len(writers)].write_framed(rec)
+                n_written += 1
+    if buckets is not None:
+        _deal_buckets(buckets, writers, cfg)
+    return totals, n_written
+
+
+def _check_unique(first_line: dict, example_id: int, path: str, line: int) -> None:
+    where = first_line.setdefault(example_id, (path, line))
+    if where != (path, line):
+        raise NqInputError(path, line, f"duplicate example_id {example_id} (first at {where[0]}:{where[1]}): "
+                           "prediction needs one example per id (nq_eval refuses repeated ids)")
 
 
 def _deal_buckets(buckets: _BucketFiles, writers: list, cfg: PrepareConfig) -> None:
@@ -338,9 +448,9 @@ def _deal_buckets(buckets: _BucketFiles, writers: list, cfg: PrepareConfig) -> N
 
 def iter_features(input_pattern: str, cfg: PrepareConfig) -> Iterable[tuple[NqDocument, Optional[F.NqExample], list]]:
     """(document, example, features) triples, in memory, for tools and tests (no records written)."""
-    tok = NqTokenizer(cfg.vocab_file, cfg.do_lower_case)
+    tok = nq_tokenizer(cfg)
     for ordinal, (path, line, raw) in enumerate(iter_lines(input_pattern)):
-        doc = parse_line(raw, path, line)
+        doc = parse_line(raw, path, line, training=cfg.is_training)
         ex = F.build_example(doc, cfg.features)
         rng = example_rng(cfg.random_seed, ordinal)
         yield doc, ex, ([] if ex is None else F.make_features(ex, tok, cfg.features, cfg.is_training, rng))

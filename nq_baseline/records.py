@@ -264,6 +264,7 @@ class AtomicRecordWriter:
         self._out = (_gzip.GzipFile(filename="", mode="wb", fileobj=self._file, compresslevel=6, mtime=0)
                      if gzip else self._file)
         self.count = 0
+        self.committed = False
 
     def write(self, record: bytes) -> None:
         """An unframed record (a serialized Example)."""
@@ -285,9 +286,13 @@ class AtomicRecordWriter:
         self._close()
         os.replace(self.tmp, self.path)
         fileio.release_temporary(self.tmp)
+        self.committed = True
 
     def abort(self) -> None:
-        """Removes the temporary, even when closing it fails (a full disk cannot flush)."""
+        """Removes the temporary, even when closing it fails (a full disk cannot flush);
+        nothing to do once committed."""
+        if self.committed:
+            return
         try:
             self._close()
         except OSError:

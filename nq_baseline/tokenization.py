@@ -29,6 +29,11 @@ def nq_tokens() -> list[str]:
     return tokens
 
 
+def missing_nq_tokens(vocab: dict[str, int]) -> list[str]:
+    """The NQ tokens a vocabulary lacks (a plain BERT vocab.txt lacks all of them)."""
+    return [t for t in nq_tokens() if t not in vocab]
+
+
 def load_vocab(vocab_file: str) -> dict[str, int]:
     """vocab.txt (one token a line) -> {token: id}; clear error for an unreadable file."""
     vocab: dict[str, int] = {}

@@ -92,18 +92,21 @@ def synthetic_nq(gold_candidate: int, n_paragraphs: int = 3, short=True):
             "long_answer_candidates": cands, "annotations": [ann]}
 
 
-def real_input(tmp_path, copies=6):
-    """The real examples repeated (with distinct ids) to have enough windows to shuffle."""
+def real_input(tmp_path, copies=6, annotated_only=False):
+    """The real examples repeated (with distinct ids) to have enough windows to shuffle;
+    `annotated_only`: without the test-set example (no annotations), which training refuses."""
     import gzip
     import json
 
     require_nq_real()
-    out = tmp_path / "in.jsonl"
+    out = tmp_path / f"in-{copies}{'-annotated' if annotated_only else ''}.jsonl"
     with open(out, "wb") as handle:
         for k in range(copies):
             for path in sorted(NQ_REAL.glob("*.jsonl.gz")):
                 for line in gzip.open(path, "rb"):
                     obj = json.loads(line)
+                    if annotated_only and "annotations" not in obj:
+                        continue
                     obj["example_id"] = int(obj["example_id"]) + k
                     handle.write(json.dumps(obj).encode() + b"\n")
     return out

@@ -3,7 +3,7 @@
 import gzip
 import json
 
-from conftest import NQ_REAL, prepare_config, require_nq_real, synthetic_nq
+from conftest import NQ_REAL, prepare_config, real_input, require_nq_real, synthetic_nq
 from nq_baseline import features as F
 from nq_baseline import nq_data
 from nq_baseline.prepare import iter_features
@@ -74,11 +74,11 @@ def test_prediction_windows_follow_bert_joint_layout(nq_vocab):
     assert n_docs == 5
 
 
-def test_training_labels_decode_to_the_gold_answer(nq_vocab):
+def test_training_labels_decode_to_the_gold_answer(nq_vocab, tmp_path):
     require_nq_real()
     cfg = prepare_config(nq_vocab, is_training=True, include_unknowns=1.0)
     checked = 0
-    for doc, ex, feats in iter_features(str(NQ_REAL / "*.jsonl.gz"), cfg):
+    for doc, ex, feats in iter_features(str(real_input(tmp_path, copies=1, annotated_only=True)), cfg):
         annotation, idx, short = F.first_annotation(doc)
         positives = [f for f in feats if f.answer_type != F.UNKNOWN]
         if annotation is None:

@@ -14,7 +14,8 @@ from nq_baseline.prepare import iter_features, prepare
 def test_records_carry_bert_joint_names_and_exact_64bit_ids(nq_vocab, tmp_path):
     inp = real_input(tmp_path, copies=1)
     prepare(str(inp), str(tmp_path / "p.tfrecord"), prepare_config(nq_vocab, is_training=False))
-    prepare(str(inp), str(tmp_path / "t.tfrecord"), prepare_config(nq_vocab, is_training=True, include_unknowns=1.0))
+    prepare(str(real_input(tmp_path, copies=1, annotated_only=True)), str(tmp_path / "t.tfrecord"),
+            prepare_config(nq_vocab, is_training=True, include_unknowns=1.0))
     pred = [R.parse_record(r) for r in R.read_records(str(tmp_path / "p.tfrecord"))]
     train = [R.parse_record(r) for r in R.read_records(str(tmp_path / "t.tfrecord"))]
     assert set(pred[0]) == set(R.PREDICT_FEATURES) | set(R.EXTRA_FEATURES)
@@ -28,12 +29,13 @@ def test_records_carry_bert_joint_names_and_exact_64bit_ids(nq_vocab, tmp_path):
     assert all(0 <= r["answer_types"][0] <= 4 for r in train)
 
 
-def test_fast_serializer_equals_protobuf_serialization(nq_vocab):
+def test_fast_serializer_equals_protobuf_serialization(nq_vocab, tmp_path):
     """Our numpy encoder gives the exact bytes of tf.train.Example's deterministic serialization."""
     require_nq_real()
     for training in (False, True):
         cfg = prepare_config(nq_vocab, is_training=training, include_unknowns=1.0)
-        for doc, ex, feats in iter_features(str(NQ_REAL / "*.jsonl.gz"), cfg):
+        pattern = real_input(tmp_path, copies=1, annotated_only=True) if training else NQ_REAL / "*.jsonl.gz"
+        for doc, ex, feats in iter_features(str(pattern), cfg):
             ids = [F.unique_id(doc.example_id, f.doc_span_index) for f in feats]
             fast = R.serialize_features(feats, training, ids)
             ref = [R.serialize_feature(f, training, u) for f, u in zip(feats, ids)]

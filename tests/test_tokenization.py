@@ -2,7 +2,7 @@
 
 from conftest import NQ_REAL, require_nq_real
 from nq_baseline import nq_data
-from nq_baseline.tokenization import SPECIAL_TOKEN_RE, NqTokenizer
+from nq_baseline.tokenization import SPECIAL_TOKEN_RE, NqTokenizer, load_vocab, missing_nq_tokens, nq_tokens
 
 
 def test_tokenizer_matches_transformers_bert_tokenizer_on_real_text(nq_vocab):
@@ -29,3 +29,10 @@ def test_markers_are_looked_up_whole(nq_vocab):
     ids = tok.tokenize_text("[ContextId=3] [Paragraph=2] [Other=1] hello")
     assert tok.convert_ids_to_tokens(ids) == ["[ContextId=3]", "[Paragraph=2]", "[UNK]", "hello"]
 
+
+
+def test_nq_tokens_are_missing_from_a_plain_bert_vocab(bert_vocab, nq_vocab):
+    """prepare refuses a vocabulary without them (it used to write [UNK] markers)."""
+    assert len(nq_tokens()) == 209
+    assert missing_nq_tokens(load_vocab(str(bert_vocab))) == nq_tokens()
+    assert missing_nq_tokens(load_vocab(str(nq_vocab))) == []
