@@ -16,14 +16,14 @@ from nq_baseline.prepare import prepare
 
 
 def test_output_identical_for_any_number_of_workers(nq_vocab, tmp_path):
-    inp = real_input(tmp_path, annotated_only=True)
+    inp = real_input(tmp_path, copies=3, annotated_only=True)
     outs = []
     for workers in (1, 2):
         cfg = prepare_config(nq_vocab, is_training=True, include_unknowns=0.3, num_workers=workers, random_seed=7)
         out = tmp_path / f"w{workers}.tfrecord"
         stats = prepare(str(inp), str(out), cfg)
         outs.append(out.read_bytes())
-        assert stats["num_examples"] == 24
+        assert stats["num_examples"] == 12
     assert outs[0] == outs[1]
     recs = [R.parse_record(r) for r in R.read_records(str(tmp_path / "w1.tfrecord"))]
     ids = [int(r["unique_ids"][0]) for r in recs]
@@ -58,6 +58,25 @@ def _good_line(example_id=2**62 + 5):
 def _good_lines(n, first_id=1000):
     """`n` good lines with distinct ids (prediction refuses a repeated id)."""
     return [_good_line(first_id + k) for k in range(n)]
+
+
+def _main(capsys, monkeypatch, *args):
+    """prepare_nq_data's flag parsing and main, in this process: (exit status, its own lines on
+    stderr: errors and warnings, its stdout)."""
+    from absl import flags
+
+    from nq_baseline import prepare_nq_data
+
+    monkeypatch.setattr(prepare_nq_data.fileio, "install_signal_cleanup", lambda: None)  # pytest's own signals
+    status = 0
+    try:
+        prepare_nq_data.main(prepare_nq_data.parse_flags(["prepare_nq_data", *args]))
+    except SystemExit as err:
+        status = err.code
+    finally:
+        flags.FLAGS.unparse_flags()
+    out, err = capsys.readouterr()
+    return status, [line for line in err.splitlines() if line.startswith("prepare_nq_data:")], out
 
 
 def _entries(folder):
@@ -179,7 +198,7 @@ def test_bad_settings_are_refused_naming_the_flag(nq_vocab, settings, flag):
         prepare_config(nq_vocab, **settings)
 
 
-@pytest.mark.parametrize("flag", ["--doc_stride=-3", "--doc_stride=0", "--num_workers=0", "--num_shards=0"])
+@pytest.mark.parametrize("flag", ["--doc_stride=-3", "--num_shards=0"])
 def test_cli_refuses_a_bad_number_in_one_line(nq_vocab, tmp_path, flag):
     """--doc_stride=-3 grew without bound until the OOM killer came; 0 looped for ever."""
     path = tmp_path / "in.jsonl"
@@ -208,18 +227,18 @@ def test_synonym_augmentation_is_off_by_default(capsys):
 # --------------------------------------------------------------------------- bad input
 
 
-def test_empty_input_warns(nq_vocab, tmp_path):
+def test_empty_input_warns(nq_vocab, tmp_path, capsys, monkeypatch):
     """An input without examples gives an empty record file, with a warning naming it."""
     empty, bad = tmp_path / "empty.jsonl", tmp_path / "bad.jsonl"
     empty.write_text("\n  \n")
     bad.write_text("{oops\n[]\n")
     for path, why in ((empty, "holds no example"), (bad, "all 2 examples were skipped")):
         out = tmp_path / f"{path.stem}.tfrecord"
-        proc = run_module("nq_baseline.prepare_nq_data", f"--vocab_file={nq_vocab}", f"--input_jsonl={path}",
-                          f"--output_tfrecord={out}", "--skip_bad_examples")
-        assert proc.returncode == 0, proc.stderr
-        warnings = [line for line in proc.stderr.splitlines() if line.startswith("prepare_nq_data: warning:")]
-        assert len(warnings) == 1 and str(path) in warnings[0] and why in warnings[0], proc.stderr
+        status, lines, summary = _main(capsys, monkeypatch, f"--vocab_file={nq_vocab}", f"--input_jsonl={path}",
+                                       f"--output_tfrecord={out}", "--skip_bad_examples")
+        assert status == 0 and "0 examples -> 0 instances" in summary
+        assert len(lines) == 1 and lines[0].startswith("prepare_nq_data: warning:"), lines
+        assert str(path) in lines[0] and why in lines[0]
         assert out.read_bytes() == b""
 
 
@@ -272,7 +291,7 @@ def test_labels_are_never_lost_silently(nq_vocab, tmp_path):
 
 @pytest.mark.parametrize("case", ["output_is_a_folder", "stats_is_a_folder", "parent_is_a_file",
                                   "input_is_a_folder"])
-def test_unusable_paths_are_one_line_errors(nq_vocab, tmp_path, case):
+def test_unusable_paths_are_one_line_errors(nq_vocab, tmp_path, capsys, monkeypatch, case):
     """Tracebacks with status 1 before; now one line naming the flag or file, status 2, and
     nothing written (a stats path that is a folder used to leave the records without stats)."""
     good = tmp_path / "in.jsonl"
@@ -289,10 +308,10 @@ def test_unusable_paths_are_one_line_errors(nq_vocab, tmp_path, case):
     else:
         inp, expect = out_dir, f"{out_dir}: is a directory"
     before = _entries(out_dir)
-    proc = run_module("nq_baseline.prepare_nq_data", f"--vocab_file={nq_vocab}", f"--input_jsonl={inp}",
-                      f"--output_tfrecord={out}", "--is_training=false")
-    assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and expect in proc.stderr, proc.stderr
+    status, lines, _ = _main(capsys, monkeypatch, f"--vocab_file={nq_vocab}", f"--input_jsonl={inp}",
+                             f"--output_tfrecord={out}", "--is_training=false")
+    assert status == 2
+    assert len(lines) == 1 and lines[0].startswith("prepare_nq_data: error:") and expect in lines[0], lines
     assert _entries(out_dir) == before
 
 
@@ -312,13 +331,13 @@ def _in_private_tmpfs(folder, options, *command):
 
 
 @pytest.mark.parametrize("options,training,expect", [
-    ("size=64k", True, "No space left on device"), ("size=64k", False, "No space left on device"),
+    ("size=32k", True, "No space left on device"), ("size=32k", False, "No space left on device"),
     ("size=1m,ro", True, "Read-only file system"),
 ])
 def test_full_or_read_only_disk_is_one_line_error(nq_vocab, tmp_path, options, training, expect):
     """Disk full used to leave a .prepare-* folder filling the disk; now nothing stays."""
     path = tmp_path / "in.jsonl"
-    path.write_text("\n".join(_good_lines(200)) + "\n")  # about 1 MB of records
+    path.write_text("\n".join(_good_lines(60)) + "\n")  # about 150 KB of records
     folder = tmp_path / "small"
     folder.mkdir()
     proc, entries = _in_private_tmpfs(folder, options, sys.executable, "-m", "nq_baseline.prepare_nq_data",
@@ -379,11 +398,12 @@ def test_stale_temporaries_of_killed_runs_are_removed(nq_vocab, tmp_path):
 # --------------------------------------------------------------------------- signals
 
 
-def _long_input(path, n=400):
-    """`n` examples of a 6000-word document (about 50 windows each): a run of many seconds."""
+def _long_input(path, n=32):
+    """`n` examples of 6800 words, 20,000 windows each at --doc_stride=1 (about a second
+    each): a worker takes seconds over its chunk of 8."""
     from nq_baseline import nq_writer
 
-    blocks = [("p", [f"w{(7 * i + j) % 997}" for j in range(20)]) for i in range(300)]
+    blocks = [("p", [f"w{(7 * i + j) % 997}" for j in range(170)]) for i in range(40)]
     doc = nq_writer.build_document("Long", blocks)
     with open(path, "wb") as handle:
         for k in range(n):
@@ -433,7 +453,8 @@ def _start_long_run(nq_vocab, tmp_path):
     out_dir = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "nq_baseline.prepare_nq_data", f"--vocab_file={nq_vocab}",
                              f"--input_jsonl={inp}", f"--output_tfrecord={out_dir / 'x.tfrecord'}",
-                             "--include_unknowns=1", "--num_workers=2"],
+                             "--include_unknowns=1", "--num_workers=2", "--max_seq_length=32",
+                             "--max_query_length=8", "--doc_stride=1"],
                             env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     started = _wait(lambda: len(_children(proc.pid)) == 2 and any(".buckets.tmp-" in e for e in _entries(out_dir)),
@@ -450,19 +471,17 @@ def test_sigterm_removes_temporaries_and_ends_workers(nq_vocab, tmp_path):
     proc.terminate()
     assert proc.wait(30) == -15
     assert _entries(out_dir) == []
-    assert _wait(lambda: all(_gone(w) for w in workers), 5), "workers outlive their parent"
+    assert _wait(lambda: all(_gone(w) for w in workers), 3), "workers outlive their parent"
 
 
 def test_sigkill_ends_workers_and_the_rerun_removes_temporaries(nq_vocab, tmp_path):
     proc, workers, out_dir = _start_long_run(nq_vocab, tmp_path)
     proc.kill()
     assert proc.wait(30) == -9
-    assert _wait(lambda: all(_gone(w) for w in workers), 5), "workers outlive their parent"
+    assert _wait(lambda: all(_gone(w) for w in workers), 3), "workers outlive their parent"
     left = _entries(out_dir)
     assert left and all(f".tmp-{proc.pid}-" in name for name in left)  # what a killed run cannot remove
     good = tmp_path / "good.jsonl"
     good.write_text(_good_line() + "\n")
-    rerun = run_module("nq_baseline.prepare_nq_data", f"--vocab_file={nq_vocab}", f"--input_jsonl={good}",
-                       f"--output_tfrecord={out_dir / 'x.tfrecord'}")
-    assert rerun.returncode == 0, rerun.stderr
+    prepare(str(good), str(out_dir / "x.tfrecord"), prepare_config(nq_vocab))  # the rerun
     assert _entries(out_dir) == ["x.tfrecord", "x.tfrecord.stats.json"]
