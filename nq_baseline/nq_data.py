@@ -5,6 +5,11 @@ Stage 1 of the pipeline (jsonl -> documents).  Files are streamed line by line
 `NqDocument`, and any defect (truncated gzip, a line that is not JSON, a missing field,
 offsets out of range) raises `NqInputError` naming the file and the 1-based line.
 
+Labels are never lost silently: an `example_id` outside the signed 64-bit range (records
+hold int64), a long answer whose token span is neither null (-1, -1) with candidate_index
+-1 nor exactly its candidate's span, and, for training (`training=True`), an example
+without `annotations` (a test-set example) are refused.
+
 The two formats map to one representation:
 - ORIGINAL: `document_tokens` carry `token`, `html_token`, `start_byte`, `end_byte`;
   candidates and annotations carry byte offsets too.

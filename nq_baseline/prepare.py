@@ -10,8 +10,14 @@ Streaming and deterministic:
 - training records are shuffled without holding them all in memory: each record goes to
   one of `shuffle_buckets` temporary files chosen at random, then each bucket is shuffled in
   memory and dealt to the output shards;
-- outputs are written under temporary names and renamed when complete; on any error
-  nothing is left behind.
+- outputs are written under temporary names beside them (`.<name>.tmp-<pid>-<random>`,
+  the shuffle's buckets in `.<name>.buckets.tmp-<pid>-<random>/`) and renamed when
+  complete, the stats file last; on any error, and on SIGTERM/SIGINT/SIGHUP in the CLI,
+  nothing is left behind; what a killed (SIGKILL) run left is removed by the next run to
+  the same output; pool workers die with their parent (PR_SET_PDEATHSIG);
+- prediction features refuse a repeated example id (predictions are made per id), and
+  training features refuse an example without annotations (nq_data);
+- settings are validated in PrepareConfig (ValueError naming prepare_nq_data's flag).
 """
 
 from __future__ import annotations
