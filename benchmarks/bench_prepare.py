@@ -19,7 +19,6 @@ Reference (bert_joint's own code, one process, on this kind of machine and data)
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ REFERENCE = {"train_examples_per_s": 11.5, "predict_examples_per_s": 10.1, "peak
 
 def run_prepare(args, tmp, name):
     out = os.path.join(tmp, name + ".tfrecord")
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     cmd = [sys.executable, "-m", "nq_baseline.prepare_nq_data", f"--output_tfrecord={out}", *args]
     # peak RSS of this child tree alone: run through a tiny wrapper that reports its children's maxrss
     wrapper = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
@@ -54,13 +53,11 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="alternating 1/2-worker rounds, best of each")
     parser.add_argument("--vocab_file", default=None, help="default: built from the MiniLM package vocab")
     args = parser.parse_args()
-    sys.path.insert(0, ROOT)
     tmp = tempfile.mkdtemp(prefix="bench-prepare-")
     t0 = time.time()
     data = os.path.join(tmp, "data")
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_sample_nq.py"), f"--output_dir={data}",
-                    f"--num_train={2 * args.num}", "--num_dev=1", "--large"], check=True,
-                   env=dict(os.environ, PYTHONPATH=ROOT))
+                    f"--num_train={2 * args.num}", "--num_dev=1", "--large"], check=True)
     src = os.path.join(data, "train-full.jsonl.gz")
     # N and 2N example files (plain jsonl: decompression is not what is measured)
     import gzip

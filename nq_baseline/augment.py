@@ -57,6 +57,7 @@ import random
 import re
 from typing import Optional
 
+from nq_baseline.fileio import atomic_output
 from nq_baseline.nq_data import NqDocument
 from nq_baseline.wordnet_setup import WordNetMissingError, load_wordnet  # noqa: F401 (re-exported)
 
@@ -340,18 +341,17 @@ def load_or_build_table(source: SynonymSource) -> Optional[dict[str, tuple[str, 
                 pass  # unreadable or damaged: rebuild below
     table = source.build_table()
     for directory in _table_dirs(source):
-        path = os.path.join(directory, name)
-        tmp = f"{path}.tmp-{os.getpid()}"
         try:
-            os.makedirs(directory, exist_ok=True)
-            with gzip.open(tmp, "wt", encoding="utf-8") as handle:
-                json.dump(table, handle, sort_keys=True)
-            os.replace(tmp, path)
+            _write_table(os.path.join(directory, name), table)
             break
         except OSError:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            continue  # not writable: the next folder
     return table
+
+
+def _write_table(path: str, table: dict) -> None:
+    with atomic_output(path) as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
+        packed.write(json.dumps(table, sort_keys=True).encode("utf-8"))
 
 
 def _check_args(rate: float, scope: str) -> None:

@@ -5,6 +5,11 @@ Stage 1 of the pipeline (jsonl -> documents).  Files are streamed line by line
 `NqDocument`, and any defect (truncated gzip, a line that is not JSON, a missing field,
 offsets out of range) raises `NqInputError` naming the file and the 1-based line.
 
+Labels are never lost silently: an `example_id` outside the signed 64-bit range (records
+hold int64), a long answer whose token span is neither null (-1, -1) with candidate_index
+-1 nor exactly its candidate's span, and, for training (`training=True`), an example
+without `annotations` (a test-set example) are refused.
+
 The two formats map to one representation:
 - ORIGINAL: `document_tokens` carry `token`, `html_token`, `start_byte`, `end_byte`;
   candidates and annotations carry byte offsets too.
@@ -17,7 +22,6 @@ The two formats map to one representation:
 from __future__ import annotations
 
 import dataclasses
-import glob
 import gzip
 import operator
 import os
@@ -28,6 +32,7 @@ from typing import Iterator, Optional, Union
 import msgspec
 
 from nq_baseline.errors import NqInputError  # noqa: F401  (re-exported: nq_data.NqInputError)
+from nq_baseline.fileio import expand_paths, in_int64, is_gzip  # noqa: F401  (expand_paths: nq_data.expand_paths)
 
 _HTML_TOKEN_RE = re.compile(r"^</?[A-Za-z][A-Za-z0-9]*( [^>]*)?/?>$")
 
@@ -83,20 +88,6 @@ class NqDocument:
 def is_html_token(token: str) -> bool:
     """Simplified format: a token is HTML when it looks like a tag."""
     return bool(_HTML_TOKEN_RE.match(token))
-
-
-def expand_paths(pattern: str) -> list[str]:
-    """A path, a glob, or a comma-separated list of either -> sorted, existing files."""
-    paths: list[str] = []
-    for part in pattern.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        matches = sorted(glob.glob(part))
-        if not matches:
-            raise NqInputError(part, None, "no such file (or the glob matched nothing)")
-        paths.extend(matches)
-    return paths
 
 
 def iter_lines(pattern: str) -> Iterator[tuple[str, int, bytes]]:
@@ -203,8 +194,11 @@ def _iter_file_lines(path: str, opener) -> Iterator[tuple[str, int, bytes]]:
 
 
 def _is_gzip(path: str) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
+    """fileio.is_gzip, with an unreadable file reported as bad input."""
+    try:
+        return is_gzip(path)
+    except OSError as err:
+        raise NqInputError(path, None, f"unreadable input ({err.strerror or err})") from None
 
 
 class _Token(msgspec.Struct, gc=False):
@@ -252,7 +246,7 @@ class _Example(msgspec.Struct, gc=False):
     document_tokens: Optional[list[_Token]] = None
     document_text: Optional[str] = None
     document_title: str = ""
-    annotations: list[_Annotation] = []
+    annotations: Optional[list[_Annotation]] = None  # None: absent (test-set examples)
 
 
 _DECODER = msgspec.json.Decoder(_Example)
@@ -270,31 +264,61 @@ def _validation_message(err: Exception) -> str:
     return text
 
 
-def parse_line(raw: bytes, path: str = "<memory>", line: int = 1) -> NqDocument:
-    """One JSON line of either format -> NqDocument (validated)."""
+def parse_line(raw: bytes, path: str = "<memory>", line: int = 1, training: bool = False) -> NqDocument:
+    """One JSON line of either format -> NqDocument (validated). `training`: the example must
+    carry its annotations (a test-set example has none: it cannot give labels)."""
     try:
         obj = _DECODER.decode(raw)
     except msgspec.ValidationError as err:
         raise NqInputError(path, line, _validation_message(err)) from None
     except msgspec.DecodeError as err:
         raise NqInputError(path, line, f"not valid JSON ({err})") from None
-    return _to_document(obj, path, line)
+    return _to_document(obj, path, line, training)
 
 
-def document_from_json(obj: dict, path: str = "<memory>", line: int = 1) -> NqDocument:
-    """A parsed JSON object (dict) of either format -> NqDocument."""
+def document_from_json(obj: dict, path: str = "<memory>", line: int = 1, training: bool = False) -> NqDocument:
+    """A parsed JSON object (dict) of either format -> NqDocument (`training`: as parse_line)."""
     try:
         ex = msgspec.convert(obj, _Example)
     except msgspec.ValidationError as err:
         raise NqInputError(path, line, _validation_message(err)) from None
-    return _to_document(ex, path, line)
+    return _to_document(ex, path, line, training)
 
 
-def _to_document(obj: _Example, path: str, line: int) -> NqDocument:
+def _example_id(value: Union[int, str], path: str, line: int) -> int:
+    """The id as an int; NQ ids are signed 64-bit (records hold them as int64)."""
     try:
-        example_id = int(obj.example_id)
+        example_id = int(value)
     except ValueError:
-        raise NqInputError(path, line, f"example_id {obj.example_id!r} is not an integer") from None
+        raise NqInputError(path, line, f"example_id {value!r} is not an integer") from None
+    if not in_int64(example_id):
+        raise NqInputError(path, line, f"example_id {example_id} is outside the signed 64-bit range "
+                           "[-2^63, 2^63)")
+    return example_id
+
+
+def _long_answer_error(la: "_LongAnswer", candidates: list[Candidate], n: int) -> Optional[str]:
+    """Why a long answer is inconsistent (None when it is fine): its token span must be null
+    (-1, -1) with candidate_index -1, or lie in the document and be its candidate's span."""
+    span, index = (la.start_token, la.end_token), la.candidate_index
+    if span == (-1, -1):
+        return None if index == -1 else f"has candidate_index {index} but a null span (-1, -1)"
+    if not 0 <= span[0] < span[1] <= n:
+        return f"tokens [{span[0]}, {span[1]}) are neither null (-1, -1) nor in the document ({n} tokens)"
+    if not 0 <= index < len(candidates):
+        return f"tokens [{span[0]}, {span[1]}) but candidate_index {index} (no candidate)"
+    c = candidates[index]
+    if (c.start_token, c.end_token) != span:
+        return (f"tokens [{span[0]}, {span[1]}) are not those of its candidate {index} "
+                f"[{c.start_token}, {c.end_token})")
+    return None
+
+
+def _to_document(obj: _Example, path: str, line: int, training: bool = False) -> NqDocument:
+    example_id = _example_id(obj.example_id, path, line)
+    if training and not obj.annotations:
+        raise NqInputError(path, line, "training example without 'annotations' (a test-set example?): "
+                           "its labels are unknown; use --is_training=false for prediction features")
     starts = ends = None
     if obj.document_tokens is not None:
         toks = obj.document_tokens
@@ -320,15 +344,18 @@ def _to_document(obj: _Example, path: str, line: int) -> NqDocument:
         candidates.append(Candidate(c.start_token, c.end_token, c.top_level, c.start_byte, c.end_byte))
 
     annotations = []
-    for i, a in enumerate(obj.annotations):
+    for i, a in enumerate(obj.annotations or ()):
         la = a.long_answer
         yes_no = a.yes_no_answer.upper()
         if yes_no not in ("YES", "NO", "NONE"):
             raise NqInputError(path, line, f"annotations[{i}] yes_no_answer {a.yes_no_answer!r} "
                                "is not YES, NO or NONE")
-        if la.candidate_index >= len(candidates):
+        if la.candidate_index >= len(candidates) or la.candidate_index < -1:
             raise NqInputError(path, line, f"annotations[{i}] candidate_index {la.candidate_index} "
                                f"out of range ({len(candidates)} candidates)")
+        why = _long_answer_error(la, candidates, n)
+        if why is not None:
+            raise NqInputError(path, line, f"annotations[{i}].long_answer {why}")
         shorts = []
         for s in a.short_answers:
             if not 0 <= s.start_token < s.end_token <= n:
@@ -369,10 +396,7 @@ def parse_head(raw: bytes, path: str = "<memory>", line: int = 1) -> ExampleHead
         raise NqInputError(path, line, _validation_message(err)) from None
     except msgspec.DecodeError as err:
         raise NqInputError(path, line, f"not valid JSON ({err})") from None
-    try:
-        example_id = int(obj.example_id)
-    except ValueError:
-        raise NqInputError(path, line, f"example_id {obj.example_id!r} is not an integer") from None
+    example_id = _example_id(obj.example_id, path, line)
     return ExampleHead(example_id, [Candidate(c.start_token, c.end_token, c.top_level, c.start_byte, c.end_byte)
                                     for c in obj.long_answer_candidates])
 
@@ -394,14 +418,11 @@ def read_example_heads(pattern: str, skip_bad: bool = False) -> Iterator[Example
         yield ExampleHead(doc.example_id, doc.candidates)
 
 
-def read_documents(pattern: str, skip_bad: bool = False, stats: Optional[dict] = None
-                   ) -> Iterator[NqDocument]:
-    """Streams NqDocuments from `pattern`; with skip_bad, bad lines are counted in stats['num_skipped']."""
+def read_documents(pattern: str, skip_bad: bool = False) -> Iterator[NqDocument]:
+    """Streams NqDocuments from `pattern`; with skip_bad, bad lines are left out."""
     for path, line_no, raw in iter_lines(pattern):
         try:
             yield parse_line(raw, path, line_no)
         except NqInputError:
             if not skip_bad:
                 raise
-            if stats is not None:
-                stats["num_skipped"] = stats.get("num_skipped", 0) + 1

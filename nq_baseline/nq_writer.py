@@ -125,9 +125,6 @@ def tokenize(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
-simple_tokenize = tokenize  # the name of the first version
-
-
 def char_span_to_word_span(offsets: Sequence[tuple[str, int, int]], char_start: int,
                            char_end: int) -> Optional[Span]:
     """The words of `tokenize` overlapping [char_start, char_end) -> (start, end) or None."""

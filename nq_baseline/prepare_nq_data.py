@@ -3,36 +3,44 @@
 Example:
   prepare_nq_data --vocab_file=vocab-nq.txt --input_jsonl='data/train-*.jsonl.gz' \
       --output_tfrecord=records/train.tfrecord --is_training --include_unknowns=0.02 --num_workers=2
+
+Bad input, a bad flag or an output that cannot be written: one line `prepare_nq_data: error:
+...` naming the file and line, the flag or the output, exit status 2, nothing written.
 """
 
+import math
 import sys
 
 from absl import app, flags, logging
 
-from nq_baseline import data_flags
-from nq_baseline.nq_data import NqInputError
-from nq_baseline.prepare import PrepareConfig, prepare
+from nq_baseline import data_flags, fileio
+from nq_baseline import prepare as P
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_jsonl", None, "NQ file(s): a path, glob or comma list; .jsonl or .jsonl.gz; "
                     "original or simplified format.")
 flags.DEFINE_string("output_tfrecord", "records/nq.tfrecord", "Output TFRecord path (shards get a suffix).")
 flags.DEFINE_bool("is_training", True, "Training features (labels) or prediction features (token_map).")
-flags.DEFINE_integer("max_examples", 0, "If > 0, stop after this many examples.")
-flags.DEFINE_integer("num_shards", 1, "1: exactly --output_tfrecord; N: <output>-0000i-of-0000N.")
+flags.DEFINE_integer("max_examples", 0, "If > 0, stop after this many examples.", lower_bound=0)
+flags.DEFINE_integer("num_shards", 1, "1: exactly --output_tfrecord; N: <output>-0000i-of-0000N.",
+                     lower_bound=1, upper_bound=P.MAX_SHARDS)
 flags.DEFINE_bool("output_gzip", False, "GZIP-compress the TFRecord files.")
-flags.DEFINE_integer("shuffle_buckets", 32, "Temporary buckets of the out-of-core training shuffle.")
+flags.DEFINE_integer("shuffle_buckets", 32, "Temporary buckets of the out-of-core training shuffle.",
+                     lower_bound=1, upper_bound=P.MAX_SHUFFLE_BUCKETS)
 flags.DEFINE_float("synonym_augment_rate", 0.2, "Probability that an eligible document word is replaced "
-                   "by a WordNet synonym in an augmented copy.")
-flags.DEFINE_integer("synonym_augment_copies", 1, "Augmented copies per training example with a long "
-                     "answer (0: augmentation off, as in bert_joint). Needs WordNet.")
+                   "by a WordNet synonym in an augmented copy.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_integer("synonym_augment_copies", 0, "Augmented copies per training example with a long "
+                     "answer (0, the default: augmentation off, as in bert_joint). Needs WordNet.",
+                     lower_bound=0, upper_bound=P.MAX_AUGMENT_COPIES)
 flags.DEFINE_integer("synonym_augment_seed", 0, "Seed of the synonym augmentation.")
 flags.DEFINE_enum("synonym_augment_scope", "document", ["document", "both"],
                   "Replace words in the document only, or in the question too.")
+flags.register_validator("synonym_augment_rate", lambda rate: not math.isnan(rate),
+                         message="--synonym_augment_rate must be a number within [0, 1]")
 
 
-def config_from_flags() -> PrepareConfig:
-    return PrepareConfig(
+def config_from_flags() -> P.PrepareConfig:
+    return P.PrepareConfig(
         vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case, features=data_flags.feature_config(),
         is_training=FLAGS.is_training, random_seed=FLAGS.random_seed,
         skip_bad_examples=FLAGS.skip_bad_examples, max_examples=FLAGS.max_examples,
@@ -43,8 +51,11 @@ def config_from_flags() -> PrepareConfig:
 
 
 def fail(message: str) -> None:
-    print(f"prepare_nq_data: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    fileio.fail("prepare_nq_data", message)
+
+
+def warn(message: str) -> None:
+    print(f"prepare_nq_data: warning: {message}", file=sys.stderr)
 
 
 def main(argv):
@@ -53,25 +64,29 @@ def main(argv):
     for name in ("vocab_file", "input_jsonl"):
         if not getattr(FLAGS, name):
             fail(f"--{name} is required")
-    if not 0.0 <= FLAGS.synonym_augment_rate <= 1.0:
-        fail("--synonym_augment_rate must be within [0, 1]")
-    if FLAGS.synonym_augment_copies < 0:
-        fail("--synonym_augment_copies must be >= 0")
     if FLAGS.synonym_augment_copies and not FLAGS.is_training:
-        logging.warning("synonym augmentation applies to training features only; ignored")
+        warn("synonym augmentation applies to training features only; ignored")
+    fileio.install_signal_cleanup()  # SIGTERM, SIGINT, SIGHUP: no temporary stays behind
     try:
         cfg = config_from_flags()
         if cfg.augment_copies and cfg.is_training:
-            from nq_baseline.wordnet_setup import WordNetMissingError, load_wordnet
-            try:
-                load_wordnet()
-            except WordNetMissingError as err:
-                fail(str(err))
-        stats = prepare(FLAGS.input_jsonl, FLAGS.output_tfrecord, cfg)
-    except NqInputError as err:
+            from nq_baseline.wordnet_setup import load_wordnet
+            load_wordnet()
+        stats = P.prepare(FLAGS.input_jsonl, FLAGS.output_tfrecord, cfg)
+    except ValueError as err:  # bad input (NqInputError), a bad setting, WordNet missing
         fail(str(err))
-    except ValueError as err:
-        fail(str(err))
+    except OSError as err:  # the outputs: read-only, a folder, disk full...
+        fail(f"--output_tfrecord={FLAGS.output_tfrecord}: cannot write the records "
+             f"({err.strerror or err}{': ' + str(err.filename) if err.filename else ''})")
+    report(stats)
+
+
+def report(stats: dict) -> None:
+    """The summary line, after a warning when no example was converted."""
+    if stats["num_examples"] == 0:
+        why = (f"all {stats['num_skipped']} examples were skipped as bad" if stats["num_skipped"]
+               else "it holds no example (empty or blank lines only)")
+        warn(f"{FLAGS.input_jsonl}: {why}; the record file is empty")
     logging.info("Examples with correct context retained: %d of %d", stats["examples_with_correct_context"],
                  stats["num_examples"])
     print(f"prepare_nq_data: {stats['num_examples']} examples -> {stats['num_instances']} instances "
@@ -79,8 +94,16 @@ def main(argv):
           f"{FLAGS.output_tfrecord}.stats.json")
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's parsing, a bad flag reported as one line with exit status 2 (absl: 2 lines, 1)."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as err:
+        fail(" ".join(str(err).split()))
+
+
 def run():
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -23,14 +23,16 @@ frame their records themselves. TensorFlow is imported only to read records.
 
 from __future__ import annotations
 
+import errno
 import gzip as _gzip
 import os
 import struct
-from typing import Iterable, Iterator, Optional
+from typing import Iterator, Optional
 
 import google_crc32c
 import numpy as np
 
+from nq_baseline import fileio
 from nq_baseline.features import Feature
 
 TRAIN_FEATURES = ("unique_ids", "input_ids", "input_mask", "segment_ids",
@@ -233,14 +235,12 @@ def shard_paths(output: str, num_shards: int) -> list[str]:
 
 
 def read_records(pattern: str) -> Iterator[bytes]:
-    """Serialized records from a path, glob or comma list (GZIP detected by its header)."""
+    """Serialized records from a path, glob or comma list (GZIP detected by its stream)."""
     import tensorflow as tf
 
-    from nq_baseline.nq_data import expand_paths
-    for path in expand_paths(pattern):
-        with open(path, "rb") as handle:
-            gz = handle.read(2) == b"\x1f\x8b"
-        for rec in tf.data.TFRecordDataset(path, compression_type="GZIP" if gz else ""):
+    for path in fileio.expand_paths(pattern):
+        compression = "GZIP" if fileio.is_gzip(path) else ""
+        for rec in tf.data.TFRecordDataset(path, compression_type=compression):
             yield rec.numpy()
 
 
@@ -270,16 +270,25 @@ def iter_frames(data: bytes) -> Iterator[bytes]:
 
 
 class AtomicRecordWriter:
-    """TFRecord writer to `path`, through `path.tmp-<pid>` renamed on commit(); GZIP as TF's
-    (zlib level 6, a standard gzip stream that `tf.data.TFRecordDataset` reads)."""
+    """TFRecord writer to `path` through a temporary beside it (`fileio.temporary_name`),
+    renamed on commit(); abort() (or a signal) removes it. GZIP as TF's (zlib level 6, a
+    standard gzip stream that `tf.data.TFRecordDataset` reads)."""
 
     def __init__(self, path: str, gzip: bool = False):
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", path)
         self.path = path
-        self.tmp = f"{path}.tmp-{os.getpid()}"
-        self._file = open(self.tmp, "wb", buffering=1 << 20)
+        self.tmp = fileio.temporary_name(path)
+        fileio.register_temporary(self.tmp)
+        try:
+            self._file = open(self.tmp, "wb", buffering=1 << 20)
+        except BaseException:
+            fileio.release_temporary(self.tmp)
+            raise
         self._out = (_gzip.GzipFile(filename="", mode="wb", fileobj=self._file, compresslevel=6, mtime=0)
                      if gzip else self._file)
         self.count = 0
+        self.committed = False
 
     def write(self, record: bytes) -> None:
         """An unframed record (a serialized Example)."""
@@ -290,20 +299,28 @@ class AtomicRecordWriter:
         self._out.write(frame)
         self.count += 1
 
-    def write_all(self, records: Iterable[bytes]) -> None:
-        for r in records:
-            self.write(r)
-
     def _close(self) -> None:
-        if self._out is not self._file:
-            self._out.close()
-        self._file.close()
+        try:
+            if self._out is not self._file:
+                self._out.close()
+        finally:
+            self._file.close()
 
     def commit(self) -> None:
         self._close()
         os.replace(self.tmp, self.path)
+        fileio.release_temporary(self.tmp)
+        self.committed = True
 
     def abort(self) -> None:
-        self._close()
-        if os.path.exists(self.tmp):
-            os.remove(self.tmp)
+        """Removes the temporary, even when closing it fails (a full disk cannot flush);
+        nothing to do once committed."""
+        if self.committed:
+            return
+        try:
+            self._close()
+        except OSError:
+            pass
+        finally:
+            fileio.remove_path(self.tmp)
+            fileio.release_temporary(self.tmp)

@@ -18,6 +18,22 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 SPECIAL_TOKEN_RE = re.compile(r"^\[[^ ]*\]$")
 
 
+def nq_tokens() -> list[str]:
+    """bert_joint's 209 NQ marker tokens, in the order they take the places of [unused99]..
+    [unused307] in its vocab-nq.txt (tools/make_nq_vocab.py writes them there)."""
+    tokens = ["[Q]", "[YES]", "[NO]", "[NoLongAnswer]", "[NoShortAnswer]"]
+    for kind in ("Paragraph", "Table", "List"):
+        tokens += [f"[{kind}={i}]" for i in range(1, 51)]
+    tokens += [f"[ContextId={i}]" for i in range(-1, 51)]
+    tokens += ["[SA]", "[/SA]"]
+    return tokens
+
+
+def missing_nq_tokens(vocab: dict[str, int]) -> list[str]:
+    """The NQ tokens a vocabulary lacks (a plain BERT vocab.txt lacks all of them)."""
+    return [t for t in nq_tokens() if t not in vocab]
+
+
 def load_vocab(vocab_file: str) -> dict[str, int]:
     """vocab.txt (one token a line) -> {token: id}; clear error for an unreadable file."""
     vocab: dict[str, int] = {}

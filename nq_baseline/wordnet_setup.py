@@ -26,6 +26,8 @@ import sys
 import threading
 from typing import Optional
 
+from nq_baseline.fileio import atomic_output, atomic_write
+
 EXIT_MISSING = 2
 
 #: lexnames(5WN): file number, lexicographer file name, syntactic category
@@ -145,13 +147,9 @@ def copy_wordnet(src: str, nltk_data: str) -> str:
             os.unlink(d)
         if os.path.isfile(d) and os.path.getsize(d) == os.path.getsize(s):
             continue
-        tmp = d + ".tmp"
-        shutil.copyfile(s, tmp)  # a real copy: NLTK refuses symlinks (and hard links)
-        os.replace(tmp, d)
-    tmp = os.path.join(target, "lexnames.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(lexnames_text())
-    os.replace(tmp, os.path.join(target, "lexnames"))
+        with open(s, "rb") as source, atomic_output(d) as copy:
+            shutil.copyfileobj(source, copy)  # a real copy: NLTK refuses symlinks (and hard links)
+    atomic_write(os.path.join(target, "lexnames"), lexnames_text())
     return target
 
 
@@ -171,28 +169,44 @@ def apt_install(log) -> bool:
     return subprocess.run(cmd, env=env).returncode == 0
 
 
-def _check_in_subprocess(nltk_data: str) -> tuple[bool, str]:
-    """Loads WordNet in a fresh interpreter (NLTK caches a failed load in-process)."""
-    code = ("import sys; from nq_baseline.wordnet_setup import load_wordnet; "
-            "wn = load_wordnet(sys.argv[1]); s = wn.synsets('car')[0]; "
-            "print(f'WordNet {wn.get_version()} from {wn.root.path}: car -> {s.name()}, {s.lexname()}')")
-    proc = subprocess.run([sys.executable, "-c", code, nltk_data], capture_output=True, text=True,
+_LOAD_CODE = ("import sys; from nq_baseline.wordnet_setup import load_wordnet; "
+              "wn = load_wordnet(sys.argv[1]); s = wn.synsets('car')[0]; "
+              "print(f'WordNet {wn.get_version()} from {wn.root.path}: car -> {s.name()}, {s.lexname()}', flush=True); ")
+_TABLE_CODE = ("from nq_baseline.augment import SynonymSource; "
+               "print(len(SynonymSource(load_wordnet(sys.argv[1]))._table))")
+
+
+def _python(code: str, nltk_data: str) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter: NLTK caches a failed load in-process."""
+    return subprocess.run([sys.executable, "-c", code, nltk_data], capture_output=True, text=True,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if proc.returncode == 0:
-        return True, proc.stdout.strip()
-    return False, (proc.stderr.strip().splitlines() or ["no output"])[-1]
+
+
+def _last_error(proc: subprocess.CompletedProcess) -> str:
+    return (proc.stderr.strip().splitlines() or ["no output"])[-1]
+
+
+def _table_line(proc: subprocess.CompletedProcess, count: Optional[str]) -> str:
+    if proc.returncode == 0 and count is not None:
+        return f"synonym table ready ({count} words with synonyms)"
+    return "synonym table not built: " + _last_error(proc)
+
+
+def _check_and_build_in_subprocess(nltk_data: str) -> tuple[bool, str, str]:
+    """Loads WordNet in a fresh interpreter and builds augmentation's synonym table there (one
+    load for both): (loaded, WordNet's line or the error, the table's line to print)."""
+    proc = _python(_LOAD_CODE + _TABLE_CODE, nltk_data)
+    lines = proc.stdout.strip().splitlines()
+    if not lines:
+        return False, _last_error(proc), ""
+    return True, lines[0], _table_line(proc, lines[1] if len(lines) > 1 else None)
 
 
 def build_synonym_table(nltk_data: str) -> str:
     """Builds (or finds) augmentation's precomputed synonym table in a fresh interpreter; a line to print."""
-    code = ("import sys; from nq_baseline.wordnet_setup import load_wordnet; "
-            "from nq_baseline.augment import SynonymSource; "
-            "s = SynonymSource(load_wordnet(sys.argv[1])); print(len(s._table))")
-    proc = subprocess.run([sys.executable, "-c", code, nltk_data], capture_output=True, text=True,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if proc.returncode == 0:
-        return f"synonym table ready ({proc.stdout.strip()} words with synonyms)"
-    return "synonym table not built: " + (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    proc = _python("import sys; from nq_baseline.wordnet_setup import load_wordnet; " + _TABLE_CODE, nltk_data)
+    lines = proc.stdout.strip().splitlines()
+    return _table_line(proc, lines[-1] if lines else None)
 
 
 STAMP_NAME = ".nq_baseline_verified"
@@ -239,8 +253,7 @@ def write_stamp(nltk_data: str) -> None:
     if wordnet_dir is None:
         return
     try:
-        with open(os.path.join(wordnet_dir, STAMP_NAME), "w", encoding="utf-8") as fh:
-            fh.write(_signature(wordnet_dir))
+        atomic_write(os.path.join(wordnet_dir, STAMP_NAME), _signature(wordnet_dir))
     except OSError:
         pass
 
@@ -292,7 +305,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         except OSError as err:
             print(f"wordnet_setup: ERROR: cannot write {target} ({err}). {REMEDY}", file=sys.stderr)
             return EXIT_MISSING
-    ok, detail = _check_in_subprocess(nltk_data)
+    ok, detail, table = _check_and_build_in_subprocess(nltk_data)
     if not ok:
         print(f"wordnet_setup: ERROR: copied to {target} but NLTK still cannot load it ({detail}). "
               + ("" if on_search_path else
@@ -301,7 +314,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_MISSING
     write_stamp(nltk_data)
     print(f"wordnet_setup: OK: installed WordNet into {target} ({detail})")
-    print(f"wordnet_setup: {build_synonym_table(nltk_data)}")
+    print(f"wordnet_setup: {table}")
     if not on_search_path:
         print(f"wordnet_setup: note: {nltk_data} is not a default NLTK data dir; "
               f"export NLTK_DATA={nltk_data}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """Shared fixtures: paths to ../shared/data, the NQ vocabulary built from a real BERT vocab, small
-NQ gold / prediction files and a tiny SQuAD file made in the test."""
+NQ inputs, gold / prediction files and a tiny SQuAD file made in the tests, tiny models and records, and the
+PrepareConfig of the data-preparation tests."""
 
 import gzip
 import json
@@ -198,3 +199,64 @@ def write_json(path, obj):
 def squad_to_nq_cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "tools" / "squad_to_nq.py"), *args],
                           capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+# --------------------------------------------------------------------------- data preparation
+
+
+def prepare_config(vocab, **kw):
+    """A PrepareConfig for `vocab`; FeatureConfig settings may be given among the others."""
+    from nq_baseline import features as F
+    from nq_baseline.prepare import PrepareConfig
+
+    fkw = {k: kw.pop(k) for k in list(kw) if k in F.FeatureConfig.__dataclass_fields__}
+    return PrepareConfig(vocab_file=str(vocab), features=F.FeatureConfig(**fkw), **kw)
+
+
+def synthetic_nq(gold_candidate: int, n_paragraphs: int = 3, short=True):
+    """A tiny original-format doc: a table with a nested row, then paragraphs."""
+    tokens, cands = [], []
+
+    def block(open_tag, words, close_tag, top=True):
+        start = len(tokens)
+        tokens.append({"token": open_tag, "html_token": True})
+        for w in words:
+            tokens.append({"token": w, "html_token": False})
+        tokens.append({"token": close_tag, "html_token": True})
+        cands.append({"start_token": start, "end_token": len(tokens), "top_level": top})
+
+    start = len(tokens)
+    tokens.append({"token": "<Table>", "html_token": True})
+    cands.append(None)
+    block("<Tr>", ["mayor", "ilsa", "varn"], "</Tr>", top=False)
+    tokens.append({"token": "</Table>", "html_token": True})
+    cands[0] = {"start_token": start, "end_token": len(tokens), "top_level": True}
+    for i in range(n_paragraphs):
+        block("<P>", [f"word{i}", "alpha", "beta", f"fact{i}"], "</P>")
+    c = cands[gold_candidate]
+    ann = {"long_answer": {"start_token": c["start_token"], "end_token": c["end_token"],
+                           "candidate_index": gold_candidate},
+           "short_answers": [{"start_token": c["end_token"] - 3, "end_token": c["end_token"] - 1}] if short else [],
+           "yes_no_answer": "NONE"}
+    return {"example_id": 2**62 + 5, "question_text": "who is the mayor", "document_tokens": tokens,
+            "long_answer_candidates": cands, "annotations": [ann]}
+
+
+def real_input(tmp_path, copies=6, annotated_only=False):
+    """The real examples repeated (with distinct ids) to have enough windows to shuffle;
+    `annotated_only`: without the test-set example (no annotations), which training refuses."""
+    import gzip
+    import json
+
+    require_nq_real()
+    out = tmp_path / f"in-{copies}{'-annotated' if annotated_only else ''}.jsonl"
+    with open(out, "wb") as handle:
+        for k in range(copies):
+            for path in sorted(NQ_REAL.glob("*.jsonl.gz")):
+                for line in gzip.open(path, "rb"):
+                    obj = json.loads(line)
+                    if annotated_only and "annotations" not in obj:
+                        continue
+                    obj["example_id"] = int(obj["example_id"]) + k
+                    handle.write(json.dumps(obj).encode() + b"\n")
+    return out

@@ -6,11 +6,10 @@ import pickle
 import random
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import ROOT, require_nq_real
+from conftest import ROOT, real_input, require_nq_real
 from nq_baseline import nq_data
 from nq_baseline.nq_data import Annotation, Candidate, NqDocument, ShortSpan
 from nq_baseline import wordnet_setup
@@ -374,8 +373,7 @@ def test_prepare_with_augmented_copies_end_to_end(syn, nq_vocab, tmp_path):
     from nq_baseline import records as R
     from nq_baseline.prepare import PrepareConfig, augmented_example_id, prepare
 
-    folder = require_nq_real()
-    pattern = str(folder / "*.jsonl.gz")
+    pattern = str(real_input(tmp_path, copies=1, annotated_only=True))  # training needs annotations
     docs = list(nq_data.read_documents(pattern))
     with_long = {d.example_id for d in docs if has_long_answer(d)}
     assert with_long, "the real examples should include some with a long answer"

@@ -10,19 +10,12 @@ Every other line is kept byte for byte.
 """
 
 import argparse
-import os
 import sys
 
+from nq_baseline.fileio import atomic_write, fail
+from nq_baseline.tokenization import nq_tokens
+
 FIRST_SLOT = 99
-
-
-def nq_tokens() -> list[str]:
-    tokens = ["[Q]", "[YES]", "[NO]", "[NoLongAnswer]", "[NoShortAnswer]"]
-    for kind in ("Paragraph", "Table", "List"):
-        tokens += [f"[{kind}={i}]" for i in range(1, 51)]
-    tokens += [f"[ContextId={i}]" for i in range(-1, 51)]
-    tokens += ["[SA]", "[/SA]"]
-    return tokens
 
 
 def build(lines: list[bytes], source: str = "vocab") -> list[bytes]:
@@ -60,12 +53,11 @@ def main(argv=None) -> int:
             lines = handle.readlines()
         out = build(lines, args.input)
     except (OSError, ValueError) as err:
-        print(f"make_nq_vocab: error: {err}", file=sys.stderr)
-        return 2
-    tmp = f"{args.output}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as handle:
-        handle.writelines(out)
-    os.replace(tmp, args.output)
+        fail("make_nq_vocab", str(err))
+    try:
+        atomic_write(args.output, b"".join(out))
+    except OSError as err:
+        fail("make_nq_vocab", f"--output {args.output}: cannot write it ({err.strerror or err})")
     print(f"make_nq_vocab: wrote {args.output} ({len(out)} tokens, {len(nq_tokens())} NQ tokens)")
     return 0
 

@@ -18,32 +18,22 @@ dev-simplified.jsonl.gz (same example ids in both formats) and vocab.txt (BERT l
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import gzip
 import os
 import random
 import string
 import sys
 import zlib
-from typing import Iterable, Optional
+from typing import IO, Iterable, Optional
 
-try:  # runnable as a script from anywhere
-    from nq_baseline import nq_writer
-except ImportError:  # pragma: no cover
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from nq_baseline import nq_writer
+import orjson
+from tokenizers import normalizers, pre_tokenizers
 
+from nq_baseline import nq_writer
+from nq_baseline.fileio import atomic_output, atomic_write, fail
 from nq_baseline.nq_writer import Answer
-
-try:
-    import orjson
-
-    def _dumps(obj) -> bytes:
-        return orjson.dumps(obj)
-except ImportError:  # pragma: no cover
-    import json
-
-    def _dumps(obj) -> bytes:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 SHARE_NULL = 0.30
 SHARE_YES_NO = 0.08
@@ -461,36 +451,36 @@ def make_examples(num: int, seed: int = 0, split: str = "train", large: bool = F
 
 # ----------------------------------------------------------------------------- vocab and files
 
-_PUNCT = string.punctuation  # what BERT's BasicTokenizer splits off (ASCII)
+_PUNCT = string.punctuation  # the ASCII characters BERT's basic tokenizer splits off
+_NORMALIZER = normalizers.BertNormalizer(lowercase=True)
+_PRE_TOKENIZER = pre_tokenizers.BertPreTokenizer()
 
 
 def basic_words(text: str) -> list[str]:
-    """BERT BasicTokenizer on ASCII text: lowercase, split on whitespace and punctuation."""
-    out: list[str] = []
-    for word in text.lower().split():
-        current = ""
-        for ch in word:
-            if ch in _PUNCT:
-                if current:
-                    out.append(current)
-                    current = ""
-                out.append(ch)
-            else:
-                current += ch
-        if current:
-            out.append(current)
-    return out
+    """BERT's basic tokenization (BertNormalizer + BertPreTokenizer of `tokenizers`): lower
+    case, split on whitespace and punctuation."""
+    return [word for word, _ in _PRE_TOKENIZER.pre_tokenize_str(_NORMALIZER.normalize_str(text))]
+
+
+def example_texts(original: dict) -> set[str]:
+    """The question and the distinct document words of an example (original format)."""
+    texts = {t["token"] for t in original["document_tokens"] if not t["html_token"]}
+    texts.add(original["question_text"])
+    return texts
 
 
 def corpus_words(examples: Iterable[tuple[dict, dict]]) -> set[str]:
     """Every lowercase word (basic-tokenized) of the documents and questions."""
-    words: set[str] = set()
+    texts: set[str] = set()
     for original, _ in examples:
-        words.update(basic_words(original["question_text"]))
-        for tok in original["document_tokens"]:
-            if not tok["html_token"]:
-                words.update(basic_words(tok["token"]))
-    return words
+        texts |= example_texts(original)
+    return texts_words(texts)
+
+
+def texts_words(texts: Iterable[str]) -> set[str]:
+    """The basic-tokenized words of many texts: tokenized once, joined by spaces (a space
+    only separates words, so this equals tokenizing each text)."""
+    return set(basic_words(" ".join(sorted(texts))))
 
 
 # Words written by the templates and word lists (everything but generated names and numbers).
@@ -536,89 +526,42 @@ def vocab_lines(words: Iterable[str]) -> list[str]:
     return lines
 
 
-def wordpiece(word: str, vocab: set[str]) -> list[str]:
-    """BERT's greedy longest-match-first WordPiece of one basic-tokenized word ([UNK] if impossible)."""
-    pieces, start = [], 0
-    while start < len(word):
-        end = len(word)
-        while end > start:
-            piece = word[start:end] if start == 0 else "##" + word[start:end]
-            if piece in vocab:
-                break
-            end -= 1
-        else:
-            return ["[UNK]"]
-        pieces.append(piece)
-        start = end
-    return pieces
-
-
-class _AtomicWriter:
-    """Writes `path` under a temporary name and renames it into place on success (gzip: no file
-    name and mtime 0 in the header, so reruns are byte-identical)."""
-
-    def __init__(self, path: str, gz: bool):
-        self.path, self.tmp = path, f"{path}.tmp-{os.getpid()}"
-        self.raw = open(self.tmp, "wb")
-        self.handle = gzip.GzipFile(filename="", mode="wb", fileobj=self.raw, mtime=0,
-                                    compresslevel=6) if gz else self.raw
-
-    def write(self, data: bytes) -> None:
-        self.handle.write(data)
-
-    def commit(self) -> None:
-        if self.handle is not self.raw:
-            self.handle.close()
-        self.raw.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        try:
-            if self.handle is not self.raw:
-                self.handle.close()
-            self.raw.close()
-        finally:
-            if os.path.exists(self.tmp):
-                os.remove(self.tmp)
+@contextlib.contextmanager
+def _gzip_output(path: str) -> Iterable[IO[bytes]]:
+    """`path` written atomically as gzip without a file name and with mtime 0 in the header,
+    so reruns are byte-identical."""
+    with atomic_output(path) as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                                   compresslevel=6) as packed:
+        yield packed
 
 
 def write_dataset(output_dir: str, num_train: int = 1200, num_dev: int = 200, seed: int = 0,
                   large: bool = False) -> dict:
     """Writes the four jsonl.gz files and vocab.txt (streaming, each atomically); returns counts."""
     os.makedirs(output_dir, exist_ok=True)
-    words: set[str] = set()
+    for name in FILES + ("vocab.txt",):  # refused before any file is written
+        if os.path.isdir(os.path.join(output_dir, name)):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", os.path.join(output_dir, name))
+    texts: set[str] = set()
     stats = {}
     for split, num in (("train", num_train), ("dev", num_dev)):
-        writers = [_AtomicWriter(os.path.join(output_dir, f"{split}-{fmt}.jsonl.gz"), gz=True)
-                   for fmt in ("full", "simplified")]
-        try:
+        with _gzip_output(os.path.join(output_dir, f"{split}-full.jsonl.gz")) as full, \
+                _gzip_output(os.path.join(output_dir, f"{split}-simplified.jsonl.gz")) as simple:
             used: set = set()
             counts = {"null": 0, "yes_no": 0, "nested": 0}
             for i in range(num):
                 original, simplified = make_example(i, seed, split, large, used)
-                words |= corpus_words([(original, simplified)])
-                writers[0].write(_dumps(original) + b"\n")
-                writers[1].write(_dumps(simplified) + b"\n")
+                texts |= example_texts(original)
+                full.write(orjson.dumps(original) + b"\n")
+                simple.write(orjson.dumps(simplified) + b"\n")
                 ann = max(original["annotations"], key=lambda a: a["long_answer"]["candidate_index"])
                 ci = ann["long_answer"]["candidate_index"]  # the most specific (a row, not its table)
                 counts["null"] += ci < 0
                 counts["yes_no"] += ann["yes_no_answer"] != "NONE"
                 counts["nested"] += ci >= 0 and not original["long_answer_candidates"][ci]["top_level"]
-        except BaseException:
-            for w in writers:
-                w.abort()
-            raise
-        for w in writers:
-            w.commit()
         stats[split] = dict(examples=num, **counts)
-    vocab = vocab_lines(words)
-    writer = _AtomicWriter(os.path.join(output_dir, "vocab.txt"), gz=False)
-    try:
-        writer.write("".join(t + "\n" for t in vocab).encode("utf-8"))
-    except BaseException:
-        writer.abort()
-        raise
-    writer.commit()
+    vocab = vocab_lines(texts_words(texts))
+    atomic_write(os.path.join(output_dir, "vocab.txt"), "".join(t + "\n" for t in vocab))
     stats["vocab"] = len(vocab)
     return stats
 
@@ -647,8 +590,8 @@ def main(argv=None) -> int:
     try:
         stats = write_dataset(args.output_dir, args.num_train, args.num_dev, args.seed, args.large)
     except OSError as err:
-        print(f"make_sample_nq: error: cannot write to {args.output_dir}: {err}", file=sys.stderr)
-        return 1
+        fail("make_sample_nq", f"--output_dir {args.output_dir}: cannot write {err.filename or 'it'} "
+             f"({err.strerror or err})")
     for split in ("train", "dev"):
         s = stats[split]
         print(f"make_sample_nq: {split}: {s['examples']} examples ({s['null']} null, {s['yes_no']} yes/no, "

@@ -36,19 +36,15 @@ import random
 import re
 import string
 import sys
-import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Optional
 
 import orjson
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:  # runnable as a script from anywhere
-    sys.path.insert(0, ROOT)
-
-from nq_baseline import nq_writer  # noqa: E402
-from nq_baseline.nq_writer import Answer, tokenize  # noqa: E402,F401  (tokenize: part of this tool's API)
+from nq_baseline import nq_writer
+from nq_baseline.fileio import atomic_output, fail
+from nq_baseline.nq_writer import Answer, tokenize  # noqa: F401  (tokenize: part of this tool's API)
 
 WIKI_URL = "https://en.wikipedia.org/wiki/"
 _PUNCT = set(string.punctuation)
@@ -236,26 +232,19 @@ def example_lines(q: Question, article: Article) -> tuple[bytes, bytes]:
 
 
 def _write_gz(path: str, lines: Iterable[bytes], compresslevel: int) -> int:
-    """Writes lines to path.tmp-<pid> (gzip, no timestamp) and renames; returns the count."""
-    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+    """Writes lines to `path` atomically (gzip, no timestamp); returns the count."""
     count = 0
-    try:
-        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+    with atomic_output(path) as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
                                                    compresslevel=compresslevel) as gz:
-            buf, size = [], 0
-            for line in lines:
-                buf.append(line)
-                size += len(line)
-                count += 1
-                if size >= 1 << 22:
-                    gz.write(b"".join(buf))
-                    buf, size = [], 0
-            gz.write(b"".join(buf))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        buf, size = [], 0
+        for line in lines:
+            buf.append(line)
+            size += len(line)
+            count += 1
+            if size >= 1 << 22:
+                gz.write(b"".join(buf))
+                buf, size = [], 0
+        gz.write(b"".join(buf))
     return count
 
 
@@ -327,12 +316,9 @@ def main(argv=None) -> int:
         summary = run(args.input, args.output_dir, args.articles, args.split, args.null_rate,
                       args.seed, args.compresslevel)
     except SquadInputError as err:
-        print(f"squad_to_nq: error: {err}", file=sys.stderr)
-        return 2
+        fail("squad_to_nq", str(err))
     except OSError as err:  # the output directory cannot be written
-        print(f"squad_to_nq: error: cannot write {err.filename or args.output_dir} "
-              f"({err.strerror or err})", file=sys.stderr)
-        return 2
+        fail("squad_to_nq", f"cannot write {err.filename or args.output_dir} ({err.strerror or err})")
     st = summary["stats"]
     for path, n in summary["files"].items():
         print(f"wrote {n} examples to {path}")

@@ -1,17 +1,17 @@
-"""tools/make_sample_nq.py and nq_baseline/nq_writer.py: the synthetic NQ sample data."""
+"""tools/make_sample_nq.py: the synthetic NQ sample data."""
 
 import gzip
 import hashlib
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from nq_baseline import nq_data, nq_writer
-from nq_baseline.nq_writer import Answer
+from nq_baseline import nq_data
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "make_sample_nq.py"
@@ -214,6 +214,14 @@ def test_entities_disjoint(docs):
     assert all(make_sample_nq.entity_split(t) == "dev" for t in titles["dev"])
 
 
+def _wordpiece(vocab_file):
+    """word -> its WordPiece pieces by the `tokenizers` library, as BERT splits a basic word."""
+    from tokenizers import Tokenizer, models
+
+    tok = Tokenizer(models.WordPiece.from_file(str(vocab_file), unk_token="[UNK]"))
+    return lambda word: tok.encode(word, add_special_tokens=False).tokens
+
+
 def test_vocab(sample_dir, docs):
     lines = (sample_dir / "vocab.txt").read_text(encoding="utf-8").split("\n")
     assert lines[-1] == ""
@@ -226,6 +234,7 @@ def test_vocab(sample_dir, docs):
     for c in ".,()0az":
         assert c in vocab and "##" + c in vocab
     known = set(vocab)
+    pieces_of = _wordpiece(sample_dir / "vocab.txt")
     template = make_sample_nq.template_words()
     for split in ("train", "dev"):
         for doc in docs[split, "full"]:
@@ -234,12 +243,12 @@ def test_vocab(sample_dir, docs):
                 if not html:
                     words += make_sample_nq.basic_words(tok)
             for w in words:
-                pieces = make_sample_nq.wordpiece(w, known)
+                pieces = pieces_of(w)
                 assert "[UNK]" not in pieces, w
                 if w in template:  # template words are whole tokens
                     assert pieces == [w]
             title = doc.tokens[1].lower()  # a town name: syllable pieces, never a whole token
-            assert title not in known and len(make_sample_nq.wordpiece(title, known)) >= 2
+            assert title not in known and len(pieces_of(title)) >= 2
     # The corpus words come sorted after the character block.
     tail = vocab[313 + 2 * len(make_sample_nq._PUNCT + "0123456789abcdefghijklmnopqrstuvwxyz"):]
     assert tail == sorted(tail) and "the" in tail and "founded" in tail and "##van" in tail
@@ -302,60 +311,10 @@ def test_api_bad_arguments():
         make_sample_nq.make_examples(1, split="test")
 
 
-# ----------------------------------------------------------------------------- nq_writer
-
-
-def test_writer_title_and_paragraphs():
-    """The SQuAD-style use: title + paragraphs, answers from character offsets."""
-    text = "Tesla moved to New York in 1884 , at age 28 ."
-    offsets = nq_writer.simple_tokenize("Tesla moved to New York in 1884, at age 28.")
-    words = [w for w, _, _ in offsets]
-    assert words == text.split()
-    span = nq_writer.char_span_to_word_span(offsets, 15, 23)  # "New York"
-    assert words[span[0]:span[1]] == ["New", "York"]
-    blocks = [("p", "Nikola Tesla was an inventor ."), ("p", words)]
-    original, simplified = nq_writer.build_example(2 ** 62 + 7, "where did tesla move", "Nikola Tesla", blocks,
-                                                   [Answer(1, span=span), None])
-    for obj in (original, simplified):
-        doc = nq_data.parse_line(json.dumps(obj).encode())
-        assert doc.example_id == 2 ** 62 + 7
-        assert len(doc.candidates) == 2 and all(c.top_level for c in doc.candidates)
-        a = doc.annotations[0]
-        assert a.candidate_index == 1
-        assert doc.tokens[a.short_answers[0].start_token:a.short_answers[0].end_token] == ["New", "York"]
-        assert not doc.annotations[1].has_long_answer
-    assert nq_writer.find_span(words, "New York") == span
-
-
-def test_writer_nested_and_escaping():
-    blocks = [("h2", "Facts"), ("table", [[("th", "Name"), ("th", "Value")], ["A&B", "<x"]]),
-              ("ul", ["one two", ["three"]])]
-    original, _ = nq_writer.build_example(-5, "q", "T", blocks,
-                                          [Answer(1, nested=1, span=(0, 2)), Answer(2, span=[(0, 1), (2, 3)]),
-                                           Answer(2, nested=0, yes_no="YES")], html_style="wiki")
-    doc = nq_data.document_from_json(original)
-    assert [c.top_level for c in doc.candidates] == [True, False, False, True, False, False]
-    raw = original["document_html"].encode()
-    amp = doc.tokens.index("A&B")
-    assert raw[doc.start_bytes[amp]:doc.end_bytes[amp]] == b"A&amp;B"
-    a0, a1, a2 = doc.annotations
-    short = range(a0.short_answers[0].start_token, a0.short_answers[0].end_token)
-    assert a0.candidate_index == 2 and [doc.tokens[t] for t in short if not doc.is_html[t]] == ["A&B", "<x"]
-    assert a1.candidate_index == 3 and [doc.tokens[s.start_token] for s in a1.short_answers] == ["one", "three"]
-    assert a2.candidate_index == 4 and a2.yes_no_answer == "YES"
-
-
-@pytest.mark.parametrize("blocks,answer,message", [
-    ([("p", ["a b"])], None, "whitespace"),
-    ([("p", ["<P>"])], None, "HTML tag"),
-    ([("p", [""])], None, "non-empty"),
-    ([("div", "a")], None, "unknown kind"),
-    ([("p", "a b")], Answer(3), "out of range"),
-    ([("h2", "a b")], Answer(0), "heading"),
-    ([("ul", ["a"])], Answer(0, nested=2), "nested index"),
-    ([("p", "a b")], Answer(0, span=(1, 3)), "short answer"),
-    ([("p", "a b")], Answer(0, yes_no="MAYBE"), "yes_no"),
-])
-def test_writer_rejects(blocks, answer, message):
-    with pytest.raises(ValueError, match=message):
-        nq_writer.build_example(1, "q", "T", blocks, [answer])
+def test_output_that_cannot_be_written(tmp_path):
+    """One line naming the flag and the path, exit 2 (it was 1), and no file written."""
+    (tmp_path / "vocab.txt").mkdir()
+    proc = _run(f"--output_dir={tmp_path}", "--num_train=2", "--num_dev=1")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "--output_dir" in proc.stderr and "vocab.txt" in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["vocab.txt"]

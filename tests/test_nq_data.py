@@ -1,0 +1,93 @@
+"""nq_data: reading NQ files (both formats), line references, validation."""
+
+import gzip
+import json
+import os
+
+import pytest
+
+from conftest import synthetic_nq
+from nq_baseline import nq_data
+
+
+@pytest.mark.parametrize("block_size", [5, 64, 1 << 22])
+def test_line_refs_read_back_the_same_lines(tmp_path, block_size):
+    """Workers read plain files themselves from (offset, length) references: the lines, their
+    numbers and the blank lines skipped are those of the plain line reader, whatever the
+    buffer boundaries, and gzip lines come through as bytes."""
+    lines = [b'{"a": 1}\n', b"\n", b"   \n", b'  {"b": 2}\r\n', b'{"c": "' + b"x" * 300 + b'"}\n',
+             b"\t\n", b'{"d": 4}']  # the last line has no newline
+    plain = tmp_path / "p.jsonl"
+    plain.write_bytes(b"".join(lines))
+    packed = tmp_path / "p.jsonl.gz"
+    packed.write_bytes(gzip.compress(b"".join(lines)))
+    for path in (plain, packed):
+        reader = nq_data.LineReader()
+        refs = list(nq_data.iter_line_refs(str(path), block_size=block_size))
+        got = [(p, n, reader.read(p, n, ref)) for p, n, ref in refs]
+        assert got == list(nq_data.iter_lines(str(path)))
+        assert [n for _, n, _ in got] == [1, 4, 5, 7]
+        assert all(isinstance(ref, nq_data.LineRef) == (path == plain) for _, _, ref in refs)
+        reader.close()
+
+
+
+# --------------------------------------------------------------------------- validation (bad input)
+
+
+def _line(obj) -> bytes:
+    return json.dumps(obj).encode()
+
+
+@pytest.mark.parametrize("example_id", [2**64, 2**63, -(2**63) - 1, str(2**64)])
+def test_example_id_outside_int64_is_refused(example_id):
+    """Records hold ids as int64: 2^64 was written as 0, 2^63 as a negative id."""
+    obj = synthetic_nq(gold_candidate=2)
+    obj["example_id"] = example_id
+    with pytest.raises(nq_data.NqInputError, match=r"^in\.jsonl:7: example_id .* outside the signed 64-bit"):
+        nq_data.parse_line(_line(obj), "in.jsonl", 7)
+    with pytest.raises(nq_data.NqInputError, match=r"^in\.jsonl:7: example_id"):
+        nq_data.parse_head(_line(obj), "in.jsonl", 7)
+
+
+@pytest.mark.parametrize("example_id", [2**63 - 1, -(2**63), "-17"])
+def test_example_id_at_the_int64_limits_is_kept(example_id):
+    obj = synthetic_nq(gold_candidate=2)
+    obj["example_id"] = example_id
+    assert nq_data.parse_line(_line(obj)).example_id == int(example_id)
+
+
+@pytest.mark.parametrize("start,end,index,expect", [
+    (-5, 10**9, 2, r"tokens \[-5, 1000000000\) are neither null"),
+    (8, 13, 2, r"tokens \[8, 13\) are not those of its candidate 2 \[7, 13\)"),
+    (7, 13, -1, r"tokens \[7, 13\) but candidate_index -1"),
+    (-1, -1, 2, r"candidate_index 2 but a null span"),
+    (-1, 13, 2, r"tokens \[-1, 13\) are neither null"),
+    (7, 13, -5, r"candidate_index -5 out of range"),
+])
+def test_inconsistent_long_answer_is_refused(start, end, index, expect):
+    """A long answer whose span does not match its candidate used to become a null example."""
+    obj = synthetic_nq(gold_candidate=2)
+    assert obj["long_answer_candidates"][2]["start_token"] == 7  # the spans above are about it
+    obj["annotations"][0]["long_answer"] = {"start_token": start, "end_token": end, "candidate_index": index}
+    with pytest.raises(nq_data.NqInputError, match=rf"^in\.jsonl:3: annotations\[0\].*{expect}"):
+        nq_data.parse_line(_line(obj), "in.jsonl", 3)
+
+
+def test_training_needs_annotations():
+    """A test-set example (no annotations) gives no labels: refused for training only."""
+    obj = synthetic_nq(gold_candidate=2)
+    del obj["annotations"]
+    assert nq_data.parse_line(_line(obj), "in.jsonl", 4).annotations == []
+    for annotations in (None, []):
+        if annotations is not None:
+            obj["annotations"] = annotations
+        with pytest.raises(nq_data.NqInputError, match=r"^in\.jsonl:4: training example without 'annotations'"):
+            nq_data.parse_line(_line(obj), "in.jsonl", 4, training=True)
+    good = synthetic_nq(gold_candidate=2)
+    assert nq_data.parse_line(_line(good), training=True).annotations[0].candidate_index == 2
+
+
+def test_directory_input_is_named():
+    with pytest.raises(nq_data.NqInputError, match="is a directory"):
+        list(nq_data.iter_lines(os.path.dirname(__file__)))
