@@ -72,11 +72,11 @@ class NqTokenizer:
         self._cache: dict[str, tuple[int, ...]] = {}
         self._cache_size = cache_size
 
-    def _encode_words(self, words: list[str]) -> None:
-        """Fills the cache for `words` (one Rust batch call)."""
+    def _encode_words(self, words: list[str], cache: dict) -> None:
+        """Fills `cache` for `words` (one Rust batch call)."""
         encodings = self._tok.encode_batch(words, add_special_tokens=False)
         for word, enc in zip(words, encodings):
-            self._cache[word] = tuple(enc.ids)
+            cache[word] = tuple(enc.ids)
 
     def word_ids(self, words: Sequence[str]) -> list[tuple[int, ...]]:
         """Word pieces ids of each whitespace-free word (bracketed markers looked up whole)."""
@@ -84,14 +84,15 @@ class NqTokenizer:
         missing = set(words).difference(cache)
         if missing:
             if len(cache) + len(missing) > self._cache_size:  # bound the memory: start over
-                cache.clear()
+                # a new dict, not clear(): another thread may be reading the old one (the service)
+                cache = self._cache = {}
                 missing = set(words)
             specials = [w for w in missing if SPECIAL_TOKEN_RE.match(w)]
             for word in specials:
                 cache[word] = (self.vocab.get(word, self.unk_id),)
             plain = sorted(missing.difference(specials))
             if plain:
-                self._encode_words(plain)
+                self._encode_words(plain, cache)
         return list(map(cache.__getitem__, words))
 
     def tokenize_text(self, text: str) -> list[int]:
