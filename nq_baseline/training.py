@@ -32,7 +32,7 @@ import math
 import os
 import sys
 import time
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import keras
 import numpy as np
@@ -341,11 +341,20 @@ def make_train_step(model: keras.Model, optimizer, *, strategy: Optional[tf.dist
         if replicas > 1:  # clip the global gradient, not each replica's share
             ctx = tf.distribute.get_replica_context()
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        norm = None
         if clip_norm:  # on loss-scaled fp16 gradients clip at the scaled norm
             clip = clip_norm * (tf.cast(optimizer.dynamic_scale, tf.float32) if fp16 else 1.0)
-            grads, _ = tf.clip_by_global_norm(grads, clip)
+            grads, norm = tf.clip_by_global_norm(grads, clip)
         if replicas > 1:  # Keras sums over replicas again
             grads = [g / replicas for g in grads]
+        if not fp16:  # (fp16's loss scaling skips non-finite updates itself, and must see them)
+            # A non-finite loss or gradient never reaches the weights or Adam's moments (they
+            # get a zero update); the step reports a NaN loss, so train() stops there and every
+            # saved checkpoint holds finite weights.
+            norm = tf.linalg.global_norm(grads) if norm is None else norm
+            finite = tf.math.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
+            grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+            loss = tf.where(finite, loss, tf.constant(float("nan"), loss.dtype))
         optimizer.apply_gradients(zip(grads, variables))
         return loss / replicas
 
@@ -366,8 +375,8 @@ class NonFiniteLossError(RuntimeError):
     def __init__(self, step: int, loss: float, last_checkpoint: Optional[str]):
         kept = (f"the last finite checkpoint is {last_checkpoint}" if last_checkpoint
                 else "no checkpoint was saved")
-        super().__init__(f"the training loss is {loss} at step {step} (a learning rate too high, or bad "
-                         f"records?); stopped without saving that state: {kept}")
+        super().__init__(f"the training loss is {loss} at step {step} (or its gradient is not finite: a learning "
+                         f"rate too high, or bad records?); stopped without applying or saving that step: {kept}")
         self.step, self.loss, self.last_checkpoint = step, loss, last_checkpoint
 
 

@@ -3,7 +3,6 @@
 import json
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -151,13 +150,19 @@ def test_model_folder_describes_itself(sample, trained, tmp_path):
     assert spec["features"]["max_seq_length"] == 96 and spec["features"]["doc_stride"] == 64
     assert (out / "vocab.txt").read_bytes() == (sample / "vocab-nq.txt").read_bytes()
     proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={out}",
+                      f"--vocab_file={sample / 'vocab-nq.txt'}",  # the same bytes: no warning
                       f"--predict_file={sample / 'dev-full.jsonl.gz'}", f"--output_prediction_file={tmp_path / 'p.json'}")
     assert proc.returncode == 0, proc.stderr
+    assert "is not the file the model was trained with" not in proc.stderr
     assert (tmp_path / "p.json").read_bytes() == (out / "predictions.json").read_bytes()
+    other_vocab = tmp_path / "other-vocab.txt"
+    other_vocab.write_text((sample / "vocab-nq.txt").read_text() + "extraword\n")
     proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={out}", "--doc_stride=32",
+                      f"--vocab_file={other_vocab}",
                       f"--predict_file={sample / 'dev-full.jsonl.gz'}", f"--output_prediction_file={tmp_path / 'q.json'}")
     assert proc.returncode == 0, proc.stderr
     assert "--doc_stride=32 differs from the model's training value 64" in proc.stderr
+    assert f"--vocab_file={other_vocab} is not the file the model was trained with" in proc.stderr
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_finite_checkpoint(sample, small, tmp_path):
@@ -165,17 +170,23 @@ def test_non_finite_loss_stops_and_keeps_the_last_finite_checkpoint(sample, smal
     proc = run_module("nq_baseline.run_nq", "--do_train", *SMALL_FLAGS, f"--vocab_file={sample / 'vocab-nq.txt'}",
                       f"--bert_config_file={small / 'bert_config.json'}", f"--output_dir={out}",
                       f"--train_precomputed_file={small / 'train.tfrecord'}", "--max_steps=40", "--train_batch_size=8",
-                      "--learning_rate=1e6", "--warmup_proportion=0", "--save_checkpoints_steps=1")
+                      "--learning_rate=1e6", "--warmup_proportion=0", "--save_checkpoints_steps=1", "--random_seed=0")
     assert proc.returncode == 2, proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("run_nq: error: the training loss is nan at step ") or "loss is inf" in line, line
     bad_step = int(line.split(" at step ")[1].split()[0])
+    import numpy as np
     import tensorflow as tf
     kept = tf.train.latest_checkpoint(str(out))
-    if bad_step == 1:
-        assert kept is None and "no checkpoint was saved" in line
-    else:
-        assert kept.endswith(f"ckpt-{bad_step - 1}") and kept in line
+    # Step 1 starts from finite initial weights, so with this seed a checkpoint is kept.
+    assert bad_step > 1 and kept.endswith(f"ckpt-{bad_step - 1}") and kept in line, line
+    reader = tf.train.load_checkpoint(kept)
+    weights = [name for name in reader.get_variable_to_shape_map() if name.startswith("model/")]
+    assert weights, "no model variable in the checkpoint"
+    for name in weights:
+        value = reader.get_tensor(name)
+        if np.issubdtype(np.asarray(value).dtype, np.floating):
+            assert np.isfinite(value).all(), f"{name} is not finite in {kept}"
 
 
 def _cli(*args):
@@ -193,9 +204,13 @@ def _cli(*args):
     ("--n_best_size=0", "--n_best_size"), ("--max_answer_length=0", "--max_answer_length"),
     ("--grad_accum_steps=0", "--grad_accum_steps"), ("--max_steps=-1", "--max_steps"),
     ("--train_num_precomputed=0", "--train_num_precomputed"), ("--include_unknowns=1.5", "--include_unknowns"),
-    ("--max_contexts=0", "--max_contexts")])
+    ("--max_contexts=0", "--max_contexts"), ("--warmup_proportion=nan", "--warmup_proportion"),
+    ("--random_seed=-1", "--random_seed"), ("--random_seed=4294967296", "--random_seed"),
+    ("--num_workers=0", "--num_workers")])
 def test_numeric_flags_are_validated(sample, small, tmp_path, flag, named):
-    code, line = _cli("--do_train", *SMALL_FLAGS, flag, f"--bert_config_file={small / 'bert_config.json'}",
+    # --do_predict too: its --num_workers must fail before the training, not after it.
+    code, line = _cli("--do_train", "--do_predict", f"--predict_file={sample / 'dev-full.jsonl.gz'}", *SMALL_FLAGS,
+                      flag, f"--bert_config_file={small / 'bert_config.json'}",
                       f"--vocab_file={sample / 'vocab-nq.txt'}", f"--output_dir={tmp_path}",
                       f"--train_precomputed_file={small / 'train.tfrecord'}")
     assert code == 2 and line.startswith("run_nq: error: ") and named in line, line
@@ -228,7 +243,25 @@ def test_duplicate_example_ids_are_refused(sample, trained, tmp_path):
     out, _ = trained
     code, line = _cli("--do_predict", f"--output_dir={out}", f"--predict_file={dup}",
                       f"--output_prediction_file={tmp_path / 'p.json'}")
-    assert code == 2 and "dup.jsonl" in line and "twice" in line, line
+    # The line of the repeat and of its first occurrence are both named.
+    assert code == 2 and "dup.jsonl:4: duplicate example_id" in line and "dup.jsonl:2" in line, line
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_records_of_another_file_are_refused(sample, trained, tmp_path):
+    import gzip
+    lines = gzip.open(sample / "dev-simplified.jsonl.gz", "rb").read().splitlines()
+    first, other = tmp_path / "first.jsonl", tmp_path / "other.jsonl"
+    first.write_bytes(b"\n".join(lines[:3]) + b"\n")
+    other.write_bytes(b"\n".join(lines[3:6]) + b"\n")
+    out, _ = trained
+    records = tmp_path / "first.tfrecord"
+    proc = run_module("nq_baseline.prepare_nq_data", f"--vocab_file={out / 'vocab.txt'}", *SMALL_FLAGS,
+                      f"--input_jsonl={first}", f"--output_tfrecord={records}", "--is_training=false")
+    assert proc.returncode == 0, proc.stderr
+    code, line = _cli("--do_predict", f"--output_dir={out}", f"--predict_file={other}",
+                      f"--predict_precomputed_file={records}", f"--output_prediction_file={tmp_path / 'p.json'}")
+    assert code == 2 and "other.jsonl: a prediction record" in line and "another file" in line, line
     assert not (tmp_path / "p.json").exists()
 
 
