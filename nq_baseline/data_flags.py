@@ -20,7 +20,8 @@ flags.DEFINE_integer("max_position", 50, "Cap of the per-type counters in [Parag
 flags.DEFINE_bool("legacy_labels", False,
                   "Label as bert_joint did when the gold candidate is not kept (a span at the document start) "
                   "instead of mapping nested gold to its top-level candidate / UNKNOWN past max_contexts.")
-flags.DEFINE_integer("random_seed", 0, "Seed of include_unknowns sampling and of the training shuffle.")
+flags.DEFINE_integer("random_seed", 0, "Seed of include_unknowns sampling and of the training shuffle.",
+                     lower_bound=0, upper_bound=2**32 - 1)  # numpy's seed range
 flags.DEFINE_integer("num_workers", 1, "Worker processes for feature conversion (output identical for any N).")
 flags.DEFINE_bool("skip_bad_examples", False, "Skip (and count) malformed examples instead of stopping.")
 

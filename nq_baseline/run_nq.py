@@ -83,6 +83,14 @@ def fail(message: str) -> None:
     fileio.fail(PROGRAM, message)
 
 
+def _same_bytes(path_a: str, path_b: str) -> bool:
+    try:
+        with open(path_a, "rb") as a, open(path_b, "rb") as b:
+            return a.read() == b.read()
+    except OSError:  # a missing file fails later, with its own message
+        return True
+
+
 def _apply_model_spec():
     """Fills the flags a trained model folder knows (encoder config, vocabulary, feature
     settings) from `<output_dir>/nq_model.json` when they are not given; a flag given that
@@ -97,7 +105,11 @@ def _apply_model_spec():
     for name in _SPEC_FEATURE_FLAGS + ("bert_config_file", "vocab_file", "do_lower_case"):
         if not FLAGS[name].present:
             FLAGS[name].value = trained[name]
-        elif name not in ("bert_config_file", "vocab_file") and FLAGS[name].value != trained[name]:
+        elif name in ("bert_config_file", "vocab_file"):
+            if not _same_bytes(FLAGS[name].value, trained[name]):
+                logging.warning("--%s=%s is not the file the model was trained with (%s): using --%s=%s", name,
+                                FLAGS[name].value, trained[name], name, FLAGS[name].value)
+        elif FLAGS[name].value != trained[name]:
             logging.warning("--%s=%s differs from the model's training value %s (%s): using --%s=%s", name,
                             FLAGS[name].value, trained[name], spec.model_dir, name, FLAGS[name].value)
     return spec
@@ -112,6 +124,15 @@ def _validate_flags() -> None:
     for name in ("learning_rate", "num_train_epochs"):
         if not (math.isfinite(FLAGS[name].value) and FLAGS[name].value > 0):
             fail(f"--{name} must be a positive number, got {FLAGS[name].value}")
+    if not 0.0 <= FLAGS.warmup_proportion <= 1.0:  # absl's bounds let NaN through
+        fail(f"--warmup_proportion must be within [0, 1], got {FLAGS.warmup_proportion}")
+    if FLAGS.do_predict and not FLAGS.predict_precomputed_file:  # --num_workers, before any training
+        from nq_baseline.prepare import PrepareConfig
+        try:
+            PrepareConfig(vocab_file=FLAGS.vocab_file or "", features=data_flags.feature_config(),
+                          is_training=False, num_workers=FLAGS.num_workers)
+        except ValueError as err:
+            fail(str(err))
     if FLAGS.train_batch_size % FLAGS.grad_accum_steps:
         fail(f"--train_batch_size {FLAGS.train_batch_size} is not a multiple of --grad_accum_steps "
              f"{FLAGS.grad_accum_steps}")
