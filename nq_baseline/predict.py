@@ -14,7 +14,7 @@ at once, into a temporary file renamed when complete.
 from __future__ import annotations
 
 import json
-from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Optional
 
 import numpy as np
 
@@ -82,7 +82,7 @@ def group_by_example(heads: Iterable[ExampleHead], results: Iterable[RawResult],
     """(head, its windows' results) per example, in file order, streaming.
 
     Raises NqInputError for an example id seen twice (the windows could not be told apart)
-    and ValueError when results are left over (records built from another file)."""
+    and when results are left over (records built from another file)."""
     results = iter(results)
     pending = next(results, None)
     seen: set[int] = set()
@@ -97,8 +97,8 @@ def group_by_example(heads: Iterable[ExampleHead], results: Iterable[RawResult],
             pending = next(results, None)
         yield head, windows
     if pending is not None:
-        raise ValueError(f"a prediction record (unique id {pending.unique_id}) belongs to no example of the "
-                         "predict file: were the records built from another file?")
+        raise NqInputError(source, None, f"a prediction record (unique id {pending.unique_id}) belongs to no "
+                           "example of this file: were the records built from another file?")
 
 
 def stream_predictions(heads: Iterable[ExampleHead], results: Iterable[RawResult],
