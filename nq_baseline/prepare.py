@@ -38,7 +38,7 @@ from typing import Iterable, Iterator, Optional
 from nq_baseline import features as F
 from nq_baseline import records as R
 from nq_baseline.fileio import (atomic_output, json_text, remove_stale_temporaries, temporary_directory,
-                                wrap_int64, write_json_atomic)  # noqa: F401 (write_json_atomic: run_nq imports it from here)
+                                wrap_int64)
 from nq_baseline.nq_data import LineReader, NqDocument, NqInputError, iter_line_refs, iter_lines, parse_line
 from nq_baseline.tokenization import NqTokenizer, missing_nq_tokens, nq_tokens
 
@@ -361,9 +361,13 @@ def prepare(input_pattern: str, output_path: str, cfg: PrepareConfig) -> dict:
                      startup_seconds=round(t0 - t_start, 3), output_files=paths)
         with atomic_output(stats_path, "w", encoding="utf-8") as handle:
             handle.write(json_text(stats))
-            handle.flush()  # a full disk fails here, before any record file is renamed into place
+            handle.flush()
+            # Every shard is flushed before any is renamed: a full disk fails in this loop,
+            # with no record file (and no stats) in place.
             for w in writers:
-                w.commit()
+                w.finish()
+            for w in writers:
+                w.publish()
     return stats
 
 

@@ -306,11 +306,18 @@ class AtomicRecordWriter:
         finally:
             self._file.close()
 
-    def commit(self) -> None:
+    def finish(self) -> None:
+        """Flushes and closes the temporary (a full disk fails here); `publish` renames it."""
         self._close()
+
+    def publish(self) -> None:
         os.replace(self.tmp, self.path)
         fileio.release_temporary(self.tmp)
         self.committed = True
+
+    def commit(self) -> None:
+        self.finish()
+        self.publish()
 
     def abort(self) -> None:
         """Removes the temporary, even when closing it fails (a full disk cannot flush);

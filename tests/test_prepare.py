@@ -375,6 +375,27 @@ def test_write_error_midway_leaves_nothing(nq_vocab, tmp_path, monkeypatch, wher
     assert len(calls) == 20 and _entries(out.parent) == []
 
 
+def test_full_disk_while_closing_the_second_shard_leaves_no_shard(nq_vocab, tmp_path, monkeypatch):
+    """The last flush of shard 2 fails (ENOSPC): shard 1, already flushed, is not renamed into place."""
+    import errno
+
+    original, closed = R.AtomicRecordWriter.finish, []
+
+    def failing(self):
+        closed.append(self.path)
+        if len(closed) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self)
+
+    monkeypatch.setattr(R.AtomicRecordWriter, "finish", failing)
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(_good_lines(50)) + "\n")
+    out = tmp_path / "out" / "x.tfrecord"
+    with pytest.raises(OSError, match="No space left"):
+        prepare(str(path), str(out), prepare_config(nq_vocab, include_unknowns=1.0, num_shards=2))
+    assert len(closed) == 2 and _entries(out.parent) == []
+
+
 def test_stale_temporaries_of_killed_runs_are_removed(nq_vocab, tmp_path):
     """Temporaries whose process is gone go; a live process's and other outputs' stay."""
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
