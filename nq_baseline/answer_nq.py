@@ -50,9 +50,14 @@ def _read_file(path: str, flag: str) -> bytes:
 def _nq_example(path: str, example_id):
     from nq_baseline.nq_data import iter_lines, parse_head, parse_line
 
-    for p, line, raw in iter_lines(path):
-        if example_id is None or parse_head(raw, p, line).example_id == example_id:
-            return parse_line(raw, p, line)
+    try:
+        for p, line, raw in iter_lines(path):
+            if example_id is None or parse_head(raw, p, line).example_id == example_id:
+                return parse_line(raw, p, line)
+    except NqInputError as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"--nq_file {path}: {err.strerror or err}")
     fail(f"--nq_file {path}: " + ("holds no example" if example_id is None else f"no example with id {example_id}"))
 
 

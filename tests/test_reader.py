@@ -168,11 +168,15 @@ def test_answer_nq_cli(random_model_folder, tmp_path):
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         assert out["example_id"] == docs[2].example_id and out["question"] == docs[2].question_text
+    bad_nq = tmp_path / "bad.jsonl"
+    bad_nq.write_text("{not json\n")
     for args, named in ((["--question=q"], "exactly one of"), ([f"--html_file={html}", f"--text_file={text}", "--question=q"],
                                                                "exactly one of"),
                         ([f"--html_file={html}", "--question= "], "--question"),
                         ([f"--html_file={tmp_path / 'missing.html'}", "--question=q"], "missing.html"),
-                        ([f"--text_file={text}", "--question=q", "--doc_stride=0"], "--doc_stride")):
+                        ([f"--text_file={text}", "--question=q", "--doc_stride=0"], "--doc_stride"),
+                        ([f"--nq_file={tmp_path / 'missing.jsonl'}"], "missing.jsonl"),
+                        ([f"--nq_file={bad_nq}"], "bad.jsonl:1")):
         proc = run_module("nq_baseline.answer_nq", f"--model_dir={folder}", *args)
         assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("answer_nq: error:"), proc.stderr
         assert named in proc.stderr.strip().splitlines()[-1]
