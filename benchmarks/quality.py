@@ -211,8 +211,7 @@ def main():
         hard = os.path.join(out, "hard.tfrecord")
         mine_s = sh(py, "tools/mine_hard_negatives.py", f"--model_dir={model_dir}",
                     f"--input_jsonl={data}/train-full.jsonl.gz", f"--output_tfrecord={hard}",
-                    f"--per_example={args.hard_negatives}", f"--max_examples={args.mine_examples}",
-                    f"--seed={args.random_seed}")
+                    f"--per_example={args.hard_negatives}", f"--max_examples={args.mine_examples}")
         final_dir = os.path.join(out, "model2")
         train_s += sh(py, "-m", "nq_baseline.run_nq", "--do_train", *common, *train_flags,
                       f"--init_checkpoint={model_dir}", f"--train_precomputed_file={records},{hard}",

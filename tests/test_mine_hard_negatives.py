@@ -54,7 +54,7 @@ def test_mined_records_are_the_highest_scored_null_windows(random_model_folder, 
     reader = Reader.load(str(folder))
     path = str(NQ_REAL / "nq-dev-full-1.jsonl.gz")
     doc = next(iter(read_documents(path)))
-    (feats, _), = list(mine.mine(reader, path, 3, 0, 0))
+    (feats, _), = list(mine.mine(reader, path, 3, 0))
     chosen = {f.doc_span_index for f in feats}
     every = dataclasses.replace(reader.features, include_unknowns=1.0)
     labels = F.make_features(F.build_example(doc, every), reader.tokenizer, every, True, random.Random(0))

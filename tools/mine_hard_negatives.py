@@ -12,7 +12,9 @@ written as training records labelled (0, 0, UNKNOWN), long label [CLS] (the layo
 own mistakes, as the TF2-QA competition's winners did.
 
   python tools/mine_hard_negatives.py --model_dir=M --input_jsonl=train-full.jsonl.gz \
-      --output_tfrecord=hard.tfrecord [--per_example=2] [--max_examples=2000] [--seed=0]
+      --output_tfrecord=hard.tfrecord [--per_example=2] [--max_examples=2000]
+
+Deterministic: every null window is scored (no sampling), ties keep window order.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def window_scores(outputs: dict, windows: dict, max_answer_length: int) -> np.nd
     return best
 
 
-def mine(reader, input_pattern: str, per_example: int, max_examples: int, seed: int):
+def mine(reader, input_pattern: str, per_example: int, max_examples: int):
     """Yields (features of the chosen hard negatives, their unique ids) per example."""
     cfg = reader.features
     for ordinal, doc in enumerate(read_documents(input_pattern)):
@@ -63,7 +65,8 @@ def mine(reader, input_pattern: str, per_example: int, max_examples: int, seed: 
         if ex is None:
             continue
         every_window = dataclasses.replace(cfg, include_unknowns=1.0, negatives_per_positive=-1.0)
-        labelled = F.make_features(ex, reader.tokenizer, every_window, True, random.Random(seed * 1_000_003 + ordinal))
+        # Every window is kept, so the generator draws nothing: the choice depends on the scores alone.
+        labelled = F.make_features(ex, reader.tokenizer, every_window, True, random.Random(0))
         negatives = [f for f in labelled if f.answer_type == F.UNKNOWN]
         if not negatives:
             continue
@@ -84,7 +87,6 @@ def main(argv=None) -> int:
     p.add_argument("--output_tfrecord", required=True)
     p.add_argument("--per_example", type=int, default=2)
     p.add_argument("--max_examples", type=int, default=0, help="0: all")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch_size", type=int, default=64)
     args = p.parse_args(argv)
     if args.per_example < 1 or args.max_examples < 0 or args.batch_size < 1:
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
         writer = R.AtomicRecordWriter(args.output_tfrecord)
         n_examples = n_records = 0
         try:
-            for feats, ids in mine(reader, args.input_jsonl, args.per_example, args.max_examples, args.seed):
+            for feats, ids in mine(reader, args.input_jsonl, args.per_example, args.max_examples):
                 for rec in R.serialize_features(feats, True, ids):
                     writer.write(rec)
                 n_examples += 1
