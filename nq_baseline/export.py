@@ -60,10 +60,9 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import os
 import re
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 

@@ -484,10 +484,10 @@ def _in_threads(function, paths: list[str], num_threads: int) -> list:
 def _merge(paths: list[str], files: list[_GoldFile]) -> dict[int, tuple[GoldAnnotation, ...]]:
     examples: dict[int, tuple[GoldAnnotation, ...]] = {}
     for path, gold_file in zip(paths, files):
-        for line_no, example_id, annotations in gold_file.rows:
+        for line_no, example_id, example_annotations in gold_file.rows:
             if example_id in examples:
                 raise GoldDataError(path, line_no, f"duplicate example_id {example_id}")
-            examples[example_id] = annotations
+            examples[example_id] = example_annotations
     return examples
 
 
