@@ -5,7 +5,7 @@ sample NQ data -> vocab-nq.txt -> training records -> a small BERT trained from 
 -> predictions on the dev split -> official metrics with nq_eval -> 5 sample answers.
 Every stage runs the project's own command-line programs, as a user would.
 
-  python tools/demo.py [--output_dir demo_out] [--train_steps 1500] [--min_long_f1 0.8]
+  python tools/demo.py [--output_dir demo_out] [--random_seed 0] [--train_steps 4000] [--min_long_f1 0.8]
 """
 
 import argparse
@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A BERT small enough to train from scratch in minutes on two CPU cores.
 DEMO_CONFIG = {
-    "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512,
+    "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 512,
     "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
     "max_position_embeddings": 512, "type_vocab_size": 2, "initializer_range": 0.02,
 }
@@ -42,13 +42,17 @@ def main(argv=None):
     parser.add_argument("--output_dir", default=os.path.join(ROOT, "demo_out"))
     parser.add_argument("--num_train", type=int, default=5000)
     parser.add_argument("--num_dev", type=int, default=200)
-    parser.add_argument("--train_steps", type=int, default=1600)
+    parser.add_argument("--random_seed", type=int, default=0, help="run_nq --random_seed: same seed, same model")
+    parser.add_argument("--train_steps", type=int, default=4000)
     parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--learning_rate", type=float, default=1.5e-3)
-    parser.add_argument("--max_seq_length", type=int, default=192)
+    parser.add_argument("--learning_rate", type=float, default=2e-3)
+    parser.add_argument("--max_seq_length", type=int, default=128,
+                        help="128-token windows train ~1.6x faster than 192 on CPU and scored higher per minute")
+    parser.add_argument("--doc_stride", type=int, default=64)
+    parser.add_argument("--num_attention_heads", type=int, default=4)
     parser.add_argument("--include_unknowns", type=float, default=1.0,
                         help="sample documents span ~2 windows, so keep every null window (bert_joint's 0.02 suits ~30-window pages)")
-    parser.add_argument("--min_long_f1", type=float, default=0.5, help="fail below this long-answer F1 (a sanity guard)")
+    parser.add_argument("--min_long_f1", type=float, default=0.8, help="fail below this long-answer F1 (a sanity guard)")
     parser.add_argument("--fresh", action="store_true", help="retrain even if a checkpoint exists")
     args = parser.parse_args(argv)
 
@@ -70,8 +74,9 @@ def main(argv=None):
         vocab_size = sum(1 for _ in handle)
     config_path = os.path.join(out, "bert_config.json")
     with open(config_path, "w", encoding="utf-8") as handle:
-        json.dump(dict(DEMO_CONFIG, vocab_size=vocab_size), handle, indent=2)
-    common = [f"--vocab_file={vocab}", f"--max_seq_length={args.max_seq_length}", "--doc_stride=128"]
+        json.dump(dict(DEMO_CONFIG, vocab_size=vocab_size, num_attention_heads=args.num_attention_heads),
+                  handle, indent=2)
+    common = [f"--vocab_file={vocab}", f"--max_seq_length={args.max_seq_length}", f"--doc_stride={args.doc_stride}"]
     train_records = os.path.join(out, "train.tfrecord")
     step("3. training records", py, "-m", "nq_baseline.prepare_nq_data", *common,
          f"--input_jsonl={os.path.join(data, 'train-full.jsonl.gz')}", f"--output_tfrecord={train_records}",
@@ -80,7 +85,8 @@ def main(argv=None):
     step("4. train a small BERT from scratch", py, "-m", "nq_baseline.run_nq", "--do_train", *common,
          f"--bert_config_file={config_path}", f"--train_precomputed_file={train_records}",
          f"--output_dir={model_dir}", f"--max_steps={args.train_steps}", f"--train_batch_size={args.batch_size}",
-         f"--learning_rate={args.learning_rate}", "--warmup_proportion=0.1", "--save_checkpoints_steps=500")
+         f"--learning_rate={args.learning_rate}", "--warmup_proportion=0.1", "--save_checkpoints_steps=500",
+         f"--random_seed={args.random_seed}")
     preds = os.path.join(out, "predictions.json")
     dev = os.path.join(data, "dev-full.jsonl.gz")
     step("5. predict on the dev split", py, "-m", "nq_baseline.run_nq", "--do_predict", *common,
@@ -96,6 +102,7 @@ def main(argv=None):
     with open(metrics_path, encoding="utf-8") as handle:
         metrics = json.load(handle)
     summary = {k: round(metrics[k], 4) for k in ("long-best-threshold-f1", "short-best-threshold-f1")}
+    summary["random_seed"] = args.random_seed
     summary["minutes"] = round((time.time() - t_start) / 60, 1)
     print("\ndemo:", json.dumps(summary))
     if metrics["long-best-threshold-f1"] < args.min_long_f1:
