@@ -152,6 +152,8 @@ class Reader:
         from nq_baseline.tokenization import NqTokenizer
 
         spec = ModelSpec.load(model_dir)
+        if postprocess is not None and postprocess.long_answer_from == "head" and not spec.long_answer_head:
+            raise ValueError(f"{model_dir}: long_answer_from='head' needs a model trained with --long_answer_head")
         features = dataclasses.replace(spec.features, **feature_overrides) if feature_overrides else spec.features
         model = spec.build_model(features.max_seq_length)
         step = training.restore_latest(model, model_dir)

@@ -120,6 +120,13 @@ def test_text_answers_point_into_the_text(reader):
         assert TEXT[a.long_answer.start_char:a.long_answer.end_char] == paragraphs[paragraph]
 
 
+def test_head_rule_needs_a_model_with_the_head(random_model_folder):
+    from nq_baseline.postprocess import PostprocessConfig
+
+    with pytest.raises(ValueError, match="needs a model trained with --long_answer_head"):
+        Reader.load(str(random_model_folder[0]), postprocess=PostprocessConfig(long_answer_from="head"))
+
+
 def test_bad_input(reader):
     with pytest.raises(NqInputError, match="question: is empty"):
         reader.answer("  ", PAGE)
