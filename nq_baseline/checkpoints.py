@@ -238,7 +238,9 @@ def _tf_checkpoint_prefix(path: str) -> Optional[str]:
 
 
 def _looks_like_hub_name(path: str) -> bool:
-    return bool(re.fullmatch(r"[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?", path)) and "://" not in path
+    # bert_joint's "bert_model.ckpt" or "bert-joint/bert_joint.ckpt" are missing files, not hub models
+    return (bool(re.fullmatch(r"[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?", path)) and "://" not in path
+            and ".ckpt" not in path)
 
 
 def _download_hub(name: str) -> str:

@@ -30,12 +30,14 @@ _TMP_MARK = ".tmp-"
 # --------------------------------------------------------------------------- temporaries
 
 _LIVE: set[str] = set()  # temporary files and folders of this process, removed on a signal
-_LIVE_LOCK = threading.Lock()
+_LIVE_LOCK = threading.RLock()  # re-entrant: the signal handler may interrupt its holder
 
 
 def temporary_name(path: str) -> str:
-    """A temporary name beside `path`: hidden, carrying this process's pid."""
+    """A temporary name beside `path`: hidden, carrying this process's pid. The temporaries
+    of `path` left by killed processes go first, so no program's outputs pile them up."""
     directory, base = os.path.split(os.path.abspath(path))
+    remove_stale_temporaries(directory, base)
     return os.path.join(directory, f".{base}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
 
 

@@ -166,18 +166,25 @@ def _records_sequence_length(pattern: str, flag: str) -> int:
 
     from nq_baseline import training
 
-    files = training.expand_file_pattern(pattern)
-    compression = "GZIP" if training.is_gzip_record_file(files[0]) else ""
-    first = next(iter(tf.data.TFRecordDataset(files[:1], compression_type=compression)), None)
-    if first is None:
-        raise NqInputError(files[0], None, f"holds no records ({flag}): nothing to train or predict on")
     from nq_baseline.records import parse_record
-    length = len(parse_record(first.numpy())["input_ids"])
-    if length != FLAGS.max_seq_length:
-        raise NqInputError(files[0], None, f"records of {length} positions, but --max_seq_length is "
-                           f"{FLAGS.max_seq_length}: build them again with prepare_nq_data --max_seq_length="
-                           f"{FLAGS.max_seq_length}, or pass --max_seq_length={length}")
-    return length
+
+    files = training.expand_file_pattern(pattern)
+    non_empty = 0
+    for path in files:  # the first record of every file (shards of one run, or a comma list)
+        compression = "GZIP" if training.is_gzip_record_file(path) else ""
+        first = next(iter(tf.data.TFRecordDataset([path], compression_type=compression)), None)
+        if first is None:
+            continue
+        non_empty += 1
+        length = len(parse_record(first.numpy())["input_ids"])
+        if length != FLAGS.max_seq_length:
+            raise NqInputError(path, None, f"records of {length} positions, but --max_seq_length is "
+                               f"{FLAGS.max_seq_length}: build them again with prepare_nq_data --max_seq_length="
+                               f"{FLAGS.max_seq_length}, or pass --max_seq_length={length}")
+    if not non_empty:
+        raise NqInputError(files[0] if len(files) == 1 else pattern, None,
+                           f"holds no records ({flag}): nothing to train or predict on")
+    return FLAGS.max_seq_length
 
 
 def _stated_count(pattern: str) -> Optional[int]:
@@ -188,8 +195,12 @@ def _stated_count(pattern: str) -> Optional[int]:
         for candidate in (part, part.split("-0000")[0].rstrip("*")):
             stats = candidate + ".stats.json"
             if os.path.exists(stats):
-                with open(stats, encoding="utf-8") as handle:
-                    total += int(json.load(handle)["num_instances"])
+                try:
+                    with open(stats, encoding="utf-8") as handle:
+                        total += int(json.load(handle)["num_instances"])
+                except (ValueError, KeyError, TypeError) as err:
+                    raise NqInputError(stats, None, f"not a records stats JSON ({err!r}): remove it, or give "
+                                       "--train_num_precomputed") from None
                 break
         else:
             return None
@@ -206,6 +217,9 @@ def _num_train_records(pattern: str) -> int:
         if stated is not None and FLAGS.train_num_precomputed > stated:
             fail(f"--train_num_precomputed {FLAGS.train_num_precomputed} is larger than the "
                  f"{stated} records of {pattern} (their stats JSON)")
+        if stated is None:  # counting would cost a pass over the records
+            logging.warning("--train_num_precomputed %d is trusted: %s has no stats JSON to check it against",
+                            FLAGS.train_num_precomputed, pattern)
         return FLAGS.train_num_precomputed
     return stated if stated is not None else sum(1 for _ in read_records(pattern))
 

@@ -94,6 +94,22 @@ def test_predictions_writer_leaves_nothing_on_error(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_writing_removes_the_temporaries_of_killed_writers(tmp_path):
+    """A killed run_nq (or nq_eval: every output goes through fileio) leaves its temporary;
+    the next write of the same output removes it, not a live process's nor another output's."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale, live, other = (f".p.json.tmp-{dead}-0a0a0a0a", f".p.json.tmp-{os.getpid()}-1b1b1b1b",
+                          f".q.json.tmp-{dead}-2c2c2c2c")
+    for name in (stale, live, other):
+        (tmp_path / name).write_text("partial")
+    predict.write_predictions(str(tmp_path / "p.json"), iter([P.predict_example(1, [], [], P.PostprocessConfig())]))
+    assert sorted(os.listdir(tmp_path)) == sorted([live, other, "p.json"])
+
+
 def test_run_nq_predict_equals_whole_file_computation_on_real_nq(random_model_folder, tmp_path):
     """run_nq --do_predict (streaming, flags from the model folder) writes byte for byte what
     post-processing all documents and all windows in memory gives, on the real NQ examples

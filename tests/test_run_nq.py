@@ -232,6 +232,15 @@ def test_bad_training_inputs_are_refused(sample, small, tmp_path):
     code, line = _cli("--do_train", *common, *SMALL_FLAGS, f"--train_precomputed_file={small / 'train.tfrecord'}",
                       f"--init_checkpoint={tmp_path / 'no-such.ckpt'}")
     assert code == 2 and line.startswith("run_nq: error: --init_checkpoint") and "no-such.ckpt" in line, line
+    # bert_joint's relative style is a missing file, not a hub model name
+    code, line = _cli("--do_train", *common, *SMALL_FLAGS, f"--train_precomputed_file={small / 'train.tfrecord'}",
+                      "--init_checkpoint=bert_model.ckpt")
+    assert code == 2 and "bert_model.ckpt: no such checkpoint" in line, line
+    copied = tmp_path / "copied.tfrecord"
+    copied.write_bytes((small / "train.tfrecord").read_bytes())
+    (tmp_path / "copied.tfrecord.stats.json").write_text("{not json")
+    code, line = _cli("--do_train", *common, *SMALL_FLAGS, f"--train_precomputed_file={copied}")
+    assert code == 2 and "copied.tfrecord.stats.json: not a records stats JSON" in line, line
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
