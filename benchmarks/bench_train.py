@@ -62,7 +62,6 @@ def worker_tf(name, steps, warmup):
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    sys.path.insert(0, ROOT)
     from nq_baseline import modeling, training
 
     cfg = dict(CONFIGS[name])
