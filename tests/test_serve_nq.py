@@ -15,7 +15,8 @@ from serve_support import PAGE, TEXT, live_server, simplified_example
 
 from nq_baseline import Reader
 from nq_baseline.modeling import MODEL_INPUT_KEYS
-from nq_baseline.service import MAX_QUESTION_CHARS, AnswerService, MicroBatcher, ServiceConfig, create_app
+from nq_baseline.service import (MAX_QUESTION_CHARS, AnswerService, MicroBatcher, ServiceConfig, create_app,
+                                 run_in_buckets)
 
 LIMIT = 1 << 20  # --max_request_bytes of the services under test (a real NQ example fits)
 
@@ -157,6 +158,27 @@ def test_tf_serving_predict_equals_the_forward_pass(client, reader):
     status = client.get("/v1/models/nq").json()
     assert status["model_version_status"][0] == {"version": "7", "state": "AVAILABLE",
                                                  "status": {"error_code": "OK", "error_message": ""}}
+
+
+def test_forward_passes_come_in_a_few_batch_sizes(reader):
+    """Every pass is a multiple of 8 rows (bounded runtime memory), with the outputs of the
+    unpadded pass for the real rows."""
+    enc = reader.encode(["when was it founded", "who is the mayor", "is it on a river"], TEXT * 6, "text")
+    windows = {k: enc.windows[k] for k in MODEL_INPUT_KEYS}
+    sizes = []
+
+    def recording(inputs):
+        sizes.append(len(inputs["input_ids"]))
+        return reader.run(inputs)
+
+    for n in (1, 3, 8, 9, len(windows["input_ids"])):
+        part = {k: v[:n] for k, v in windows.items()}
+        got, want = run_in_buckets(recording, part), reader.run(part)
+        assert set(got) == set(want)
+        for key in want:
+            assert got[key].shape == want[key].shape
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-4, atol=1e-4)
+    assert all(size % 8 == 0 for size in sizes), sizes
 
 
 def test_random_example(reader, tmp_path):
