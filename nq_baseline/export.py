@@ -171,7 +171,6 @@ def publish(export_dir: str, overwrite: bool, build: Callable[[str], None]) -> s
     check_destination(export_dir, overwrite)
     final = os.path.abspath(export_dir)
     base = os.path.basename(final.rstrip(os.sep)) or "export"
-    fileio.remove_stale_temporaries(os.path.dirname(final), base)
     try:
         with fileio.temporary_directory(final, base) as work:
             build(work)

@@ -63,12 +63,7 @@ def main(argv):
     print(f"{PROGRAM}: wrote the {FLAGS.format} export of {FLAGS.model_dir} to {path}", file=sys.stdout)
 
 
-def parse_flags(argv):
-    """absl's parser, but a bad flag value is one line and exit 2 like every other error."""
-    try:
-        return FLAGS(argv)
-    except flags.Error as err:
-        fail(str(err))
+parse_flags = fileio.absl_flags_parser(PROGRAM)  # a bad flag value: one line, exit 2
 
 
 def run():

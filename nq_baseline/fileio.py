@@ -180,6 +180,7 @@ def temporary_directory(near: str, prefix: str) -> Iterator[str]:
     at the end, on an error and on a signal."""
     directory = os.path.dirname(os.path.abspath(near))
     os.makedirs(directory, exist_ok=True)
+    remove_stale_temporaries(directory, prefix)
     path = os.path.join(directory, f".{prefix}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
     os.mkdir(path)
     register_temporary(path)
@@ -257,16 +258,38 @@ def fail(program: str, message: str, status: int = 2):
 
 
 def absl_flags_parser(program: str):
-    """A `flags_parser` for `absl.app.run` that turns a bad flag (a bound, an enum, a type)
-    into the one-line error with exit 2, instead of absl's "FATAL Flags parsing error" and
-    exit 1."""
+    """A `flags_parser` for `absl.app.run` that turns a bad flag (a bound, an enum, a type,
+    a NaN) into the one-line error with exit 2, instead of absl's "FATAL Flags parsing
+    error" and exit 1."""
 
     def parse(argv):
         from absl import flags
 
         try:
-            return flags.FLAGS(argv)
+            rest = flags.FLAGS(argv)
         except flags.Error as err:
-            fail(program, str(err))
+            fail(program, " ".join(str(err).split()))
+        problem = _nan_float_flag(flags.FLAGS)
+        if problem:
+            fail(program, problem)
+        return rest
 
     return parse
+
+
+def _nan_float_flag(flag_values) -> Optional[str]:
+    """absl's float bounds let NaN through (every comparison with it is false): no float
+    flag of these programs means anything as NaN."""
+    import math
+
+    for name in flag_values:
+        flag = flag_values[name]
+        if not (isinstance(flag.value, float) and math.isnan(flag.value)):
+            continue
+        low, high = getattr(flag.parser, "lower_bound", None), getattr(flag.parser, "upper_bound", None)
+        if low is not None and high is not None:
+            return f"--{name} must be within [{low:g}, {high:g}], got nan"
+        if low is not None:
+            return f"--{name} must be at least {low:g}, got nan"
+        return f"--{name} must be a number, got nan"
+    return None

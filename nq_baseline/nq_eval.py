@@ -492,14 +492,7 @@ def _define_flags() -> None:
            "needed for the gold to have a short answer (>= 1).")
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
-    """absl's parsing, but a bad flag is one line and exit status 2 (absl exits 1)."""
-    from absl import flags
-
-    try:
-        return flags.FLAGS(argv)
-    except flags.Error as err:
-        fileio.fail(PROGRAM, str(err))
+_parse_flags = fileio.absl_flags_parser(PROGRAM)  # a bad flag: one line, exit status 2 (absl exits 1)
 
 
 def _flag_problem(f) -> Optional[str]:

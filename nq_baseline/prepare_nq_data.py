@@ -8,7 +8,6 @@ Bad input, a bad flag or an output that cannot be written: one line `prepare_nq_
 ...` naming the file and line, the flag or the output, exit status 2, nothing written.
 """
 
-import math
 import sys
 
 from absl import app, flags, logging
@@ -35,8 +34,6 @@ flags.DEFINE_integer("synonym_augment_copies", 0, "Augmented copies per training
 flags.DEFINE_integer("synonym_augment_seed", 0, "Seed of the synonym augmentation.")
 flags.DEFINE_enum("synonym_augment_scope", "document", ["document", "both"],
                   "Replace words in the document only, or in the question too.")
-flags.register_validator("synonym_augment_rate", lambda rate: not math.isnan(rate),
-                         message="--synonym_augment_rate must be a number within [0, 1]")
 
 
 def config_from_flags() -> P.PrepareConfig:
@@ -50,8 +47,11 @@ def config_from_flags() -> P.PrepareConfig:
         augment_scope=FLAGS.synonym_augment_scope)
 
 
+PROGRAM = "prepare_nq_data"
+
+
 def fail(message: str) -> None:
-    fileio.fail("prepare_nq_data", message)
+    fileio.fail(PROGRAM, message)
 
 
 def warn(message: str) -> None:
@@ -94,12 +94,8 @@ def report(stats: dict) -> None:
           f"{FLAGS.output_tfrecord}.stats.json")
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl's parsing, a bad flag reported as one line with exit status 2 (absl: 2 lines, 1)."""
-    try:
-        return FLAGS(argv)
-    except flags.Error as err:
-        fail(" ".join(str(err).split()))
+# absl's parsing, a bad flag reported as one line with exit status 2 (absl: 2 lines, 1)
+parse_flags = fileio.absl_flags_parser(PROGRAM)
 
 
 def run():

@@ -84,9 +84,10 @@ def fail(message: str) -> None:
 
 
 def _same_bytes(path_a: str, path_b: str) -> bool:
+    import filecmp
+
     try:
-        with open(path_a, "rb") as a, open(path_b, "rb") as b:
-            return a.read() == b.read()
+        return filecmp.cmp(path_a, path_b, shallow=False)
     except OSError:  # a missing file fails later, with its own message
         return True
 
@@ -124,8 +125,6 @@ def _validate_flags() -> None:
     for name in ("learning_rate", "num_train_epochs"):
         if not (math.isfinite(FLAGS[name].value) and FLAGS[name].value > 0):
             fail(f"--{name} must be a positive number, got {FLAGS[name].value}")
-    if not 0.0 <= FLAGS.warmup_proportion <= 1.0:  # absl's bounds let NaN through
-        fail(f"--warmup_proportion must be within [0, 1], got {FLAGS.warmup_proportion}")
     if FLAGS.do_predict and not FLAGS.predict_precomputed_file:  # --num_workers, before any training
         from nq_baseline.prepare import PrepareConfig
         try:
@@ -160,7 +159,7 @@ def _validate(config) -> None:
             fail(f"--init_checkpoint: {err}")
 
 
-def _records_sequence_length(pattern: str, flag: str) -> int:
+def _check_records(pattern: str, flag: str) -> None:
     """Refuses record files that hold no record or were built with another --max_seq_length."""
     import tensorflow as tf
 
@@ -169,22 +168,21 @@ def _records_sequence_length(pattern: str, flag: str) -> int:
     from nq_baseline.records import parse_record
 
     files = training.expand_file_pattern(pattern)
-    non_empty = 0
+    any_record = False
     for path in files:  # the first record of every file (shards of one run, or a comma list)
         compression = "GZIP" if training.is_gzip_record_file(path) else ""
         first = next(iter(tf.data.TFRecordDataset([path], compression_type=compression)), None)
         if first is None:
             continue
-        non_empty += 1
+        any_record = True
         length = len(parse_record(first.numpy())["input_ids"])
         if length != FLAGS.max_seq_length:
             raise NqInputError(path, None, f"records of {length} positions, but --max_seq_length is "
                                f"{FLAGS.max_seq_length}: build them again with prepare_nq_data --max_seq_length="
                                f"{FLAGS.max_seq_length}, or pass --max_seq_length={length}")
-    if not non_empty:
+    if not any_record:
         raise NqInputError(files[0] if len(files) == 1 else pattern, None,
                            f"holds no records ({flag}): nothing to train or predict on")
-    return FLAGS.max_seq_length
 
 
 def _stated_count(pattern: str) -> Optional[int]:
@@ -230,7 +228,7 @@ def do_train(config) -> None:
 
     from nq_baseline import model_dir, modeling, training
 
-    _records_sequence_length(FLAGS.train_precomputed_file, "--train_precomputed_file")
+    _check_records(FLAGS.train_precomputed_file, "--train_precomputed_file")
     n_records = _num_train_records(FLAGS.train_precomputed_file)
     micro = FLAGS.train_batch_size // FLAGS.grad_accum_steps
     steps = training.compute_num_train_steps(n_records, FLAGS.train_batch_size, FLAGS.num_train_epochs,
@@ -312,7 +310,7 @@ def do_predict(config) -> None:
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     t0 = time.time()
     records = _prediction_records()
-    _records_sequence_length(records, "--predict_precomputed_file")
+    _check_records(records, "--predict_precomputed_file")
     long_head = _has_long_head()
     if FLAGS.long_answer_from == "head" and not long_head:
         fail("--long_answer_from=head needs a model trained with --long_answer_head")
