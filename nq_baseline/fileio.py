@@ -259,8 +259,8 @@ def fail(program: str, message: str, status: int = 2):
 
 def absl_flags_parser(program: str):
     """A `flags_parser` for `absl.app.run` that turns a bad flag (a bound, an enum, a type,
-    a NaN) into the one-line error with exit 2, instead of absl's "FATAL Flags parsing
-    error" and exit 1."""
+    a NaN or an infinity) into the one-line error with exit 2, instead of absl's "FATAL
+    Flags parsing error" and exit 1."""
 
     def parse(argv):
         from absl import flags
@@ -269,7 +269,7 @@ def absl_flags_parser(program: str):
             rest = flags.FLAGS(argv)
         except flags.Error as err:
             fail(program, " ".join(str(err).split()))
-        problem = _nan_float_flag(flags.FLAGS)
+        problem = _non_finite_float_flag(flags.FLAGS)
         if problem:
             fail(program, problem)
         return rest
@@ -277,19 +277,20 @@ def absl_flags_parser(program: str):
     return parse
 
 
-def _nan_float_flag(flag_values) -> Optional[str]:
-    """absl's float bounds let NaN through (every comparison with it is false): no float
-    flag of these programs means anything as NaN."""
+def _non_finite_float_flag(flag_values) -> Optional[str]:
+    """absl's float bounds let NaN through (every comparison with it is false), and an open
+    bound lets infinity through: no float flag of these programs means anything as either."""
     import math
 
     for name in flag_values:
         flag = flag_values[name]
-        if not (isinstance(flag.value, float) and math.isnan(flag.value)):
+        if not (isinstance(flag.value, float) and not math.isfinite(flag.value)):
             continue
+        got = "nan" if math.isnan(flag.value) else repr(flag.value)
         low, high = getattr(flag.parser, "lower_bound", None), getattr(flag.parser, "upper_bound", None)
         if low is not None and high is not None:
-            return f"--{name} must be within [{low:g}, {high:g}], got nan"
+            return f"--{name} must be within [{low:g}, {high:g}], got {got}"
         if low is not None:
-            return f"--{name} must be at least {low:g}, got nan"
-        return f"--{name} must be a number, got nan"
+            return f"--{name} must be a finite number >= {low:g}, got {got}"
+        return f"--{name} must be a finite number, got {got}"
     return None
