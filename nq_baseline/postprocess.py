@@ -15,6 +15,11 @@ Beyond bert_joint (on by default, `use_answer_type=False` for its exact output):
 answer-type head of the winning window decides the answer's form: YES/NO give a yes/no
 answer with no short span, LONG gives the long answer alone, SHORT and UNKNOWN the span.
 
+Options beyond bert_joint, off by default (`PostprocessConfig`): the long-answer head picks
+the candidate, the answer-type head's log-odds join the null score, the answer's form is
+decided per example, and `lexical_weight` mixes each candidate's BM25 score for the
+question (`nq_baseline.lexical`) into the scores of the spans inside it.
+
 The streaming driver (records -> model -> these functions -> predictions file) is
 `nq_baseline.predict`; `compute_predictions` here is the same computation over lists held
 in memory (tools and tests).
@@ -23,6 +28,7 @@ in memory (tools and tests).
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -76,6 +82,10 @@ class PostprocessConfig:
     answer_type_scope: str = "window"
     # a short span must lie inside one top-level candidate (else it is no answer)
     short_inside_long: bool = True
+    # > 0: every span's (and, with the head, every candidate's) score gains lexical_weight times
+    # its candidate's BM25 score for the question (`lexical.candidate_scores`), so the long
+    # answer weighs the reader against the words (BERTserini); 0: the model alone
+    lexical_weight: float = 0.0
 
     def __post_init__(self):
         for name in ("n_best_size", "max_answer_length"):
@@ -83,6 +93,8 @@ class PostprocessConfig:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.nbest < 0:
             raise ValueError(f"nbest must be >= 0, got {self.nbest}")
+        if not (math.isfinite(self.lexical_weight) and self.lexical_weight >= 0):
+            raise ValueError(f"--lexical_weight must be a finite number >= 0, got {self.lexical_weight!r}")
         for name, allowed in (("long_answer_from", LONG_ANSWER_FROM), ("null_score", NULL_SCORES),
                               ("answer_type_scope", ANSWER_TYPE_SCOPES)):
             if getattr(self, name) not in allowed:
@@ -168,8 +180,8 @@ def answer_log_odds(answer_type_logits: np.ndarray) -> float:
     return float(top + np.log(np.exp(rest - top).sum()) - logits[0])
 
 
-def _scored_spans(results: Sequence[RawResult], candidates: Sequence[Candidate],
-                  config: PostprocessConfig) -> list[SpanCandidate]:
+def _scored_spans(results: Sequence[RawResult], candidates: Sequence[Candidate], config: PostprocessConfig,
+                  lexical: Optional[np.ndarray] = None) -> list[SpanCandidate]:
     spans: list[SpanCandidate] = []
     for w, r in enumerate(results):
         found = window_candidates(r, config.n_best_size, config.max_answer_length)
@@ -177,14 +189,32 @@ def _scored_spans(results: Sequence[RawResult], candidates: Sequence[Candidate],
         for c in found:
             c.window, c.score = w, c.score + bonus
         spans.extend(found)
-    if config.short_inside_long:
-        spans = [c for c in spans if enclosing_candidate(candidates, c.start_token, c.end_token) >= 0]
+    if config.short_inside_long or lexical is not None:
+        enclosing = [enclosing_candidate(candidates, c.start_token, c.end_token) for c in spans]
+        if lexical is not None:  # a span outside every candidate gains nothing
+            for c, index in zip(spans, enclosing):
+                c.score += config.lexical_weight * float(lexical[index]) if index >= 0 else 0.0
+        if config.short_inside_long:
+            spans = [c for c, index in zip(spans, enclosing) if index >= 0]
     return spans
 
 
-def best_long_candidate(results: Sequence[RawResult], config: PostprocessConfig) -> tuple[int, float, int]:
+def _lexical(candidates: Sequence[Candidate], config: PostprocessConfig,
+             lexical_scores: Optional[Sequence[float]]) -> Optional[np.ndarray]:
+    """The candidates' lexical scores to mix in, or None when lexical_weight is 0."""
+    if config.lexical_weight == 0:
+        return None
+    if lexical_scores is None or len(lexical_scores) != len(candidates):
+        raise ValueError(f"lexical_weight={config.lexical_weight} needs one lexical score per candidate "
+                         f"({len(candidates)}), got {None if lexical_scores is None else len(lexical_scores)}")
+    return np.asarray(lexical_scores, np.float64)
+
+
+def best_long_candidate(results: Sequence[RawResult], config: PostprocessConfig,
+                        lexical: Optional[np.ndarray] = None) -> tuple[int, float, int]:
     """(candidate index, score, window) the long-answer head scores best: at each candidate
-    marker, its score minus the [CLS] score; (-1, NULL_SCORE, -1) when no marker is seen."""
+    marker, its score minus the [CLS] score (plus lexical_weight times the candidate's
+    lexical score); (-1, NULL_SCORE, -1) when no marker is seen."""
     best = (-1, NULL_SCORE, -1)
     for w, r in enumerate(results):
         if r.long_logits is None or r.candidate_map is None:
@@ -195,6 +225,8 @@ def best_long_candidate(results: Sequence[RawResult], config: PostprocessConfig)
         scores = r.long_logits[positions].astype(np.float64) - float(r.long_logits[0])
         if config.null_score == "answer_type":
             scores = scores + answer_log_odds(r.answer_type_logits)
+        if lexical is not None:
+            scores = scores + config.lexical_weight * lexical[np.asarray(r.candidate_map)[positions]]
         k = int(np.argmax(scores))  # first of equal scores
         if best[0] < 0 or scores[k] > best[1]:
             best = (int(r.candidate_map[positions[k]]), float(scores[k]), w)
@@ -236,13 +268,16 @@ def _softmax(logits) -> np.ndarray:
 
 
 def predict_example(example_id: int, candidates: Sequence[Candidate], results: Iterable[RawResult],
-                    config: PostprocessConfig = PostprocessConfig()) -> ExamplePrediction:
-    """One example's prediction from the raw results of all its windows."""
+                    config: PostprocessConfig = PostprocessConfig(),
+                    lexical_scores: Optional[Sequence[float]] = None) -> ExamplePrediction:
+    """One example's prediction from the raw results of all its windows (and, when
+    `config.lexical_weight` > 0, each candidate's `lexical.candidate_scores` for the question)."""
     results = list(results)
-    spans = _scored_spans(results, candidates, config)
+    lexical = _lexical(candidates, config, lexical_scores)
+    spans = _scored_spans(results, candidates, config, lexical)
     pred = null_prediction(example_id)
     if config.long_answer_from == "head" and _has_long_head(results):
-        long_index, long_score, long_window = best_long_candidate(results, config)
+        long_index, long_score, long_window = best_long_candidate(results, config, lexical)
         if long_index < 0:
             return ExamplePrediction(pred, [])
         c = candidates[long_index]
@@ -310,9 +345,14 @@ def group_results(results: Iterable[RawResult], example_ids: Sequence[int]) -> d
 
 def compute_predictions(documents: Sequence, results: Iterable[RawResult],
                         config: PostprocessConfig = PostprocessConfig()) -> list[ExamplePrediction]:
-    """All examples (objects with example_id and candidates) -> their predictions, in order."""
+    """All examples (NqDocuments, or objects with example_id and candidates when
+    lexical_weight is 0) -> their predictions, in order."""
+    from nq_baseline.lexical import candidate_scores
+
     grouped = group_results(results, [d.example_id for d in documents])
-    return [predict_example(d.example_id, d.candidates, grouped[d.example_id], config) for d in documents]
+    return [predict_example(d.example_id, d.candidates, grouped[d.example_id], config,
+                            candidate_scores(d.question_text, d.tokens, d.candidates)
+                            if config.lexical_weight else None) for d in documents]
 
 
 def predictions_json(predictions: Iterable[ExamplePrediction]) -> dict:

@@ -105,7 +105,7 @@ def stream_predictions(heads: Iterable[ExampleHead], results: Iterable[RawResult
                        config: PostprocessConfig = PostprocessConfig(), source: str = "<predict file>"
                        ) -> Iterator[ExamplePrediction]:
     for head, windows in group_by_example(heads, results, source):
-        yield predict_example(head.example_id, head.candidates, windows, config)
+        yield predict_example(head.example_id, head.candidates, windows, config, head.lexical_scores)
 
 
 def _indented(obj, prefix: str) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 
 from nq_baseline import documents, features as F
 from nq_baseline.errors import NqInputError
+from nq_baseline.lexical import candidate_scores
 from nq_baseline.model_dir import ModelSpec
 from nq_baseline.nq_data import NqDocument, document_from_json, parse_line
 from nq_baseline.postprocess import ExamplePrediction, PostprocessConfig, RawResult, predict_example
@@ -145,13 +146,18 @@ class Reader:
 
     @classmethod
     def load(cls, model_dir: str, *, batch_size: int = 64, max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
-             postprocess: Optional[PostprocessConfig] = None, **feature_overrides) -> "Reader":
+             postprocess: Union[PostprocessConfig, Mapping[str, Any], None] = None,
+             **feature_overrides) -> "Reader":
         """The model folder `run_nq --do_train` leaves (nq_model.json, config, vocabulary,
-        checkpoints). `feature_overrides` (e.g. doc_stride=64) change the windows only."""
+        checkpoints). `postprocess`: a PostprocessConfig, or settings over the model's default
+        one (e.g. {"lexical_weight": 0.5}). `feature_overrides` (e.g. doc_stride=64) change the
+        windows only."""
         from nq_baseline import training
         from nq_baseline.tokenization import NqTokenizer
 
         spec = ModelSpec.load(model_dir)
+        if postprocess is None or isinstance(postprocess, Mapping):
+            postprocess = default_postprocess(spec.long_answer_head, **(postprocess or {}))
         if postprocess is not None and postprocess.long_answer_from == "head" and not spec.long_answer_head:
             raise ValueError(f"{model_dir}: long_answer_from='head' needs a model trained with --long_answer_head")
         features = dataclasses.replace(spec.features, **feature_overrides) if feature_overrides else spec.features
@@ -159,8 +165,8 @@ class Reader:
         step = training.restore_latest(model, model_dir)
         if step is None:
             raise NqInputError(model_dir, None, "holds no checkpoint to answer with (train it with run_nq --do_train)")
-        return cls(model, NqTokenizer(spec.vocab_file, spec.do_lower_case), features,
-                   postprocess or default_postprocess(spec.long_answer_head), batch_size, max_document_bytes, spec, step)
+        return cls(model, NqTokenizer(spec.vocab_file, spec.do_lower_case), features, postprocess, batch_size,
+                   max_document_bytes, spec, step)
 
     # ------------------------------------------------------------------ documents
 
@@ -237,8 +243,10 @@ class Reader:
                                  None if long_logits is None else long_logits[lo + k],
                                  encoded.windows["candidate_map"][lo + k]) for k in range(count)]
             lo += count
+            lexical = (candidate_scores(question, doc.tokens, doc.candidates)
+                       if self.postprocess.lexical_weight else None)
             answers.append(self._answer(question, cut, prepared, predict_example(
-                doc.example_id, doc.candidates, results, self.postprocess), count))
+                doc.example_id, doc.candidates, results, self.postprocess, lexical), count))
         return answers
 
     # ------------------------------------------------------------------ conveniences

@@ -69,6 +69,9 @@ flags.DEFINE_enum("answer_type_scope", "window", ["window", "example"], "Yes/no/
                   "winning window's answer type (window), or by all windows holding the long answer (example).")
 flags.DEFINE_bool("short_inside_long", True, "A short answer must lie inside one top-level candidate "
                   "(False: bert_joint, which could give a short answer with no long answer).")
+flags.DEFINE_float("lexical_weight", 0.0, "> 0: every span's score gains this times its paragraph's BM25 score "
+                   "for the question, so the long answer weighs the model against the words (BERTserini); "
+                   "0: the model alone (bert_joint).", lower_bound=0.0)
 flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches accumulated per optimizer step.", lower_bound=1)
 flags.DEFINE_enum("mixed_precision", "none", ["none", "fp16", "bf16"], "Mixed precision (GPU).")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"], "tf.distribute strategy.")
@@ -130,6 +133,11 @@ def _validate_flags() -> None:
         try:
             PrepareConfig(vocab_file=FLAGS.vocab_file or "", features=data_flags.feature_config(),
                           is_training=False, num_workers=FLAGS.num_workers)
+        except ValueError as err:
+            fail(str(err))
+    if FLAGS.do_predict:
+        try:
+            postprocess_config(long_head=False)
         except ValueError as err:
             fail(str(err))
     if FLAGS.train_batch_size % FLAGS.grad_accum_steps:
@@ -285,7 +293,8 @@ def postprocess_config(long_head: bool, nbest: int = 0):
 
     long_from = FLAGS.long_answer_from if FLAGS.long_answer_from != "auto" else ("head" if long_head else "span")
     return PostprocessConfig(FLAGS.n_best_size, FLAGS.max_answer_length, FLAGS.use_answer_type, nbest,
-                             long_from, FLAGS.null_score, FLAGS.answer_type_scope, FLAGS.short_inside_long)
+                             long_from, FLAGS.null_score, FLAGS.answer_type_scope, FLAGS.short_inside_long,
+                             FLAGS.lexical_weight)
 
 
 def _restored_model(config, long_head: bool):
@@ -305,6 +314,7 @@ def _restored_model(config, long_head: bool):
 
 def do_predict(config) -> None:
     from nq_baseline import predict, training
+    from nq_baseline.lexical import read_heads_with_scores
     from nq_baseline.nq_data import read_example_heads
 
     os.makedirs(FLAGS.output_dir, exist_ok=True)
@@ -317,7 +327,8 @@ def do_predict(config) -> None:
     forward = predict.ForwardFunction(_restored_model(config, long_head))
     dataset = training.make_predict_dataset(records, FLAGS.predict_batch_size, FLAGS.max_seq_length)
     pp = postprocess_config(long_head, FLAGS.nbest_size_in_file if FLAGS.output_nbest_file else 0)
-    predictions = predict.stream_predictions(read_example_heads(FLAGS.predict_file, FLAGS.skip_bad_examples),
+    read_heads = read_heads_with_scores if pp.lexical_weight else read_example_heads
+    predictions = predict.stream_predictions(read_heads(FLAGS.predict_file, FLAGS.skip_bad_examples),
                                              predict.iter_raw_results(forward, dataset), pp, FLAGS.predict_file)
     path = FLAGS.output_prediction_file or os.path.join(FLAGS.output_dir, "predictions.json")
     count = predict.write_predictions(path, predictions, FLAGS.output_nbest_file)

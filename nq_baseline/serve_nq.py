@@ -45,6 +45,8 @@ flags.DEFINE_integer("max_request_bytes", 32 << 20, "Refuse request bodies large
                      lower_bound=1024)
 flags.DEFINE_integer("max_questions", 32, "Most questions in one request.", lower_bound=1, upper_bound=10000)
 flags.DEFINE_integer("max_document_bytes", 16 << 20, "Refuse documents larger than this (HTTP 422).", lower_bound=1)
+flags.DEFINE_float("lexical_weight", 0.0, "> 0: weigh each paragraph's BM25 score for the question into the "
+                   "answer's score, times this (see run_nq --lexical_weight); 0: the model alone.", lower_bound=0.0)
 flags.DEFINE_enum("log_level", "info", ["critical", "error", "warning", "info", "debug"], "The server's log level.")
 
 
@@ -86,7 +88,8 @@ def build_service():
 
     try:
         reader = Reader.load(FLAGS.model_dir, batch_size=FLAGS.max_batch_windows,
-                             max_document_bytes=FLAGS.max_document_bytes)
+                             max_document_bytes=FLAGS.max_document_bytes,
+                             postprocess={"lexical_weight": FLAGS.lexical_weight})
     except (NqInputError, ValueError, OSError) as err:
         fail(f"--model_dir {FLAGS.model_dir}: {err}")
     examples = []

@@ -51,6 +51,27 @@ def test_answers_equal_run_nq_predict_on_the_same_file(random_model_folder, read
     assert got[0].example_id == docs[0].example_id and got[0].num_windows > 1
 
 
+def test_lexical_weight_answers_equal_run_nq_and_move_long_answers(random_model_folder, reader, tmp_path):
+    """--lexical_weight reaches the same post-processing through run_nq (streamed heads with
+    their overlap) and the Reader (overlap with the asked question), and it changes answers."""
+    from nq_baseline.postprocess import PostprocessConfig
+
+    require_nq_real()
+    folder, _ = random_model_folder
+    predict_file = str(NQ_REAL / "*.jsonl.gz")
+    out = tmp_path / "p.json"
+    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={folder}", f"--predict_file={predict_file}",
+                      f"--output_prediction_file={out}", "--lexical_weight=0.5")
+    assert proc.returncode == 0, proc.stderr
+    expected = json.loads(out.read_text())["predictions"]
+    weighted = Reader.load(str(folder), batch_size=4, postprocess={"lexical_weight": 0.5})  # over the default
+    assert weighted.postprocess == PostprocessConfig(lexical_weight=0.5)
+    docs = list(read_documents(predict_file))
+    assert [weighted.answer(d.question_text, d).prediction for d in docs] == expected
+    plain = [reader.answer(d.question_text, d).prediction for d in docs]
+    assert [p["long_answer"] for p in plain] != [p["long_answer"] for p in expected]
+
+
 def test_answer_many_equals_one_by_one_and_tokenizes_once(reader, monkeypatch):
     questions = ["when was veldmoor founded", "who is the mayor of veldmoor", "how many people live there",
                  "what river", "is it a town"]
@@ -161,7 +182,7 @@ def test_answer_nq_cli(random_model_folder, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "long answer" in proc.stdout and "short answer:" in proc.stdout and "answer type:" in proc.stdout
     proc = run_module("nq_baseline.answer_nq", f"--model_dir={folder}", "--question=who founded it",
-                      f"--text_file={text}", "--json")
+                      f"--text_file={text}", "--json", "--lexical_weight=0.5")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     for key in ("long_answer", "long_answer_score", "short_answers", "short_answers_score", "yes_no_answer",
@@ -182,6 +203,9 @@ def test_answer_nq_cli(random_model_folder, tmp_path):
                         ([f"--html_file={html}", "--question= "], "--question"),
                         ([f"--html_file={tmp_path / 'missing.html'}", "--question=q"], "missing.html"),
                         ([f"--text_file={text}", "--question=q", "--doc_stride=0"], "--doc_stride"),
+                        ([f"--text_file={text}", "--question=q", "--lexical_weight=-1"], "--lexical_weight"),
+                        ([f"--text_file={text}", "--question=q", "--lexical_weight=inf"],
+                         "--lexical_weight must be a finite number >= 0, got inf"),
                         ([f"--nq_file={tmp_path / 'missing.jsonl'}"], "missing.jsonl"),
                         ([f"--nq_file={bad_nq}"], "bad.jsonl:1")):
         proc = run_module("nq_baseline.answer_nq", f"--model_dir={folder}", *args)

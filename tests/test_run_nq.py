@@ -206,7 +206,8 @@ def _cli(*args):
     ("--train_num_precomputed=0", "--train_num_precomputed"), ("--include_unknowns=1.5", "--include_unknowns"),
     ("--max_contexts=0", "--max_contexts"), ("--warmup_proportion=nan", "--warmup_proportion"),
     ("--random_seed=-1", "--random_seed"), ("--random_seed=4294967296", "--random_seed"),
-    ("--num_workers=0", "--num_workers")])
+    ("--num_workers=0", "--num_workers"), ("--lexical_weight=-1", "--lexical_weight"),
+    ("--lexical_weight=inf", "--lexical_weight")])
 def test_numeric_flags_are_validated(sample, small, tmp_path, flag, named):
     # --do_predict too: its --num_workers must fail before the training, not after it.
     code, line = _cli("--do_train", "--do_predict", f"--predict_file={sample / 'dev-full.jsonl.gz'}", *SMALL_FLAGS,

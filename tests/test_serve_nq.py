@@ -447,6 +447,8 @@ def test_a_request_never_waits_on_anothers_decoding(service, reader, monkeypatch
     (["--model_dir=M", "--max_batch_windows=0"], "--max_batch_windows"),
     (["--model_dir=M", "--batch_timeout_ms=-1"], "--batch_timeout_ms"),
     (["--model_dir=M", "--batch_timeout_ms=nan"], "--batch_timeout_ms must be within [0, 10000], got nan"),
+    (["--model_dir=M", "--lexical_weight=-0.5"], "--lexical_weight"),
+    (["--model_dir=M", "--lexical_weight=inf"], "--lexical_weight must be a finite number >= 0, got inf"),
     (["--model_dir=M", "--max_request_bytes=10"], "--max_request_bytes"),
     (["--model_dir=M", "--max_questions=0"], "--max_questions"),
     (["--model_dir=M", "--examples_file=/nonexistent.jsonl"], "--examples_file /nonexistent.jsonl: no such file"),
