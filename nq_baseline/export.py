@@ -593,6 +593,9 @@ def answer_config(spec: ModelSpec, long_answer_from: str = "auto", **settings):
     if config.answer_type_scope != "window":
         raise ExportError("answer_text decides the answer's form from the winning window "
                           "(answer_type_scope=window) only")
+    if config.lexical_weight:
+        raise ExportError("answer_text has no lexical weight (BM25 is computed outside the graph): "
+                          "export with lexical_weight 0")
     return config
 
 

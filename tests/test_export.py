@@ -684,3 +684,15 @@ def test_publish_failure_leaves_nothing_and_keeps_the_old_export(tmp_path):
     assert os.listdir(old) == ["a.txt"] and _left_behind(tmp_path) == []
     export.publish(str(old), True, lambda folder: Path(folder, "b.txt").write_text("new"))
     assert os.listdir(old) == ["b.txt"] and _left_behind(tmp_path) == []
+
+
+def test_answer_text_refuses_settings_it_cannot_follow(tiny, tmp_path):
+    """The graph decides the form from the winning window and has no BM25: a library export
+    asked for either is an ExportError, and nothing is written."""
+    from nq_baseline import export
+
+    for settings, named in (({"answer_type_scope": "example"}, "answer_type_scope"),
+                            ({"lexical_weight": 0.5}, "lexical weight")):
+        with pytest.raises(export.ExportError, match=named):
+            export.export(str(tiny[0]), str(tmp_path / "x"), **settings)
+    assert not (tmp_path / "x").exists()
