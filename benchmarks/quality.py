@@ -200,9 +200,12 @@ def score_variants(dev, results, variants, lexical_weight, long_answer_head):
     """Every post-processing variant of the same raw results -> {name: metrics}."""
     from nq_baseline import nq_eval, predict
     from nq_baseline.lexical import read_heads_with_scores
+    from nq_baseline.nq_data import read_example_heads
     from nq_baseline.postprocess import PostprocessConfig, predictions_json
 
-    heads = list(read_heads_with_scores(dev))  # the BM25 scores are used by the lexical variants only
+    # documents are decoded for their BM25 scores only when a lexical variant needs them
+    lexical = any(VARIANTS[name].get("lexical_weight") for name in variants)
+    heads = list(read_heads_with_scores(dev) if lexical else read_example_heads(dev))
     out = {}
     for name in variants:
         settings = {k: lexical_weight if v == "LEXICAL" else v for k, v in VARIANTS[name].items()}
