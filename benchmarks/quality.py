@@ -260,6 +260,8 @@ def main():
                    help=f"with --reuse: score the raw results kept in --output_dir/{RAW_RESULTS} (and "
                         f"{TUNE_RAW_RESULTS}) by an earlier run of the same model, without a forward pass")
     args = p.parse_args()
+    if args.tune_questions < 1:
+        sys.exit(f"quality: --tune_questions must be >= 1, got {args.tune_questions}")
     if args.lexical_weight < 0 and args.dev_questions <= 0:
         sys.exit("quality: --lexical_weight=-1 chooses the weight on dev questions outside the scored ones: "
                  "give --dev_questions > 0, or a --lexical_weight")
