@@ -9,7 +9,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["nq_baseline", "nq_baseline.*"]),
-    package_data={"nq_baseline": ["static/*.html"]},
+    package_data={"nq_baseline.serving": ["static/*.html"]},
     install_requires=[
         "tensorflow>=2.16,<2.22",
         "tensorflow-text>=2.16,<2.22",

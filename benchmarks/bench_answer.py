@@ -62,8 +62,14 @@ def model_folders(tmp: str):
     import numpy as np
     import tensorflow as tf
 
-    from nq_baseline import checkpoints, export, model_dir, modeling
-    from nq_baseline.features import FeatureConfig
+    from nq_baseline.model import checkpoints
+
+    from nq_baseline.export import saved_model as export
+
+    from nq_baseline.model import folder as model_dir
+
+    from nq_baseline.model import modeling
+    from nq_baseline.features.windows import FeatureConfig
 
     vocab = os.path.join(tmp, "vocab-nq.txt")
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_nq_vocab.py"), "--input",
@@ -188,12 +194,12 @@ def main():
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
 
-    from nq_baseline.postprocess import PostprocessConfig
-    from nq_baseline.reader import Reader
+    from nq_baseline.prediction.postprocess import PostprocessConfig
+    from nq_baseline.prediction.reader import Reader
 
     tmp = tempfile.mkdtemp(prefix="bench-answer-")
     if args.model_dir:
-        from nq_baseline import export
+        from nq_baseline.export import saved_model as export
 
         folder = args.model_dir
         hf = export.export_hf(export.load_trained_model(folder), os.path.join(tmp, "hf"))

@@ -38,7 +38,9 @@ from typing import Optional, Union
 import msgspec
 from absl import flags
 
-from nq_baseline import nq_eval, nq_gold
+from nq_baseline import nq_eval
+
+from nq_baseline.evaluation import gold as nq_gold
 
 WORDS = [w for w in (
     "the of and in to a was is for on as by with he at from that his it an were are which this be or "

@@ -68,11 +68,15 @@ def speed(args, tmp: str, vocab: str) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from nq_baseline import modeling, predict, training
-    from nq_baseline.features import FeatureConfig
-    from nq_baseline.nq_data import read_example_heads
-    from nq_baseline.postprocess import PostprocessConfig
-    from nq_baseline.prepare import PrepareConfig, prepare
+    from nq_baseline.model import modeling
+
+    from nq_baseline.prediction import streaming as predict
+
+    from nq_baseline.model import training
+    from nq_baseline.features.windows import FeatureConfig
+    from nq_baseline.reading.nq_data import read_example_heads
+    from nq_baseline.prediction.postprocess import PostprocessConfig
+    from nq_baseline.features.prepare import PrepareConfig, prepare
 
     src = os.path.join(tmp, "predict.jsonl")
     repeated_real_examples(src, args.windows, args.seq)
@@ -122,8 +126,10 @@ def memory(args, tmp: str, vocab: str) -> dict:
     """Peak RSS of run_nq --do_predict over N and 25N --large sample examples."""
     import tensorflow as tf
 
-    from nq_baseline import model_dir, modeling
-    from nq_baseline.features import FeatureConfig
+    from nq_baseline.model import folder as model_dir
+
+    from nq_baseline.model import modeling
+    from nq_baseline.features.windows import FeatureConfig
 
     model = os.path.join(tmp, "model-1layer")
     config = modeling.BertConfig.from_dict(ONE_LAYER)

@@ -48,8 +48,10 @@ def make_model(tmp: str, seq: int) -> str:
     import keras
     import tensorflow as tf
 
-    from nq_baseline import model_dir, modeling
-    from nq_baseline.features import FeatureConfig
+    from nq_baseline.model import folder as model_dir
+
+    from nq_baseline.model import modeling
+    from nq_baseline.features.windows import FeatureConfig
 
     vocab = os.path.join(tmp, "vocab-nq.txt")
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_nq_vocab.py"), "--input",
@@ -206,7 +208,7 @@ def bare_forward(reader, document: str, batch: int, windows: int) -> float:
     """Windows/s of `Reader.run` over the document's windows tiled to batches of `batch`."""
     import numpy as np
 
-    from nq_baseline.modeling import MODEL_INPUT_KEYS
+    from nq_baseline.model.modeling import MODEL_INPUT_KEYS
 
     reader.batch_size = batch
     encoded = reader.encode([f"when was the mill of {t} built ({i})" for i, t in enumerate(TOWNS)], document, "text")

@@ -6,7 +6,7 @@ the bert_joint head and loss (start/end over the sequence, 5-way answer type fro
 pooler), dropout on, AdamW (eps 1e-6, weight decay 0.01), gradient clipping at global
 norm 1.0, fp32, 2 CPU threads on both sides.
 
-* ours: `nq_baseline.training.make_train_step` (the step of `train()`), fed from a tf.data
+* ours: `nq_baseline.model.training.make_train_step` (the step of `train()`), fed from a tf.data
   iterator, TF intra-op threads 2, inter-op 1;
 * reference: `transformers.BertModel` (default attention, i.e. SDPA) + Linear(hidden, 2)
   on the sequence output + Linear(hidden, 5) on the pooled output, torch.optim.AdamW,
@@ -62,7 +62,8 @@ def worker_tf(name, steps, warmup):
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from nq_baseline import modeling, training
+    from nq_baseline.model import modeling
+    from nq_baseline.model import training
 
     cfg = dict(CONFIGS[name])
     batch = cfg.pop("batch")

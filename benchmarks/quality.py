@@ -87,8 +87,8 @@ def long_only_prediction(example_id, candidate, score):
 def lexical_floor(dev_path):
     """The floor of issue 13: the top-level candidate with the highest IDF-weighted word overlap
     with the question (IDF over every dev example's candidates) -> predictions JSON dict."""
-    from nq_baseline.lexical import question_words, token_words
-    from nq_baseline.nq_data import read_documents
+    from nq_baseline.prediction.lexical import question_words, token_words
+    from nq_baseline.reading.nq_data import read_documents
     docs = list(read_documents(dev_path))
     words = [{i: set(token_words(d.tokens[c.start_token:c.end_token])) for i, c in enumerate(d.candidates)
               if c.top_level} for d in docs]
@@ -108,9 +108,9 @@ def lexical_floor(dev_path):
 
 def bm25_floor(dev_path):
     """The top-level candidate with the best BM25 score over its own document's candidates
-    (`nq_baseline.lexical`, what --lexical_weight weighs in) -> predictions JSON dict."""
-    from nq_baseline.lexical import candidate_scores
-    from nq_baseline.nq_data import read_documents
+    (`nq_baseline.prediction.lexical`, what --lexical_weight weighs in) -> predictions JSON dict."""
+    from nq_baseline.prediction.lexical import candidate_scores
+    from nq_baseline.reading.nq_data import read_documents
     preds = []
     for d in read_documents(dev_path):
         scores = candidate_scores(d.question_text, d.tokens, d.candidates)
@@ -144,7 +144,7 @@ def _gzip_lines(path):
 
 
 def _write_lines(out, lines):
-    from nq_baseline import fileio
+    from nq_baseline.common import fileio
     with fileio.atomic_output(out) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as h:
         h.writelines(lines)
     return out
@@ -153,7 +153,7 @@ def _write_lines(out, lines):
 def raw_results(model_dir, dev, batch_size, workdir, name, reuse=False):
     """(raw results, seconds) of the model over `dev`'s windows: kept in `workdir/name`, and
     taken from there with `reuse` when they are of the same model and questions."""
-    from nq_baseline import fileio
+    from nq_baseline.common import fileio
 
     path = os.path.join(workdir, name)
     if reuse and os.path.exists(path):
@@ -171,9 +171,10 @@ def raw_results(model_dir, dev, batch_size, workdir, name, reuse=False):
 
 def forward_dev(model_dir, dev, batch_size, workdir):
     """One forward pass over the dev windows -> (raw results, seconds)."""
-    from nq_baseline import predict, training
-    from nq_baseline.model_dir import ModelSpec
-    from nq_baseline.prepare import PrepareConfig, prepare
+    from nq_baseline.prediction import streaming as predict
+    from nq_baseline.model import training
+    from nq_baseline.model.folder import ModelSpec
+    from nq_baseline.features.prepare import PrepareConfig, prepare
 
     spec = ModelSpec.load(model_dir)
     records = os.path.join(workdir, "dev-predict.tfrecord")
@@ -198,10 +199,11 @@ def tune_lexical_weight(model_dir, tune, batch_size, workdir, reuse=False):
 
 def score_variants(dev, results, variants, lexical_weight, long_answer_head):
     """Every post-processing variant of the same raw results -> {name: metrics}."""
-    from nq_baseline import nq_eval, predict
-    from nq_baseline.lexical import read_heads_with_scores
-    from nq_baseline.nq_data import read_example_heads
-    from nq_baseline.postprocess import PostprocessConfig, predictions_json
+    from nq_baseline import nq_eval
+    from nq_baseline.prediction import streaming as predict
+    from nq_baseline.prediction.lexical import read_heads_with_scores
+    from nq_baseline.reading.nq_data import read_example_heads
+    from nq_baseline.prediction.postprocess import PostprocessConfig, predictions_json
 
     # documents are decoded for their BM25 scores only when a lexical variant needs them
     lexical = any(VARIANTS[name].get("lexical_weight") for name in variants)
@@ -312,7 +314,7 @@ def main():
         steps += args.second_pass_steps
 
     from nq_baseline import nq_eval
-    from nq_baseline.model_dir import ModelSpec
+    from nq_baseline.model.folder import ModelSpec
     dev = sample_dev(os.path.join(data, "dev-full.jsonl.gz"), args.dev_questions)
     reuse_raw = args.reuse and args.reuse_raw_results
     results, predict_s = raw_results(final_dir, dev, args.predict_batch_size, out, RAW_RESULTS, reuse_raw)

@@ -6,6 +6,6 @@ __all__ = ["Reader"]
 
 def __getattr__(name):  # `from nq_baseline import Reader` without importing TensorFlow for every module
     if name == "Reader":
-        from nq_baseline.reader import Reader
+        from nq_baseline.prediction.reader import Reader
         return Reader
     raise AttributeError(f"module 'nq_baseline' has no attribute {name!r}")

@@ -17,8 +17,8 @@ import sys
 
 from absl import app, flags
 
-from nq_baseline import fileio
-from nq_baseline.errors import NqInputError
+from nq_baseline.common import fileio
+from nq_baseline.common.errors import NqInputError
 
 FLAGS = flags.FLAGS
 PROGRAM = "answer_nq"
@@ -50,7 +50,7 @@ def _read_file(path: str, flag: str) -> bytes:
 
 
 def _nq_example(path: str, example_id):
-    from nq_baseline.nq_data import iter_lines, parse_head, parse_line
+    from nq_baseline.reading.nq_data import iter_lines, parse_head, parse_line
 
     try:
         for p, line, raw in iter_lines(path):
@@ -129,7 +129,7 @@ def main(argv):
         question = document.question_text
     if question is None or not question.strip():
         fail("--question is required (and must not be empty)")
-    from nq_baseline.reader import Reader
+    from nq_baseline.prediction.reader import Reader
     try:
         overrides = {"doc_stride": FLAGS.doc_stride} if FLAGS.doc_stride else {}
         reader = Reader.load(FLAGS.model_dir, max_document_bytes=FLAGS.max_document_bytes,

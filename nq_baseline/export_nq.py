@@ -13,8 +13,10 @@ import sys
 
 from absl import app, flags
 
-from nq_baseline import export, fileio
-from nq_baseline.errors import NqInputError
+from nq_baseline.export import saved_model as export
+
+from nq_baseline.common import fileio
+from nq_baseline.common.errors import NqInputError
 
 PROGRAM = "export_nq"
 FLAGS = flags.FLAGS

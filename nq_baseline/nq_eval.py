@@ -3,7 +3,7 @@ r"""Natural Questions metrics: an independent re-implementation of the official 
 The numbers are those of Google's `natural_questions/nq_eval.py` (version 1.0.6):
 long- and short-answer F1 at the best score threshold, and recall at precision
 >= 0.5 / 0.75 / 0.9, under the same JSON keys.  As in the official package, reading the
-gold is apart from scoring it: `nq_baseline.nq_gold` reads gold files (original or
+gold is apart from scoring it: `nq_baseline.evaluation.gold` reads gold files (original or
 simplified format, gzipped or plain, globs and comma lists, only the annotations
 decoded) and keeps their cache; this module reads the predictions, scores, and is the
 public entry point (every name of `nq_gold` is importable from here too).
@@ -59,9 +59,9 @@ from typing import Any, NamedTuple, Optional
 
 import orjson
 
-from nq_baseline import fileio
-from nq_baseline.errors import NqInputError
-from nq_baseline.nq_gold import (  # noqa: F401  (re-exported: nq_eval is the public entry point)
+from nq_baseline.common import fileio
+from nq_baseline.common.errors import NqInputError
+from nq_baseline.evaluation.gold import (  # noqa: F401  (re-exported: nq_eval is the public entry point)
     CACHE_FORMAT, DEFAULT_THREADS, NULL_SPAN, GoldAnnotation, GoldData, GoldDataError, NqEvalError, PathLike,
     Span, example_id_from_json, gold_from_json, load_gold, score_from_json, span_from_json)
 

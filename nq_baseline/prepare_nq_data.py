@@ -12,8 +12,10 @@ import sys
 
 from absl import app, flags, logging
 
-from nq_baseline import data_flags, fileio
-from nq_baseline import prepare as P
+from nq_baseline import program_flags as data_flags
+
+from nq_baseline.common import fileio
+from nq_baseline.features import prepare as P
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_jsonl", None, "NQ file(s): a path, glob or comma list; .jsonl or .jsonl.gz; "

@@ -22,8 +22,10 @@ from typing import Optional
 
 from absl import app, flags, logging
 
-from nq_baseline import data_flags, fileio
-from nq_baseline.errors import NqInputError
+from nq_baseline import program_flags as data_flags
+
+from nq_baseline.common import fileio
+from nq_baseline.common.errors import NqInputError
 
 FLAGS = flags.FLAGS
 PROGRAM = "run_nq"
@@ -99,7 +101,7 @@ def _apply_model_spec():
     """Fills the flags a trained model folder knows (encoder config, vocabulary, feature
     settings) from `<output_dir>/nq_model.json` when they are not given; a flag given that
     differs from training is kept, with a warning. Returns the spec or None."""
-    from nq_baseline.model_dir import ModelSpec
+    from nq_baseline.model.folder import ModelSpec
 
     if not FLAGS.do_predict or FLAGS.do_train or not ModelSpec.exists(FLAGS.output_dir):
         return None
@@ -129,7 +131,7 @@ def _validate_flags() -> None:
         if not (math.isfinite(FLAGS[name].value) and FLAGS[name].value > 0):
             fail(f"--{name} must be a positive number, got {FLAGS[name].value}")
     if FLAGS.do_predict and not FLAGS.predict_precomputed_file:  # --num_workers, before any training
-        from nq_baseline.prepare import PrepareConfig
+        from nq_baseline.features.prepare import PrepareConfig
         try:
             PrepareConfig(vocab_file=FLAGS.vocab_file or "", features=data_flags.feature_config(),
                           is_training=False, num_workers=FLAGS.num_workers)
@@ -160,7 +162,7 @@ def _validate(config) -> None:
     if FLAGS.do_predict and not FLAGS.vocab_file and not FLAGS.predict_precomputed_file:
         fail("--do_predict needs --vocab_file (to build the prediction records)")
     if FLAGS.init_checkpoint:
-        from nq_baseline.checkpoints import CheckpointError, resolve_checkpoint_path
+        from nq_baseline.model.checkpoints import CheckpointError, resolve_checkpoint_path
         try:
             resolve_checkpoint_path(FLAGS.init_checkpoint)
         except CheckpointError as err:
@@ -171,9 +173,9 @@ def _check_records(pattern: str, flag: str) -> None:
     """Refuses record files that hold no record or were built with another --max_seq_length."""
     import tensorflow as tf
 
-    from nq_baseline import training
+    from nq_baseline.model import training
 
-    from nq_baseline.records import parse_record
+    from nq_baseline.features.records import parse_record
 
     files = training.expand_file_pattern(pattern)
     any_record = False
@@ -216,7 +218,7 @@ def _stated_count(pattern: str) -> Optional[int]:
 def _num_train_records(pattern: str) -> int:
     """--train_num_precomputed, else the count of the records' stats JSON, else a count;
     a count larger than the records is refused."""
-    from nq_baseline.records import read_records
+    from nq_baseline.features.records import read_records
 
     stated = _stated_count(pattern)
     if FLAGS.train_num_precomputed:
@@ -234,7 +236,11 @@ def do_train(config) -> None:
     import keras
     import tensorflow as tf
 
-    from nq_baseline import model_dir, modeling, training
+    from nq_baseline.model import folder as model_dir
+
+    from nq_baseline.model import modeling
+
+    from nq_baseline.model import training
 
     _check_records(FLAGS.train_precomputed_file, "--train_precomputed_file")
     n_records = _num_train_records(FLAGS.train_precomputed_file)
@@ -268,7 +274,7 @@ def do_train(config) -> None:
 def _prediction_records() -> str:
     if FLAGS.predict_precomputed_file:
         return FLAGS.predict_precomputed_file
-    from nq_baseline.prepare import PrepareConfig, prepare
+    from nq_baseline.features.prepare import PrepareConfig, prepare
 
     records = os.path.join(FLAGS.output_dir, "predict.tfrecord")
     cfg = PrepareConfig(vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
@@ -281,7 +287,7 @@ def _prediction_records() -> str:
 
 
 def _has_long_head() -> bool:
-    from nq_baseline.model_dir import ModelSpec
+    from nq_baseline.model.folder import ModelSpec
 
     if ModelSpec.exists(FLAGS.output_dir):
         return ModelSpec.load(FLAGS.output_dir).long_answer_head
@@ -289,7 +295,7 @@ def _has_long_head() -> bool:
 
 
 def postprocess_config(long_head: bool, nbest: int = 0):
-    from nq_baseline.postprocess import PostprocessConfig
+    from nq_baseline.prediction.postprocess import PostprocessConfig
 
     long_from = FLAGS.long_answer_from if FLAGS.long_answer_from != "auto" else ("head" if long_head else "span")
     return PostprocessConfig(FLAGS.n_best_size, FLAGS.max_answer_length, FLAGS.use_answer_type, nbest,
@@ -298,7 +304,9 @@ def postprocess_config(long_head: bool, nbest: int = 0):
 
 
 def _restored_model(config, long_head: bool):
-    from nq_baseline import checkpoints, modeling, training
+    from nq_baseline.model import checkpoints
+    from nq_baseline.model import modeling
+    from nq_baseline.model import training
 
     model = modeling.build_nq_model(config, FLAGS.max_seq_length, long_answer_head=long_head)
     step = training.restore_latest(model, FLAGS.output_dir)
@@ -313,9 +321,10 @@ def _restored_model(config, long_head: bool):
 
 
 def do_predict(config) -> None:
-    from nq_baseline import predict, training
-    from nq_baseline.lexical import read_heads_with_scores
-    from nq_baseline.nq_data import read_example_heads
+    from nq_baseline.prediction import streaming as predict
+    from nq_baseline.model import training
+    from nq_baseline.prediction.lexical import read_heads_with_scores
+    from nq_baseline.reading.nq_data import read_example_heads
 
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     t0 = time.time()
@@ -337,7 +346,7 @@ def do_predict(config) -> None:
 
 
 def _load_config():
-    from nq_baseline import modeling
+    from nq_baseline.model import modeling
 
     if not FLAGS.bert_config_file:
         fail("--bert_config_file is required (or --output_dir of a trained model folder with --do_predict)")
@@ -355,8 +364,8 @@ def main(argv):
     if not FLAGS.do_train and not FLAGS.do_predict:
         fail("at least one of --do_train and --do_predict must be set")
     fileio.install_signal_cleanup()
-    from nq_baseline.checkpoints import CheckpointError
-    from nq_baseline.training import NonFiniteLossError, NoTrainingDataError
+    from nq_baseline.model.checkpoints import CheckpointError
+    from nq_baseline.model.training import NonFiniteLossError, NoTrainingDataError
     try:
         _apply_model_spec()
         _validate_flags()

@@ -26,8 +26,8 @@ import sys
 
 from absl import app, flags
 
-from nq_baseline import fileio
-from nq_baseline.errors import NqInputError
+from nq_baseline.common import fileio
+from nq_baseline.common.errors import NqInputError
 
 FLAGS = flags.FLAGS
 PROGRAM = "serve_nq"
@@ -55,7 +55,7 @@ def fail(message: str) -> None:
 
 
 def check_flags() -> None:
-    from nq_baseline.model_dir import ModelSpec
+    from nq_baseline.model.folder import ModelSpec
 
     if not FLAGS.model_dir:
         fail("--model_dir is required")
@@ -83,8 +83,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def build_service():
-    from nq_baseline.reader import Reader
-    from nq_baseline.service import AnswerService, ServiceConfig, load_examples
+    from nq_baseline.prediction.reader import Reader
+    from nq_baseline.serving.service import AnswerService, ServiceConfig, load_examples
 
     try:
         reader = Reader.load(FLAGS.model_dir, batch_size=FLAGS.max_batch_windows,
@@ -116,13 +116,13 @@ def main(argv):
     service = build_service()
     import uvicorn
 
-    from nq_baseline.service import create_app
+    from nq_baseline.serving.service import create_app
 
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"{PROGRAM}: serving http://{shown}:{port}/ (model {FLAGS.model_dir}, step {service.reader.step}, "
           f"{len(service.examples)} examples)", flush=True)
-    logging.getLogger("nq_baseline.service").setLevel(FLAGS.log_level.upper())
+    logging.getLogger("nq_baseline.serving.service").setLevel(FLAGS.log_level.upper())
     server = uvicorn.Server(uvicorn.Config(create_app(service), log_level=FLAGS.log_level, timeout_keep_alive=30))
     try:
         server.run(sockets=[sock])

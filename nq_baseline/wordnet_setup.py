@@ -26,7 +26,7 @@ import sys
 import threading
 from typing import Optional
 
-from nq_baseline.fileio import atomic_output, atomic_write
+from nq_baseline.common.fileio import atomic_output, atomic_write
 
 EXIT_MISSING = 2
 
@@ -172,7 +172,7 @@ def apt_install(log) -> bool:
 _LOAD_CODE = ("import sys; from nq_baseline.wordnet_setup import load_wordnet; "
               "wn = load_wordnet(sys.argv[1]); s = wn.synsets('car')[0]; "
               "print(f'WordNet {wn.get_version()} from {wn.root.path}: car -> {s.name()}, {s.lexname()}', flush=True); ")
-_TABLE_CODE = ("from nq_baseline.augment import SynonymSource; "
+_TABLE_CODE = ("from nq_baseline.features.augment import SynonymSource; "
                "print(len(SynonymSource(load_wordnet(sys.argv[1]))._table))")
 
 

@@ -63,7 +63,7 @@ TINY_CONFIG = dict(vocab_size=60, hidden_size=16, num_hidden_layers=2, num_atten
 
 
 def tiny_config(**overrides):
-    from nq_baseline import modeling
+    from nq_baseline.model import modeling
 
     return modeling.BertConfig(**{**TINY_CONFIG, **overrides})
 
@@ -72,7 +72,7 @@ def tiny_model(seed=0, seq=TINY_SEQ, **overrides):
     """A small BertNqModel with seeded weights."""
     import keras
 
-    from nq_baseline import modeling
+    from nq_baseline.model import modeling
 
     keras.utils.set_random_seed(seed)
     return modeling.build_nq_model(tiny_config(**overrides), seq)
@@ -114,7 +114,9 @@ def random_model_folder(tmp_path_factory, nq_vocab):
     (folder, the Keras model)."""
     import tensorflow as tf
 
-    from nq_baseline import features, model_dir
+    from nq_baseline.features import windows as features
+
+    from nq_baseline.model import folder as model_dir
 
     d = tmp_path_factory.mktemp("model")
     model = tiny_model(seed=3, seq=128, vocab_size=30522, max_position_embeddings=128)
@@ -206,8 +208,8 @@ def squad_to_nq_cli(*args) -> subprocess.CompletedProcess:
 
 def prepare_config(vocab, **kw):
     """A PrepareConfig for `vocab`; FeatureConfig settings may be given among the others."""
-    from nq_baseline import features as F
-    from nq_baseline.prepare import PrepareConfig
+    from nq_baseline.features import windows as F
+    from nq_baseline.features.prepare import PrepareConfig
 
     fkw = {k: kw.pop(k) for k in list(kw) if k in F.FeatureConfig.__dataclass_fields__}
     return PrepareConfig(vocab_file=str(vocab), features=F.FeatureConfig(**fkw), **kw)

@@ -1,4 +1,4 @@
-"""WordNet synonym augmentation (nq_baseline.augment) and the WordNet setup (wordnet_setup)."""
+"""WordNet synonym augmentation (nq_baseline.features.augment) and the WordNet setup (wordnet_setup)."""
 
 import math
 import os
@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from conftest import ROOT, real_input, require_nq_real
-from nq_baseline import nq_data
-from nq_baseline.nq_data import Annotation, Candidate, NqDocument, ShortSpan
+from nq_baseline.reading import nq_data
+from nq_baseline.reading.nq_data import Annotation, Candidate, NqDocument, ShortSpan
 from nq_baseline import wordnet_setup
-from nq_baseline.augment import (STOP_WORDS, SynonymSource, augment_copies, augment_document,
+from nq_baseline.features.augment import (STOP_WORDS, SynonymSource, augment_copies, augment_document,
                                  copy_rng, has_long_answer)
 
 MARKER_TOKENS = ["[ContextId=3]", "[Paragraph=1]", "[Q]", "[CLS]", "[SEP]", "[UNK]", "[unused7]",
@@ -261,7 +261,7 @@ def test_synonym_table_equals_the_wordnet_analysis(syn, wn):
 
 
 def test_synonym_table_is_reused_from_disk(syn, wn, tmp_path, monkeypatch):
-    from nq_baseline import augment
+    from nq_baseline.features import augment
     monkeypatch.setenv("NQ_BASELINE_CACHE", str(tmp_path))
     name = augment._table_file_name(syn)
     (tmp_path / name).write_bytes(__import__("gzip").compress(b'{"car": ["zzcar"]}'))
@@ -369,9 +369,9 @@ def test_prepare_with_augmented_copies_end_to_end(syn, nq_vocab, tmp_path):
     the original records are all still there, and the stats count the augmentation."""
     import json
 
-    from nq_baseline import features as F
-    from nq_baseline import records as R
-    from nq_baseline.prepare import PrepareConfig, augmented_example_id, prepare
+    from nq_baseline.features import windows as F
+    from nq_baseline.features import records as R
+    from nq_baseline.features.prepare import PrepareConfig, augmented_example_id, prepare
 
     pattern = str(real_input(tmp_path, copies=1, annotated_only=True))  # training needs annotations
     docs = list(nq_data.read_documents(pattern))

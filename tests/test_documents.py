@@ -15,11 +15,11 @@ import unicodedata
 import pytest
 
 from conftest import NQ_REAL, require_nq_real
-from nq_baseline import documents as D
-from nq_baseline import features as F
-from nq_baseline import nq_data
-from nq_baseline.errors import NqInputError
-from nq_baseline.tokenization import NqTokenizer
+from nq_baseline.reading import documents as D
+from nq_baseline.features import windows as F
+from nq_baseline.reading import nq_data
+from nq_baseline.common.errors import NqInputError
+from nq_baseline.features.tokenization import NqTokenizer
 
 CANDIDATE_TAGS = {"p", "table", "tr", "ul", "ol", "dl", "li", "dd", "dt"}
 

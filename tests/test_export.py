@@ -52,7 +52,7 @@ def squad_articles():
 
 
 def tiny_features():
-    from nq_baseline.features import FeatureConfig
+    from nq_baseline.features.windows import FeatureConfig
 
     # Short windows (several per SQuAD paragraph), 3 paragraphs at most, [Paragraph=k] capped at 2.
     return FeatureConfig(max_seq_length=96, doc_stride=32, max_query_length=24, max_contexts=4, max_position=2)
@@ -64,7 +64,11 @@ def make_model_dir(path: Path, config, features, vocab, seed: int, init=None, st
     import keras
     import tensorflow as tf
 
-    from nq_baseline import checkpoints, model_dir, modeling
+    from nq_baseline.model import checkpoints
+
+    from nq_baseline.model import folder as model_dir
+
+    from nq_baseline.model import modeling
 
     keras.utils.set_random_seed(seed)
     model = modeling.build_nq_model(config, features.max_seq_length, long_answer_head=long_answer_head)
@@ -84,7 +88,7 @@ def make_model_dir(path: Path, config, features, vocab, seed: int, init=None, st
 def tiny(tmp_path_factory, nq_vocab):
     """(model folder, its Keras model): a tiny random BERT with the long-answer head over the
     NQ vocabulary."""
-    from nq_baseline.modeling import BertConfig
+    from nq_baseline.model.modeling import BertConfig
 
     folder = tmp_path_factory.mktemp("tiny") / "model"
     model = make_model_dir(folder, BertConfig(**TINY), tiny_features(), nq_vocab, seed=7, long_answer_head=True)
@@ -118,7 +122,7 @@ def loaded(saved_export):
 @pytest.fixture(scope="module")
 def span_export(tiny, tmp_path_factory):
     """The same model exported by the library with the other post-processing choices."""
-    from nq_baseline import export
+    from nq_baseline.export import saved_model as export
 
     out = tmp_path_factory.mktemp("export") / "span"
     trained = export.load_trained_model(str(tiny[0]))
@@ -129,8 +133,8 @@ def span_export(tiny, tmp_path_factory):
 def reader(folder, **settings):
     """The Python path: the Reader, its default post-processing for the model with `settings`
     changed, the span always given (use_answer_type off, as answer_text)."""
-    from nq_baseline.model_dir import ModelSpec
-    from nq_baseline.reader import Reader, default_postprocess
+    from nq_baseline.model.folder import ModelSpec
+    from nq_baseline.prediction.reader import Reader, default_postprocess
 
     head = ModelSpec.load(str(folder)).long_answer_head
     if settings.get("long_answer_from") == "span":
@@ -338,7 +342,7 @@ def real_words():
 
 
 def test_word_pieces_equal_nq_tokenizer_on_real_text(tiny, loaded):
-    from nq_baseline.tokenization import NqTokenizer
+    from nq_baseline.features.tokenization import NqTokenizer
 
     tokenizer = NqTokenizer(str(tiny[0] / "vocab.txt"))
     words = real_words()
@@ -357,7 +361,7 @@ def test_word_pieces_differ_only_on_characters_newer_than_tokenizers_tables(tiny
     """Every code point up to U+1FFFF, alone and inside a word: a difference from NqTokenizer
     is a character that Unicode 3.2 did not have, or had in another category (tokenizers'
     Rust tables are older than TensorFlow's ICU / RE2)."""
-    from nq_baseline.tokenization import NqTokenizer
+    from nq_baseline.features.tokenization import NqTokenizer
 
     tokenizer = NqTokenizer(str(tiny[0] / "vocab.txt"))
     points = [c for c in range(0x20000) if not 0xD800 <= c <= 0xDFFF]
@@ -378,7 +382,7 @@ def test_word_boundaries_equal_bert_pre_tokenizer():
     newer than tokenizers' tables, as above)."""
     from tokenizers.pre_tokenizers import BertPreTokenizer
 
-    from nq_baseline import export
+    from nq_baseline.export import saved_model as export
 
     pre = BertPreTokenizer()
     points = [c for c in range(0x20000) if not 0xD800 <= c <= 0xDFFF]
@@ -404,9 +408,9 @@ def test_word_boundaries_equal_bert_pre_tokenizer():
 @pytest.fixture(scope="module")
 def minilm_hf(tmp_path_factory, nq_vocab):
     """A model folder with the real MiniLM-L6 encoder (and a random head), exported as HF."""
-    from nq_baseline import export
-    from nq_baseline.features import FeatureConfig
-    from nq_baseline.modeling import BertConfig
+    from nq_baseline.export import saved_model as export
+    from nq_baseline.features.windows import FeatureConfig
+    from nq_baseline.model.modeling import BertConfig
 
     root = tmp_path_factory.mktemp("minilm")
     config = BertConfig.from_json_file(str(minilm_dir() / "config.json"))
@@ -419,10 +423,10 @@ def minilm_hf(tmp_path_factory, nq_vocab):
 
 def squad_windows(model, features, vocab_file):
     """Real windows: a SQuAD question over its paragraph, several windows, the last padded."""
-    from nq_baseline.modeling import MODEL_INPUT_KEYS
-    from nq_baseline.postprocess import PostprocessConfig
-    from nq_baseline.reader import Reader
-    from nq_baseline.tokenization import NqTokenizer
+    from nq_baseline.model.modeling import MODEL_INPUT_KEYS
+    from nq_baseline.prediction.postprocess import PostprocessConfig
+    from nq_baseline.prediction.reader import Reader
+    from nq_baseline.features.tokenization import NqTokenizer
 
     paragraph = squad_articles()[1]["paragraphs"][0]
     python = Reader(model, NqTokenizer(str(vocab_file)), features, PostprocessConfig())
@@ -439,7 +443,7 @@ def test_hf_logits_equal_pytorch(minilm_hf):
     from safetensors.numpy import load_file
     from transformers import BertForQuestionAnswering
 
-    from nq_baseline import export
+    from nq_baseline.export import saved_model as export
 
     folder, model, features = minilm_hf
     batch = squad_windows(model, features, folder / "vocab.txt")
@@ -469,11 +473,13 @@ def test_hf_weights_load_back_through_the_loader_table(minilm_hf, tmp_path):
 
     import keras
 
-    from nq_baseline import checkpoints, modeling
+    from nq_baseline.model import checkpoints
+
+    from nq_baseline.model import modeling
 
     from safetensors.numpy import load_file, save_file
 
-    from nq_baseline import export
+    from nq_baseline.export import saved_model as export
 
     folder, model, features = minilm_hf
     # The loader wants the pooler, which BertForQuestionAnswering has no place for: it is in
@@ -501,7 +507,7 @@ def test_hf_tokenizer_equals_nq_tokenizer_offline(minilm_hf, monkeypatch):
     from tokenizers.pre_tokenizers import BertPreTokenizer
     from transformers import AutoTokenizer
 
-    from nq_baseline.tokenization import NqTokenizer
+    from nq_baseline.features.tokenization import NqTokenizer
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     folder = minilm_hf[0]
@@ -607,9 +613,9 @@ def test_cli_errors_exit_2_one_line_nothing_left(tmp_path, nq_vocab):
                  "--null_score=zero", "--long_answer_from=both"):
         proc = run_module("nq_baseline.export_nq", f"--model_dir={tmp_path / 'empty'}", f"--export_dir={out}", flag)
         _one_error_line(proc, flag.split("=")[0])
-    from nq_baseline import model_dir
-    from nq_baseline.features import FeatureConfig
-    from nq_baseline.modeling import BertConfig
+    from nq_baseline.model import folder as model_dir
+    from nq_baseline.features.windows import FeatureConfig
+    from nq_baseline.model.modeling import BertConfig
 
     no_head = tmp_path / "no_head"  # a described model without the long-answer head
     model_dir.write_model_dir(str(no_head), bert_config_json=BertConfig(**TINY).to_json_string(),
@@ -657,7 +663,7 @@ def test_cli_model_folder_errors_and_overwrite(tiny, tmp_path):
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").is_file()
     from safetensors.numpy import load_file
 
-    from nq_baseline import export
+    from nq_baseline.export import saved_model as export
 
     head = load_file(str(out / export.HEAD_FILE))  # the tiny model has the long-answer head
     np.testing.assert_array_equal(head["long_output_weights"], tiny[1].head.long_output_weights.numpy())
@@ -667,7 +673,7 @@ def test_cli_model_folder_errors_and_overwrite(tiny, tmp_path):
 
 
 def test_publish_failure_leaves_nothing_and_keeps_the_old_export(tmp_path):
-    from nq_baseline import export
+    from nq_baseline.export import saved_model as export
 
     def broken(folder):
         Path(folder, "half.bin").write_bytes(b"x" * 100)
@@ -689,7 +695,7 @@ def test_publish_failure_leaves_nothing_and_keeps_the_old_export(tmp_path):
 def test_answer_text_refuses_settings_it_cannot_follow(tiny, tmp_path):
     """The graph decides the form from the winning window and has no BM25: a library export
     asked for either is an ExportError, and nothing is written."""
-    from nq_baseline import export
+    from nq_baseline.export import saved_model as export
 
     for settings, named in (({"answer_type_scope": "example"}, "answer_type_scope"),
                             ({"lexical_weight": 0.5}, "lexical weight")):

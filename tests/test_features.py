@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from conftest import NQ_REAL, prepare_config, real_input, require_nq_real, synthetic_nq
-from nq_baseline import features as F
-from nq_baseline import nq_data
-from nq_baseline import records as R
-from nq_baseline.nq_data import Annotation, Candidate, NqDocument
-from nq_baseline.prepare import iter_features
-from nq_baseline.tokenization import NqTokenizer
+from nq_baseline.features import windows as F
+from nq_baseline.reading import nq_data
+from nq_baseline.features import records as R
+from nq_baseline.reading.nq_data import Annotation, Candidate, NqDocument
+from nq_baseline.features.prepare import iter_features
+from nq_baseline.features.tokenization import NqTokenizer
 
 
 def _doc_pieces(tok, doc, t):
@@ -266,7 +266,7 @@ def test_negatives_per_positive(nq_vocab):
 def test_marker_lists_round_trip_through_records_and_the_parser(nq_vocab, tmp_path):
     import tensorflow as tf
 
-    from nq_baseline import training
+    from nq_baseline.model import training
 
     tok = NqTokenizer(str(nq_vocab))
     doc = _doc(gold=52)

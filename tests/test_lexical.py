@@ -1,4 +1,4 @@
-"""Lexical evidence for long answers (nq_baseline.lexical) and its weight in post-processing."""
+"""Lexical evidence for long answers (nq_baseline.prediction.lexical) and its weight in post-processing."""
 
 import json
 import os
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import NQ_REAL, require_nq_real
-from nq_baseline import lexical
-from nq_baseline import postprocess as P
-from nq_baseline.nq_data import Candidate, read_documents
+from nq_baseline.prediction import lexical
+from nq_baseline.prediction import postprocess as P
+from nq_baseline.reading.nq_data import Candidate, read_documents
 
 # three top-level paragraphs, the second with a nested list inside it
 TOKENS = ("<P> The tower was built in 1889 . </P> "
@@ -61,7 +61,7 @@ def test_html_tokens_and_punctuation_are_not_words():
 
 def test_scores_are_the_same_in_every_process():
     """The float sum runs in sorted word order, so the string hash seed cannot change it."""
-    code = ("import json, sys; from nq_baseline import lexical; from nq_baseline.nq_data import Candidate; "
+    code = ("import json, sys; from nq_baseline.prediction import lexical; from nq_baseline.reading.nq_data import Candidate; "
             "tokens, cands = json.load(sys.stdin); "
             "print(repr(lexical.candidate_scores('the tower built in which year was it', tokens, "
             "[Candidate(*c) for c in cands]).tolist()))")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nq_baseline import nq_data
+from nq_baseline.reading import nq_data
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "make_sample_nq.py"

@@ -6,7 +6,7 @@ import json
 import numpy as np
 
 from conftest import NQ_REAL, ROOT, require_nq_real
-from nq_baseline import postprocess as P
+from nq_baseline.prediction import postprocess as P
 
 _spec = importlib.util.spec_from_file_location("mine_hard_negatives", ROOT / "tools" / "mine_hard_negatives.py")
 mine = importlib.util.module_from_spec(_spec)
@@ -31,7 +31,8 @@ def test_window_score_is_the_best_span_of_the_post_processing():
 
 def test_mined_records_are_the_highest_scored_null_windows(random_model_folder, tmp_path):
     require_nq_real()
-    from nq_baseline import Reader, training
+    from nq_baseline import Reader
+    from nq_baseline.model import training
 
     folder, _ = random_model_folder
     out = tmp_path / "hard.tfrecord"
@@ -48,8 +49,8 @@ def test_mined_records_are_the_highest_scored_null_windows(random_model_folder, 
     import dataclasses
     import random
 
-    from nq_baseline import features as F
-    from nq_baseline.nq_data import read_documents
+    from nq_baseline.features import windows as F
+    from nq_baseline.reading.nq_data import read_documents
 
     reader = Reader.load(str(folder))
     path = str(NQ_REAL / "nq-dev-full-1.jsonl.gz")

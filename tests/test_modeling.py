@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nq_baseline import checkpoints
-from nq_baseline.modeling import (
+from nq_baseline.model import checkpoints
+from nq_baseline.model.modeling import (
     BertConfig,
     build_encoder,
     build_nq_model,
@@ -97,7 +97,7 @@ def test_outputs_shapes_dtypes_and_loss():
 
 
 def test_dropout_rate_unbiased_and_seeded():
-    from nq_baseline.modeling import Dropout
+    from nq_baseline.model.modeling import Dropout
 
     x = tf.ones([1000, 999])
     layer = Dropout(0.1, seed=3)

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conftest import synthetic_nq
-from nq_baseline import nq_data
+from nq_baseline.reading import nq_data
 
 
 @pytest.mark.parametrize("block_size", [5, 64, 1 << 22])

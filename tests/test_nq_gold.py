@@ -1,4 +1,4 @@
-"""nq_baseline.nq_gold: reading gold files (formats, gzip, globs, threads, bad input) and the gold cache."""
+"""nq_baseline.evaluation.gold: reading gold files (formats, gzip, globs, threads, bad input) and the gold cache."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from conftest import NQ_REAL, NULL, gold_example, require_nq_real, small_gold, span, write_gold
-from nq_baseline import nq_gold
-from nq_baseline.nq_gold import GoldDataError
+from nq_baseline.evaluation import gold as nq_gold
+from nq_baseline.evaluation.gold import GoldDataError
 
 DEV_FULL = NQ_REAL / "nq-dev-full-1.jsonl.gz"
 SIMPLIFIED = NQ_REAL / "nq-simplified-4.jsonl.gz"

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from nq_baseline import nq_data, nq_writer
-from nq_baseline.nq_writer import Answer
+from nq_baseline.reading import nq_data
+
+from nq_baseline.reading import nq_writer
+from nq_baseline.reading.nq_writer import Answer
 
 
 def test_writer_title_and_paragraphs():

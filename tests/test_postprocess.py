@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import NQ_REAL, require_nq_real
-from nq_baseline import features as F
-from nq_baseline import postprocess as P
-from nq_baseline.nq_data import Candidate
-from nq_baseline.prepare import PrepareConfig, iter_features
+from nq_baseline.features import windows as F
+from nq_baseline.prediction import postprocess as P
+from nq_baseline.reading.nq_data import Candidate
+from nq_baseline.features.prepare import PrepareConfig, iter_features
 
 SEQ = 16
 
@@ -145,8 +145,10 @@ def test_oracle_logits_round_trip_through_features_and_nq_eval(nq_vocab):
 
 def test_predict_raw_keeps_negative_and_64bit_example_ids(nq_vocab, tmp_path):
     """Real NQ ids are 64-bit and may be negative: records -> predict_raw keeps them exactly."""
-    from nq_baseline import modeling, predict, training
-    from nq_baseline.prepare import prepare
+    from nq_baseline.model import modeling
+    from nq_baseline.prediction import streaming as predict
+    from nq_baseline.model import training
+    from nq_baseline.features.prepare import prepare
 
     require_nq_real()
     records = tmp_path / "p.tfrecord"

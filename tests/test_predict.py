@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 
 from conftest import NQ_REAL, TINY_SEQ, require_nq_real, run_module, tiny_model, write_tiny_records
-from nq_baseline import features as F
-from nq_baseline import fileio, modeling, predict, training
-from nq_baseline import postprocess as P
-from nq_baseline.errors import NqInputError
-from nq_baseline.nq_data import Candidate, ExampleHead, read_documents
+from nq_baseline.features import windows as F
+from nq_baseline.common import fileio
+from nq_baseline.model import modeling
+from nq_baseline.prediction import streaming as predict
+from nq_baseline.model import training
+from nq_baseline.prediction import postprocess as P
+from nq_baseline.common.errors import NqInputError
+from nq_baseline.reading.nq_data import Candidate, ExampleHead, read_documents
 
 
 def test_raw_results_keep_64_bit_ids_in_order(tmp_path):
@@ -114,7 +117,7 @@ def test_run_nq_predict_equals_whole_file_computation_on_real_nq(random_model_fo
     """run_nq --do_predict (streaming, flags from the model folder) writes byte for byte what
     post-processing all documents and all windows in memory gives, on the real NQ examples
     (both formats), and its n-best file too."""
-    from nq_baseline.prepare import PrepareConfig, prepare
+    from nq_baseline.features.prepare import PrepareConfig, prepare
 
     require_nq_real()
     folder, model = random_model_folder

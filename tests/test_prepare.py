@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import NQ_REAL, ROOT, prepare_config, real_input, require_nq_real, run_module, synthetic_nq
-from nq_baseline import nq_data
-from nq_baseline import records as R
-from nq_baseline.prepare import prepare
+from nq_baseline.reading import nq_data
+from nq_baseline.features import records as R
+from nq_baseline.features.prepare import prepare
 
 
 def test_output_identical_for_any_number_of_workers(nq_vocab, tmp_path):
@@ -354,7 +354,7 @@ def test_write_error_midway_leaves_nothing(nq_vocab, tmp_path, monkeypatch, wher
     """A failing write (here ENOSPC raised on the 20th record) removes every temporary."""
     import errno
 
-    from nq_baseline import prepare as P
+    from nq_baseline.features import prepare as P
 
     target = (P._BucketFiles, "add") if where == "bucket" else (R.AtomicRecordWriter, "write_framed")
     original, calls = getattr(*target), []
@@ -422,7 +422,7 @@ def test_stale_temporaries_of_killed_runs_are_removed(nq_vocab, tmp_path):
 def _long_input(path, n=32):
     """`n` examples of 6800 words, 20,000 windows each at --doc_stride=1 (about a second
     each): a worker takes seconds over its chunk of 8."""
-    from nq_baseline import nq_writer
+    from nq_baseline.reading import nq_writer
 
     blocks = [("p", [f"w{(7 * i + j) % 997}" for j in range(170)]) for i in range(40)]
     doc = nq_writer.build_document("Long", blocks)

@@ -8,8 +8,8 @@ import pytest
 
 from conftest import NQ_REAL, require_nq_real, run_module
 from nq_baseline import Reader
-from nq_baseline.errors import NqInputError
-from nq_baseline.nq_data import read_documents
+from nq_baseline.common.errors import NqInputError
+from nq_baseline.reading.nq_data import read_documents
 
 PAGE = """<!DOCTYPE html><html><head><title>Veldmoor - a town</title></head><body>
 <h1>Veldmoor</h1>
@@ -54,7 +54,7 @@ def test_answers_equal_run_nq_predict_on_the_same_file(random_model_folder, read
 def test_lexical_weight_answers_equal_run_nq_and_move_long_answers(random_model_folder, reader, tmp_path):
     """--lexical_weight reaches the same post-processing through run_nq (streamed heads with
     their overlap) and the Reader (overlap with the asked question), and it changes answers."""
-    from nq_baseline.postprocess import PostprocessConfig
+    from nq_baseline.prediction.postprocess import PostprocessConfig
 
     require_nq_real()
     folder, _ = random_model_folder
@@ -142,7 +142,7 @@ def test_text_answers_point_into_the_text(reader):
 
 
 def test_head_rule_needs_a_model_with_the_head(random_model_folder):
-    from nq_baseline.postprocess import PostprocessConfig
+    from nq_baseline.prediction.postprocess import PostprocessConfig
 
     with pytest.raises(ValueError, match="needs a model trained with --long_answer_head"):
         Reader.load(str(random_model_folder[0]), postprocess=PostprocessConfig(long_answer_from="head"))

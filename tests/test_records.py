@@ -5,10 +5,10 @@ import gzip
 import numpy as np
 
 from conftest import NQ_REAL, prepare_config, real_input, require_nq_real
-from nq_baseline import features as F
-from nq_baseline import nq_data
-from nq_baseline import records as R
-from nq_baseline.prepare import iter_features, prepare
+from nq_baseline.features import windows as F
+from nq_baseline.reading import nq_data
+from nq_baseline.features import records as R
+from nq_baseline.features.prepare import iter_features, prepare
 
 
 def test_records_carry_bert_joint_names_and_exact_64bit_ids(nq_vocab, tmp_path):

@@ -190,7 +190,7 @@ def oracle_server(random_model_folder):
     import uvicorn
 
     from nq_baseline import Reader
-    from nq_baseline.service import AnswerService, MicroBatcher, ServiceConfig, create_app
+    from nq_baseline.serving.service import AnswerService, MicroBatcher, ServiceConfig, create_app
     from serve_support import LiveServer
 
     reader = Reader.load(str(random_model_folder[0]))

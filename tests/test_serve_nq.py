@@ -14,8 +14,8 @@ from conftest import NQ_REAL, require_nq_real, run_module
 from serve_support import PAGE, TEXT, live_server, simplified_example
 
 from nq_baseline import Reader
-from nq_baseline.modeling import MODEL_INPUT_KEYS
-from nq_baseline.service import (MAX_QUESTION_CHARS, AnswerService, MicroBatcher, ServiceConfig, create_app,
+from nq_baseline.model.modeling import MODEL_INPUT_KEYS
+from nq_baseline.serving.service import (MAX_QUESTION_CHARS, AnswerService, MicroBatcher, ServiceConfig, create_app,
                                  run_in_buckets)
 
 LIMIT = 1 << 20  # --max_request_bytes of the services under test (a real NQ example fits)
@@ -184,7 +184,7 @@ def test_forward_passes_come_in_a_few_batch_sizes(reader):
 def test_random_example(reader, tmp_path):
     from fastapi.testclient import TestClient
 
-    from nq_baseline.service import load_examples
+    from nq_baseline.serving.service import load_examples
 
     path = tmp_path / "dev.jsonl.gz"
     lines = [json.dumps(simplified_example(i)) for i in (11, 12)] + [json.dumps(dict(simplified_example(13),

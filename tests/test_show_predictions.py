@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import show_predictions  # noqa: E402
 from conftest import SQUAD2, squad_to_nq_cli, write_json  # noqa: E402
-from nq_baseline import nq_data  # noqa: E402
+from nq_baseline.reading import nq_data  # noqa: E402
 
 # The tool imports nq_baseline as installed; this checkout's copy comes first.
 TOOL_ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -99,8 +99,8 @@ def test_show_predictions_cli(tmp_path):
 
 def test_show_predictions_official_two_of_five_rule():
     """5 annotators: one answer alone is a null gold (the official rule); 2 or more are a gold answer."""
-    from nq_baseline import nq_writer
-    from nq_baseline.nq_writer import Answer
+    from nq_baseline.reading import nq_writer
+    from nq_baseline.reading.nq_writer import Answer
     blocks = [("p", "Alpha was founded in 1901 ."), ("p", "Beta is a river ."), ("ul", ["one", "two"])]
     a = Answer(0, span=(4, 5))
     yes = Answer(1, yes_no="YES")

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import squad_to_nq  # noqa: E402
 from conftest import SQUAD2, squad_to_nq_cli, write_json  # noqa: E402
-from nq_baseline import nq_data  # noqa: E402
+from nq_baseline.reading import nq_data  # noqa: E402
 
 ARTICLES = "2,7,11"  # Normans, Sky_(United_Kingdom), 1973_oil_crisis
 SPLIT = 2  # Normans + Sky -> train, 1973_oil_crisis -> dev
@@ -219,8 +219,8 @@ def test_bad_input_exits_2(tmp_path, case):
 
 def test_writer_text_blocks_and_char_answers():
     """nq_writer's SQuAD-style use: one document of Text paragraphs, many questions, char answers."""
-    from nq_baseline import nq_writer
-    from nq_baseline.nq_writer import Answer, Text
+    from nq_baseline.reading import nq_writer
+    from nq_baseline.reading.nq_writer import Answer, Text
 
     text = "The U.S. office  opened in 2001 with 13,000 staff\u200b; it's Zo\u00eb's idea."
     doc = nq_writer.build_document("Office (history)", [("p", Text(text)), ("p", "a b c")])

@@ -1,8 +1,8 @@
 """tokenization: WordPiece as BERT's tokenizer, NQ markers looked up whole."""
 
 from conftest import NQ_REAL, require_nq_real
-from nq_baseline import nq_data
-from nq_baseline.tokenization import SPECIAL_TOKEN_RE, NqTokenizer, load_vocab, missing_nq_tokens, nq_tokens
+from nq_baseline.reading import nq_data
+from nq_baseline.features.tokenization import SPECIAL_TOKEN_RE, NqTokenizer, load_vocab, missing_nq_tokens, nq_tokens
 
 
 def test_tokenizer_matches_transformers_bert_tokenizer_on_real_text(nq_vocab):

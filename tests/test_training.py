@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nq_baseline import modeling, training
-from nq_baseline.errors import NqInputError
+from nq_baseline.model import modeling
+
+from nq_baseline.model import training
+from nq_baseline.common.errors import NqInputError
 
 from conftest import TINY_CONFIG as CONFIG
 from conftest import TINY_SEQ as SEQ

@@ -12,8 +12,8 @@ Every other line is kept byte for byte.
 import argparse
 import sys
 
-from nq_baseline.fileio import atomic_write, fail
-from nq_baseline.tokenization import nq_tokens
+from nq_baseline.common.fileio import atomic_write, fail
+from nq_baseline.features.tokenization import nq_tokens
 
 FIRST_SLOT = 99
 

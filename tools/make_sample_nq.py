@@ -31,9 +31,9 @@ from typing import IO, Iterable, Optional
 import orjson
 from tokenizers import normalizers, pre_tokenizers
 
-from nq_baseline import nq_writer
-from nq_baseline.fileio import atomic_output, atomic_write, fail
-from nq_baseline.nq_writer import Answer
+from nq_baseline.reading import nq_writer
+from nq_baseline.common.fileio import atomic_output, atomic_write, fail
+from nq_baseline.reading.nq_writer import Answer
 
 SHARE_NULL = 0.30
 SHARE_YES_NO = 0.08

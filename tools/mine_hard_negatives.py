@@ -27,11 +27,11 @@ import sys
 
 import numpy as np
 
-from nq_baseline import features as F
-from nq_baseline import fileio
-from nq_baseline import records as R
-from nq_baseline.errors import NqInputError
-from nq_baseline.nq_data import read_documents
+from nq_baseline.features import windows as F
+from nq_baseline.common import fileio
+from nq_baseline.features import records as R
+from nq_baseline.common.errors import NqInputError
+from nq_baseline.reading.nq_data import read_documents
 
 PROGRAM = "mine_hard_negatives"
 
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     if args.per_example < 1 or args.max_examples < 0 or args.batch_size < 1:
         fileio.fail(PROGRAM, "--per_example and --batch_size must be >= 1, --max_examples >= 0")
     fileio.install_signal_cleanup()
-    from nq_baseline.reader import Reader
+    from nq_baseline.prediction.reader import Reader
 
     try:
         reader = Reader.load(args.model_dir, batch_size=args.batch_size)

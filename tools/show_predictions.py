@@ -35,7 +35,11 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
-from nq_baseline import fileio, nq_data, nq_eval
+from nq_baseline import nq_eval
+
+from nq_baseline.common import fileio
+
+from nq_baseline.reading import nq_data
 from nq_baseline.nq_eval import NULL_SPAN, AnswerStat, GoldAnnotation, Prediction, Span, load_predictions
 
 MAX_WORDS = 40

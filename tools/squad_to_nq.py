@@ -9,7 +9,7 @@ Each `<P> ... </P>` is a top-level long-answer candidate (token and byte offsets
 answer's long answer is the paragraph it lies in; its short answer is the word tokens
 that cover SQuAD's answer characters (paragraph text split into NQ-like tokens by
 `nq_writer.tokenize`: whitespace, punctuation split off, 13,000 and U.S. kept whole; the
-documents and both output formats are built by `nq_baseline.nq_writer`).  One annotation per SQuAD answer (dev questions
+documents and both output formats are built by `nq_baseline.reading.nq_writer`).  One annotation per SQuAD answer (dev questions
 with several answers get several annotators, so the official 2-of-5 rule applies;
 duplicates are kept).  A SQuAD 2.0 impossible question gets one null annotation, and
 `--null_rate` adds that share of questions asked over ANOTHER article (same output
@@ -42,9 +42,9 @@ from typing import Iterable, Optional
 
 import orjson
 
-from nq_baseline import nq_writer
-from nq_baseline.fileio import atomic_output, fail
-from nq_baseline.nq_writer import Answer, tokenize  # noqa: F401  (tokenize: part of this tool's API)
+from nq_baseline.reading import nq_writer
+from nq_baseline.common.fileio import atomic_output, fail
+from nq_baseline.reading.nq_writer import Answer, tokenize  # noqa: F401  (tokenize: part of this tool's API)
 
 WIKI_URL = "https://en.wikipedia.org/wiki/"
 _PUNCT = set(string.punctuation)

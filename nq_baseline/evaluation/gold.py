@@ -36,8 +36,8 @@ from typing import Any, NamedTuple, Optional, Union
 
 import orjson
 
-from nq_baseline import fileio
-from nq_baseline.errors import NqInputError
+from nq_baseline.common import fileio
+from nq_baseline.common.errors import NqInputError
 
 __all__ = [
     "CACHE_FORMAT", "GoldAnnotation", "GoldData", "GoldDataError", "NULL_SPAN", "NqEvalError", "Span",

@@ -48,7 +48,7 @@ from typing import Optional, Sequence, Union
 
 import orjson
 
-from nq_baseline import nq_data
+from nq_baseline.reading import nq_data
 
 Span = tuple[int, int]
 

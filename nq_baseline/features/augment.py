@@ -57,8 +57,8 @@ import random
 import re
 from typing import Optional
 
-from nq_baseline.fileio import atomic_output
-from nq_baseline.nq_data import NqDocument
+from nq_baseline.common.fileio import atomic_output
+from nq_baseline.reading.nq_data import NqDocument
 from nq_baseline.wordnet_setup import WordNetMissingError, load_wordnet  # noqa: F401 (re-exported)
 
 SCOPES = ("document", "question", "both")

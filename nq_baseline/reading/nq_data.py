@@ -31,8 +31,8 @@ from typing import Iterator, Optional, Sequence, Union
 
 import msgspec
 
-from nq_baseline.errors import NqInputError  # noqa: F401  (re-exported: nq_data.NqInputError)
-from nq_baseline.fileio import expand_paths, in_int64, is_gzip  # noqa: F401  (expand_paths: nq_data.expand_paths)
+from nq_baseline.common.errors import NqInputError  # noqa: F401  (re-exported: nq_data.NqInputError)
+from nq_baseline.common.fileio import expand_paths, in_int64, is_gzip  # noqa: F401  (expand_paths: nq_data.expand_paths)
 
 _HTML_TOKEN_RE = re.compile(r"^</?[A-Za-z][A-Za-z0-9]*( [^>]*)?/?>$")
 

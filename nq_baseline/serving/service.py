@@ -29,11 +29,11 @@ import numpy as np
 import orjson
 import pydantic
 
-from nq_baseline import documents
-from nq_baseline.errors import NqInputError
-from nq_baseline.modeling import MODEL_INPUT_KEYS
+from nq_baseline.reading import documents
+from nq_baseline.common.errors import NqInputError
+from nq_baseline.model.modeling import MODEL_INPUT_KEYS
 
-LOG = logging.getLogger("nq_baseline.service")
+LOG = logging.getLogger("nq_baseline.serving.service")
 MAX_QUESTION_CHARS = 2048  # NQ questions are < 100 characters; the model keeps max_query_length pieces
 DOCUMENT_FIELDS = ("html", "text", "nq_example")
 KIND_OF_FIELD = {"html": "html", "text": "text", "nq_example": "nq"}
@@ -416,7 +416,7 @@ def load_examples(path: str, max_examples: int, max_request_bytes: int) -> tuple
     """The first `max_examples` examples of an NQ jsonl(.gz) file that fit in a request
     (posted back as a JSON string); (examples, how many were left out as too large).
     NqInputError names the file and line of a bad one."""
-    from nq_baseline.nq_data import iter_lines, parse_line
+    from nq_baseline.reading.nq_data import iter_lines, parse_line
 
     examples, too_large = [], 0
     for p, line_no, raw in iter_lines(path):
@@ -485,7 +485,7 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; script-src 'unsa
 
 @functools.lru_cache(maxsize=1)
 def page_html() -> str:
-    return importlib.resources.files("nq_baseline").joinpath("static/index.html").read_text(encoding="utf-8")
+    return importlib.resources.files("nq_baseline.serving").joinpath("static/index.html").read_text(encoding="utf-8")
 
 
 BATCH_BUCKET = 8

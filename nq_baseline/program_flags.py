@@ -2,7 +2,7 @@
 
 from absl import flags
 
-from nq_baseline.features import FeatureConfig
+from nq_baseline.features.windows import FeatureConfig
 
 flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on (vocab-nq.txt).")
 flags.DEFINE_bool("do_lower_case", True, "Whether to lower case the input text (uncased models).")

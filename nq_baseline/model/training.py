@@ -39,8 +39,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nq_baseline import fileio, modeling
-from nq_baseline.errors import NqInputError
+from nq_baseline.common import fileio
+
+from nq_baseline.model import modeling
+from nq_baseline.common.errors import NqInputError
 
 TRAIN_LABEL_KEYS = ("start_positions", "end_positions", "answer_types")
 WEIGHT_DECAY_EXCLUDE = ("LayerNorm", "layer_norm", "bias")
@@ -497,7 +499,7 @@ def _open_checkpoints(model, optimizer, global_step, dataset, strategy, output_d
     Where the input continues from: the checkpointed iterator state when there is one, else
     skip the batches consumed so far. Decided BEFORE the one iterator is made: a second
     iterator over a seeded, reshuffling dataset would see another order."""
-    from nq_baseline import checkpoints  # local: keeps `training` importable alone
+    from nq_baseline.model import checkpoints  # local: keeps `training` importable alone
 
     latest = tf.train.latest_checkpoint(output_dir)
     saved_names = {n.split("/")[0] for n, _ in tf.train.list_variables(latest)} if latest else set()

@@ -32,8 +32,8 @@ from typing import Iterator, Optional
 import google_crc32c
 import numpy as np
 
-from nq_baseline import fileio
-from nq_baseline.features import Feature
+from nq_baseline.common import fileio
+from nq_baseline.features.windows import Feature
 
 TRAIN_FEATURES = ("unique_ids", "input_ids", "input_mask", "segment_ids",
                   "start_positions", "end_positions", "answer_types")

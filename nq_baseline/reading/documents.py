@@ -56,8 +56,8 @@ import numpy as np
 import regex
 from tokenizers.pre_tokenizers import BertPreTokenizer
 
-from nq_baseline.errors import NqInputError
-from nq_baseline.nq_data import Candidate, NqDocument
+from nq_baseline.common.errors import NqInputError
+from nq_baseline.reading.nq_data import Candidate, NqDocument
 
 Source = Union[str, bytes]
 

@@ -22,7 +22,7 @@ import threading
 import zlib
 from typing import IO, Iterator, Optional, Union
 
-from nq_baseline.errors import NqInputError
+from nq_baseline.common.errors import NqInputError
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 _TMP_MARK = ".tmp-"

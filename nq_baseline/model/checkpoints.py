@@ -1,4 +1,4 @@
-"""Loading pre-trained / fine-tuned weights into :class:`nq_baseline.modeling.BertNqModel`.
+"""Loading pre-trained / fine-tuned weights into :class:`nq_baseline.model.modeling.BertNqModel`.
 
 Sources understood by :func:`load_init_checkpoint`:
 
@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nq_baseline.modeling import BertConfig, BertEncoder, BertNqModel
+from nq_baseline.model.modeling import BertConfig, BertEncoder, BertNqModel
 
 _CONFIG_NAMES = ("bert_config.json", "config.json")
 _SAFETENSORS_NAMES = ("model.safetensors",)

@@ -35,12 +35,12 @@ import signal
 import time
 from typing import Iterable, Iterator, Optional
 
-from nq_baseline import features as F
-from nq_baseline import records as R
-from nq_baseline.fileio import (atomic_output, json_text, remove_stale_temporaries, temporary_directory,
+from nq_baseline.features import windows as F
+from nq_baseline.features import records as R
+from nq_baseline.common.fileio import (atomic_output, json_text, remove_stale_temporaries, temporary_directory,
                                 wrap_int64)
-from nq_baseline.nq_data import LineReader, NqDocument, NqInputError, iter_line_refs, iter_lines, parse_line
-from nq_baseline.tokenization import NqTokenizer, missing_nq_tokens, nq_tokens
+from nq_baseline.reading.nq_data import LineReader, NqDocument, NqInputError, iter_line_refs, iter_lines, parse_line
+from nq_baseline.features.tokenization import NqTokenizer, missing_nq_tokens, nq_tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,7 @@ class PrepareConfig:
     def __post_init__(self):
         """Settings that would loop, grow without bound or fail late fail here, naming the
         flag of prepare_nq_data that sets them."""
-        from nq_baseline.augment import SCOPES
+        from nq_baseline.features.augment import SCOPES
 
         for name, (flag, low, high) in _integer_bounds().items():
             value = getattr(self, name)
@@ -173,7 +173,7 @@ class _Worker:
         self.reader = LineReader()
         self.synonyms = None
         if cfg.augment_copies > 0 and cfg.is_training:
-            from nq_baseline import augment
+            from nq_baseline.features import augment
             self.synonyms = augment.default_synonym_source()  # WordNet loads once per process
 
     def _records(self, doc: NqDocument, rng: random.Random, stats: PrepareStats, id_for_unique: int
@@ -218,7 +218,7 @@ class _Worker:
     def _augmented_records(self, doc: NqDocument, ordinal: int, stats: PrepareStats) -> list[bytes]:
         """The records of the synonym copies of a document with a long answer; of their
         counts only instances and replacements are kept (the copies are not new examples)."""
-        from nq_baseline import augment
+        from nq_baseline.features import augment
 
         cfg = self.cfg
         if not augment.has_long_answer(doc):

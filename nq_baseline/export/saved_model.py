@@ -66,12 +66,12 @@ from typing import Callable
 
 import numpy as np
 
-from nq_baseline import fileio
-from nq_baseline.errors import NqInputError
-from nq_baseline.features import ANSWER_TYPE_NAMES, FeatureConfig
-from nq_baseline.model_dir import ModelSpec
-from nq_baseline.postprocess import NULL_SCORE
-from nq_baseline.tokenization import load_vocab
+from nq_baseline.common import fileio
+from nq_baseline.common.errors import NqInputError
+from nq_baseline.features.windows import ANSWER_TYPE_NAMES, FeatureConfig
+from nq_baseline.model.folder import ModelSpec
+from nq_baseline.prediction.postprocess import NULL_SCORE
+from nq_baseline.features.tokenization import load_vocab
 
 SAVED_MODEL, HF = "saved_model", "hf"
 FORMATS = (SAVED_MODEL, HF)
@@ -121,7 +121,7 @@ def load_trained_model(model_dir: str) -> TrainedModel:
     Raises NqInputError naming the file (or the folder) that is missing or does not fit."""
     import tensorflow as tf
 
-    from nq_baseline import training
+    from nq_baseline.model import training
 
     if not os.path.isdir(model_dir):
         raise NqInputError(model_dir, None, "no such model folder")
@@ -580,7 +580,7 @@ def answer_config(spec: ModelSpec, long_answer_from: str = "auto", **settings):
     """The PostprocessConfig answer_text follows: the Reader's default for this model
     (its long-answer head when it has one), with `settings` (n_best_size,
     max_answer_length, null_score, short_inside_long) changed."""
-    from nq_baseline.postprocess import PostprocessConfig
+    from nq_baseline.prediction.postprocess import PostprocessConfig
 
     if long_answer_from == "head" and not spec.long_answer_head:
         raise ExportError("--long_answer_from=head needs a model trained with --long_answer_head")
@@ -642,7 +642,7 @@ def _hf_candidates(google_name: str) -> list[str]:
 def hf_name(google_name: str) -> tuple[str, bool]:
     """Google name -> (HF BertForQuestionAnswering name, transpose?), the inverse of
     `checkpoints.hf_to_google_name` (ExportError when it has none)."""
-    from nq_baseline.checkpoints import hf_to_google_name
+    from nq_baseline.model.checkpoints import hf_to_google_name
 
     for candidate in _hf_candidates(google_name):
         mapped = hf_to_google_name(candidate)
@@ -653,7 +653,7 @@ def hf_name(google_name: str) -> tuple[str, bool]:
 
 def _split(value: np.ndarray, names, combine) -> list[np.ndarray]:
     """The source tensors a slot's `combine` joined (the inverse of _single / _concat_last)."""
-    from nq_baseline import checkpoints
+    from nq_baseline.model import checkpoints
 
     if combine is checkpoints._single:
         return [value]
@@ -665,7 +665,7 @@ def _split(value: np.ndarray, names, combine) -> list[np.ndarray]:
 def hf_tensors(model) -> tuple[dict, dict]:
     """(BertForQuestionAnswering state dict, answer-type head dict) as numpy float32 arrays,
     derived from the loader's slot tables (checkpoints._encoder_slots / _head_slots)."""
-    from nq_baseline import checkpoints
+    from nq_baseline.model import checkpoints
 
     qa, head = {}, {}
     slots = checkpoints._encoder_slots(model.encoder) + checkpoints._head_slots(model)

@@ -26,12 +26,14 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from nq_baseline import documents, features as F
-from nq_baseline.errors import NqInputError
-from nq_baseline.lexical import candidate_scores
-from nq_baseline.model_dir import ModelSpec
-from nq_baseline.nq_data import NqDocument, document_from_json, parse_line
-from nq_baseline.postprocess import ExamplePrediction, PostprocessConfig, RawResult, predict_example
+from nq_baseline.reading import documents
+
+from nq_baseline.features import windows as F
+from nq_baseline.common.errors import NqInputError
+from nq_baseline.prediction.lexical import candidate_scores
+from nq_baseline.model.folder import ModelSpec
+from nq_baseline.reading.nq_data import NqDocument, document_from_json, parse_line
+from nq_baseline.prediction.postprocess import ExamplePrediction, PostprocessConfig, RawResult, predict_example
 
 DEFAULT_MAX_DOCUMENT_BYTES = 16 << 20
 DOCUMENT_KINDS = ("html", "text", "nq")
@@ -135,7 +137,7 @@ class Reader:
     def __init__(self, model, tokenizer, features: F.FeatureConfig, postprocess: PostprocessConfig,
                  batch_size: int = 64, max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
                  spec: Optional[ModelSpec] = None, step: Optional[int] = None):
-        from nq_baseline.predict import ForwardFunction
+        from nq_baseline.prediction.streaming import ForwardFunction
 
         self.model, self.tokenizer, self.features, self.postprocess = model, tokenizer, features, postprocess
         self.batch_size, self.max_document_bytes = int(batch_size), int(max_document_bytes)
@@ -152,8 +154,8 @@ class Reader:
         checkpoints). `postprocess`: a PostprocessConfig, or settings over the model's default
         one (e.g. {"lexical_weight": 0.5}). `feature_overrides` (e.g. doc_stride=64) change the
         windows only."""
-        from nq_baseline import training
-        from nq_baseline.tokenization import NqTokenizer
+        from nq_baseline.model import training
+        from nq_baseline.features.tokenization import NqTokenizer
 
         spec = ModelSpec.load(model_dir)
         if postprocess is None or isinstance(postprocess, Mapping):

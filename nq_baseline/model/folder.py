@@ -20,9 +20,9 @@ import os
 import shutil
 from typing import Any, Mapping, Optional
 
-from nq_baseline import fileio
-from nq_baseline.errors import NqInputError
-from nq_baseline.features import FeatureConfig
+from nq_baseline.common import fileio
+from nq_baseline.common.errors import NqInputError
+from nq_baseline.features.windows import FeatureConfig
 
 SPEC_FILE = "nq_model.json"
 CONFIG_FILE = "bert_config.json"
@@ -83,12 +83,12 @@ class ModelSpec:
         return dataclasses.asdict(self.features)
 
     def bert_config(self):
-        from nq_baseline.modeling import BertConfig
+        from nq_baseline.model.modeling import BertConfig
         return BertConfig.from_json_file(self.bert_config_file)
 
     def build_model(self, max_seq_length: Optional[int] = None):
         """The Keras model this folder's checkpoints belong to (weights not restored)."""
-        from nq_baseline.modeling import build_nq_model
+        from nq_baseline.model.modeling import build_nq_model
         return build_nq_model(self.bert_config(), max_seq_length or self.features.max_seq_length,
                               long_answer_head=self.long_answer_head)
 

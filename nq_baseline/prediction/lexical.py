@@ -23,7 +23,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from nq_baseline.nq_data import Candidate, ExampleHead, read_documents
+from nq_baseline.reading.nq_data import Candidate, ExampleHead, read_documents
 
 WORD = re.compile(r"\w+", re.UNICODE)
 K1, B = 1.2, 0.75

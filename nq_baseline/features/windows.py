@@ -36,8 +36,8 @@ from typing import Optional
 
 import numpy as np
 
-from nq_baseline.nq_data import NqDocument
-from nq_baseline.tokenization import NqTokenizer
+from nq_baseline.reading.nq_data import NqDocument
+from nq_baseline.features.tokenization import NqTokenizer
 
 UNKNOWN, YES, NO, SHORT, LONG = 0, 1, 2, 3, 4
 ANSWER_TYPE_NAMES = ("UNKNOWN", "YES", "NO", "SHORT", "LONG")

@@ -18,10 +18,10 @@ answer with no short span, LONG gives the long answer alone, SHORT and UNKNOWN t
 Options beyond bert_joint, off by default (`PostprocessConfig`): the long-answer head picks
 the candidate, the answer-type head's log-odds join the null score, the answer's form is
 decided per example, and `lexical_weight` mixes each candidate's BM25 score for the
-question (`nq_baseline.lexical`) into the scores of the spans inside it.
+question (`nq_baseline.prediction.lexical`) into the scores of the spans inside it.
 
 The streaming driver (records -> model -> these functions -> predictions file) is
-`nq_baseline.predict`; `compute_predictions` here is the same computation over lists held
+`nq_baseline.prediction.streaming`; `compute_predictions` here is the same computation over lists held
 in memory (tools and tests).
 """
 
@@ -33,9 +33,9 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from nq_baseline.features import LONG, NO, YES
-from nq_baseline.fileio import wrap_int64
-from nq_baseline.nq_data import Candidate
+from nq_baseline.features.windows import LONG, NO, YES
+from nq_baseline.common.fileio import wrap_int64
+from nq_baseline.reading.nq_data import Candidate
 
 NULL_SCORE = -10000.0
 
@@ -347,7 +347,7 @@ def compute_predictions(documents: Sequence, results: Iterable[RawResult],
                         config: PostprocessConfig = PostprocessConfig()) -> list[ExamplePrediction]:
     """All examples (NqDocuments, or objects with example_id and candidates when
     lexical_weight is 0) -> their predictions, in order."""
-    from nq_baseline.lexical import candidate_scores
+    from nq_baseline.prediction.lexical import candidate_scores
 
     grouped = group_results(results, [d.example_id for d in documents])
     return [predict_example(d.example_id, d.candidates, grouped[d.example_id], config,

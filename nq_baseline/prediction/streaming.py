@@ -18,13 +18,13 @@ from typing import Callable, Iterable, Iterator, Mapping, Optional
 
 import numpy as np
 
-from nq_baseline import fileio
-from nq_baseline.modeling import MODEL_INPUT_KEYS
-from nq_baseline.errors import NqInputError
-from nq_baseline.nq_data import ExampleHead
-from nq_baseline.postprocess import ExamplePrediction, PostprocessConfig, RawResult, predict_example, \
+from nq_baseline.common import fileio
+from nq_baseline.model.modeling import MODEL_INPUT_KEYS
+from nq_baseline.common.errors import NqInputError
+from nq_baseline.reading.nq_data import ExampleHead
+from nq_baseline.prediction.postprocess import ExamplePrediction, PostprocessConfig, RawResult, predict_example, \
     result_belongs_to
-from nq_baseline.training import NO_EXAMPLE_ID
+from nq_baseline.model.training import NO_EXAMPLE_ID
 
 
 

@@ -31,7 +31,7 @@ from typing import Any, Dict, Mapping, Optional
 import keras
 import tensorflow as tf
 
-from nq_baseline.features import ANSWER_TYPE_NAMES
+from nq_baseline.features.windows import ANSWER_TYPE_NAMES
 
 NUM_ANSWER_TYPES = len(ANSWER_TYPE_NAMES)  # UNKNOWN, YES, NO, SHORT, LONG (features.py)
 MODEL_INPUT_KEYS = ("input_ids", "input_mask", "segment_ids")
