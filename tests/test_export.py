@@ -122,11 +122,13 @@ def loaded(saved_export):
 @pytest.fixture(scope="module")
 def span_export(tiny, tmp_path_factory):
     """The same model exported by the library with the other post-processing choices."""
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import publish, saved_model
+    from nq_baseline.prediction.postprocess import PostprocessConfig
 
     out = tmp_path_factory.mktemp("export") / "span"
-    trained = export.load_trained_model(str(tiny[0]))
-    export.export_saved_model(trained, str(out), config=export.answer_config(trained.spec, **SPAN_SETTINGS))
+    trained = publish.load_trained_model(str(tiny[0]))
+    saved_model.export_saved_model(trained, str(out), config=saved_model.answer_config(
+        trained.spec, PostprocessConfig(**SPAN_SETTINGS)))
     return _load(out)
 
 
@@ -134,13 +136,10 @@ def reader(folder, **settings):
     """The Python path: the Reader, its default post-processing for the model with `settings`
     changed, the span always given (use_answer_type off, as answer_text)."""
     from nq_baseline.model.folder import ModelSpec
-    from nq_baseline.prediction.reader import Reader, default_postprocess
+    from nq_baseline.prediction.reader import Reader
 
-    head = ModelSpec.load(str(folder)).long_answer_head
-    if settings.get("long_answer_from") == "span":
-        head = False
-    settings = {k: v for k, v in settings.items() if k != "long_answer_from"}
-    return Reader.load(str(folder), postprocess=default_postprocess(head, use_answer_type=False, **settings))
+    contexts = ModelSpec.load(str(folder)).features.max_contexts  # answer_text reads the model's paragraphs
+    return Reader.load(str(folder), postprocess={"use_answer_type": False, **settings}, max_contexts=contexts)
 
 
 def reader_answer(python, question, context):
@@ -382,12 +381,12 @@ def test_word_boundaries_equal_bert_pre_tokenizer():
     newer than tokenizers' tables, as above)."""
     from tokenizers.pre_tokenizers import BertPreTokenizer
 
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import text_graph
 
     pre = BertPreTokenizer()
     points = [c for c in range(0x20000) if not 0xD800 <= c <= 0xDFFF]
     texts = [f"ab{chr(c)}cd e" for c in points]
-    words, begin, end = export.split_words(texts)
+    words, begin, end = text_graph.split_words(texts)
     words, begin, end = words.to_list(), begin.to_list(), end.to_list()
     differ = []
     for i, text in enumerate(texts):
@@ -408,7 +407,7 @@ def test_word_boundaries_equal_bert_pre_tokenizer():
 @pytest.fixture(scope="module")
 def minilm_hf(tmp_path_factory, nq_vocab):
     """A model folder with the real MiniLM-L6 encoder (and a random head), exported as HF."""
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import hf, publish
     from nq_baseline.features.windows import FeatureConfig
     from nq_baseline.model.modeling import BertConfig
 
@@ -416,8 +415,8 @@ def minilm_hf(tmp_path_factory, nq_vocab):
     config = BertConfig.from_json_file(str(minilm_dir() / "config.json"))
     features = FeatureConfig(max_seq_length=128, doc_stride=64, max_query_length=32)
     model = make_model_dir(root / "model", config, features, nq_vocab, seed=3, init=minilm_dir())
-    trained = export.load_trained_model(str(root / "model"))
-    out = export.export_hf(trained, str(root / "hf"))
+    trained = publish.load_trained_model(str(root / "model"))
+    out = hf.export_hf(trained, str(root / "hf"))
     return Path(out), model, features
 
 
@@ -443,7 +442,7 @@ def test_hf_logits_equal_pytorch(minilm_hf):
     from safetensors.numpy import load_file
     from transformers import BertForQuestionAnswering
 
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import hf
 
     folder, model, features = minilm_hf
     batch = squad_windows(model, features, folder / "vocab.txt")
@@ -458,7 +457,7 @@ def test_hf_logits_equal_pytorch(minilm_hf):
     assert np.abs(ours["start_logits"]).max() > 1.0  # a head that matters
     np.testing.assert_allclose(out.start_logits.numpy(), ours["start_logits"], atol=1e-4)
     np.testing.assert_allclose(out.end_logits.numpy(), ours["end_logits"], atol=1e-4)
-    head = load_file(str(folder / export.HEAD_FILE))
+    head = load_file(str(folder / hf.HEAD_FILE))
     cls = out.hidden_states[-1][:, 0].numpy()
     pooled = np.tanh(cls @ head["bert.pooler.dense.weight"].T + head["bert.pooler.dense.bias"])
     answer_type = pooled @ head["answer_type_output_weights"].T + head["answer_type_output_bias"]
@@ -479,7 +478,7 @@ def test_hf_weights_load_back_through_the_loader_table(minilm_hf, tmp_path):
 
     from safetensors.numpy import load_file, save_file
 
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import hf
 
     folder, model, features = minilm_hf
     # The loader wants the pooler, which BertForQuestionAnswering has no place for: it is in
@@ -488,7 +487,7 @@ def test_hf_weights_load_back_through_the_loader_table(minilm_hf, tmp_path):
     both.mkdir()
     shutil.copy(folder / "config.json", both / "config.json")
     tensors = load_file(str(folder / "model.safetensors"))
-    tensors.update({k: v for k, v in load_file(str(folder / export.HEAD_FILE)).items() if k.startswith("bert.")})
+    tensors.update({k: v for k, v in load_file(str(folder / hf.HEAD_FILE)).items() if k.startswith("bert.")})
     save_file(tensors, str(both / "model.safetensors"))
     keras.utils.set_random_seed(11)
     back = modeling.build_nq_model(model.config, features.max_seq_length)
@@ -663,9 +662,9 @@ def test_cli_model_folder_errors_and_overwrite(tiny, tmp_path):
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").is_file()
     from safetensors.numpy import load_file
 
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import hf
 
-    head = load_file(str(out / export.HEAD_FILE))  # the tiny model has the long-answer head
+    head = load_file(str(out / hf.HEAD_FILE))  # the tiny model has the long-answer head
     np.testing.assert_array_equal(head["long_output_weights"], tiny[1].head.long_output_weights.numpy())
     assert "long-answer head" in (out / "README.md").read_text()
     assert json.loads((out / "nq_export.json").read_text())["step"] == 5
@@ -673,32 +672,33 @@ def test_cli_model_folder_errors_and_overwrite(tiny, tmp_path):
 
 
 def test_publish_failure_leaves_nothing_and_keeps_the_old_export(tmp_path):
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import publish
 
     def broken(folder):
         Path(folder, "half.bin").write_bytes(b"x" * 100)
         raise RuntimeError("disk on fire")
 
     with pytest.raises(RuntimeError):
-        export.publish(str(tmp_path / "new"), False, broken)
+        publish.publish(str(tmp_path / "new"), False, broken)
     assert not (tmp_path / "new").exists() and _left_behind(tmp_path) == []
     old = tmp_path / "old"
     old.mkdir()
     (old / "a.txt").write_text("old")
     with pytest.raises(RuntimeError):
-        export.publish(str(old), True, broken)
+        publish.publish(str(old), True, broken)
     assert os.listdir(old) == ["a.txt"] and _left_behind(tmp_path) == []
-    export.publish(str(old), True, lambda folder: Path(folder, "b.txt").write_text("new"))
+    publish.publish(str(old), True, lambda folder: Path(folder, "b.txt").write_text("new"))
     assert os.listdir(old) == ["b.txt"] and _left_behind(tmp_path) == []
 
 
 def test_answer_text_refuses_settings_it_cannot_follow(tiny, tmp_path):
     """The graph decides the form from the winning window and has no BM25: a library export
     asked for either is an ExportError, and nothing is written."""
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import publish
+    from nq_baseline.prediction.postprocess import PostprocessConfig
 
     for settings, named in (({"answer_type_scope": "example"}, "answer_type_scope"),
                             ({"lexical_weight": 0.5}, "lexical weight")):
-        with pytest.raises(export.ExportError, match=named):
-            export.export(str(tiny[0]), str(tmp_path / "x"), **settings)
+        with pytest.raises(publish.ExportError, match=named):
+            publish.export(str(tiny[0]), str(tmp_path / "x"), postprocess=PostprocessConfig(**settings))
     assert not (tmp_path / "x").exists()

@@ -17,8 +17,9 @@ from absl import flags
 
 from conftest import (NQ_REAL, NULL, ROOT, gold_example, prediction, require_nq_real, small_gold, span, write_gold,
                       write_preds)
-from nq_baseline import nq_eval
-from nq_baseline.nq_eval import GoldDataError, NqEvalError, PredictionError
+from nq_baseline import nq_eval as nq_eval_program
+from nq_baseline.evaluation import scorer as nq_eval
+from nq_baseline.evaluation.scorer import GoldDataError, NqEvalError, PredictionError
 
 official = pytest.importorskip("natural_questions.nq_eval")
 official_utils = pytest.importorskip("natural_questions.eval_utils")
@@ -506,9 +507,9 @@ def test_cli_faults_are_one_line_and_write_nothing(tmp_path, cli_files):
 def test_outputs_are_written_together_or_not_at_all(tmp_path):
     out = tmp_path / "m.json"
     with pytest.raises(NqEvalError, match=rf"--plot_path={tmp_path}: cannot write \(.*is a directory\)"):
-        nq_eval._write_outputs({"output_path": (str(out), b"{}"), "plot_path": (str(tmp_path), b"png")})
+        nq_eval_program._write_outputs({"output_path": (str(out), b"{}"), "plot_path": (str(tmp_path), b"png")})
     assert not out.exists() and not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
-    nq_eval._write_outputs({"output_path": (str(out), b"{}"), "plot_path": (str(tmp_path / "pr.png"), b"png")})
+    nq_eval_program._write_outputs({"output_path": (str(out), b"{}"), "plot_path": (str(tmp_path / "pr.png"), b"png")})
     assert out.read_bytes() == b"{}" and (tmp_path / "pr.png").read_bytes() == b"png"
 
 

@@ -144,7 +144,7 @@ def test_cache_misses_gold_rewritten_at_equal_size_and_mtime(tmp_path):
     """The issue's case: gold rewritten at the same size with its mtime restored must not
     give the old metrics (a size + mtime key reported long F1 1.0 here, 0.0 being true)."""
     from conftest import prediction, write_preds
-    from nq_baseline import nq_eval
+    from nq_baseline.evaluation import scorer as nq_eval
 
     gold_path = tmp_path / "dev.jsonl"
     right = [gold_example(e, [(span(0, 5, 10, 12), [], "NONE")] * 2) for e in (1, 2)]

@@ -15,8 +15,9 @@ from serve_support import PAGE, TEXT, live_server, simplified_example
 
 from nq_baseline import Reader
 from nq_baseline.model.modeling import MODEL_INPUT_KEYS
-from nq_baseline.serving.service import (MAX_QUESTION_CHARS, AnswerService, MicroBatcher, ServiceConfig, create_app,
-                                 run_in_buckets)
+from nq_baseline.serving.app import AnswerService, ServiceConfig, create_app
+from nq_baseline.serving.batcher import MicroBatcher, run_in_buckets
+from nq_baseline.serving.requests import MAX_QUESTION_CHARS
 
 LIMIT = 1 << 20  # --max_request_bytes of the services under test (a real NQ example fits)
 
@@ -119,7 +120,7 @@ def test_document_view_reads_as_the_answer_text(client, reader, field, document)
     if answer["long_answer"]["start_token"] >= 0:
         assert view_text(view, answer["long_answer"]["start_token"], answer["long_answer"]["end_token"]) \
             == answer["long_answer_text"]
-    prepared = reader.prepare(document, {"nq_example": "nq"}.get(field, field))
+    prepared = reader.tokenize(document, {"nq_example": "nq"}.get(field, field))
     for c in prepared.doc.candidates:
         assert view_text(view, c.start_token, c.end_token) == reader._span(prepared, c.start_token, c.end_token).text
     shown = [w[0] for b in view["blocks"] for w in b["words"]]
@@ -184,7 +185,7 @@ def test_forward_passes_come_in_a_few_batch_sizes(reader):
 def test_random_example(reader, tmp_path):
     from fastapi.testclient import TestClient
 
-    from nq_baseline.serving.service import load_examples
+    from nq_baseline.serving.view import load_examples
 
     path = tmp_path / "dev.jsonl.gz"
     lines = [json.dumps(simplified_example(i)) for i in (11, 12)] + [json.dumps(dict(simplified_example(13),

@@ -220,7 +220,7 @@ def test_bad_input_exits_2(tmp_path, case):
 def test_writer_text_blocks_and_char_answers():
     """nq_writer's SQuAD-style use: one document of Text paragraphs, many questions, char answers."""
     from nq_baseline.reading import nq_writer
-    from nq_baseline.reading.nq_writer import Answer, Text
+    from nq_baseline.reading.nq_writer import GoldAnswer, Text
 
     text = "The U.S. office  opened in 2001 with 13,000 staff\u200b; it's Zo\u00eb's idea."
     doc = nq_writer.build_document("Office (history)", [("p", Text(text)), ("p", "a b c")])
@@ -231,13 +231,13 @@ def test_writer_text_blocks_and_char_answers():
     assert words == ["The", "U.S.", "office", "opened", "in", "2001", "with", "13,000", "staff", ";", "it",
                      "'s", "Zo\u00eb", "'s", "idea", "."]
     start = text.index("13,000")
-    cand, shorts = doc.resolve(Answer(0, chars=[(start + 1, start + 4), (text.index("Zo"), text.index("Zo") + 2)]))
+    cand, shorts = doc.resolve(GoldAnswer(0, chars=[(start + 1, start + 4), (text.index("Zo"), text.index("Zo") + 2)]))
     assert cand == 0 and [doc.words(s, e) for s, e in shorts] == [["13,000"], ["Zo\u00eb"]]
     raw = doc.html.encode("utf-8")
     assert "  opened" in doc.html  # the original spacing is kept in the HTML
     for t in doc.tokens:
         assert html.unescape(raw[t["start_byte"]:t["end_byte"]].decode("utf-8")) == t["token"]
-    answers = [Answer(0, chars=(start, start + 6)), None, Answer(1, span=(1, 2))]
+    answers = [GoldAnswer(0, chars=(start, start + 6)), None, GoldAnswer(1, span=(1, 2))]
     for example_id in (2 ** 63 - 1, -(2 ** 62)):
         full, simple = doc.example_lines(example_id, "How many staff?", answers, [7, 8, 9])
         d_full, d_simple = doc.example(example_id, "How many staff?", answers, [7, 8, 9])
@@ -248,9 +248,9 @@ def test_writer_text_blocks_and_char_answers():
         assert [a.candidate_index for a in f.annotations] == [0, -1, 1]
         assert [(x.start_token, x.end_token) for x in f.annotations[0].short_answers] == \
             [(x.start_token, x.end_token) for x in s.annotations[0].short_answers] == [shorts[0]]
-    for bad, message in [(Answer(1, chars=(0, 1)), "Text"), (Answer(0, chars=(text.index("  "), text.index("  ") + 2)),
+    for bad, message in [(GoldAnswer(1, chars=(0, 1)), "Text"), (GoldAnswer(0, chars=(text.index("  "), text.index("  ") + 2)),
                                                                  "cover no word"),
-                         (Answer(0, span=(0, 1), chars=(0, 1)), "not both")]:
+                         (GoldAnswer(0, span=(0, 1), chars=(0, 1)), "not both")]:
         with pytest.raises(ValueError, match=message):
             doc.resolve(bad)
     with pytest.raises(ValueError, match="64 bits"):

@@ -43,8 +43,9 @@ from typing import Iterable, Optional
 import orjson
 
 from nq_baseline.reading import nq_writer
-from nq_baseline.common.fileio import atomic_output, fail
-from nq_baseline.reading.nq_writer import Answer, tokenize  # noqa: F401  (tokenize: part of this tool's API)
+from nq_baseline.common.fileio import atomic_output
+from nq_baseline.common.cli import fail
+from nq_baseline.reading.nq_writer import GoldAnswer, tokenize  # noqa: F401  (tokenize: part of this tool's API)
 
 WIKI_URL = "https://en.wikipedia.org/wiki/"
 _PUNCT = set(string.punctuation)
@@ -73,7 +74,7 @@ class Article:
     index: int
     title: str
     contexts: list[str]
-    doc: nq_writer.Document
+    doc: nq_writer.NqPage
 
 
 def build_article(index: int, title: str, contexts: list[str]) -> Article:
@@ -89,7 +90,7 @@ class Question:
     qid: str
     text: str
     article: int  # index into the selected articles
-    answers: list[Optional[Answer]]  # one per annotator; None: null
+    answers: list[Optional[GoldAnswer]]  # one per annotator; None: null
     annotation_ids: list[int]
     example_id: int
     num_answers: int = 0
@@ -189,7 +190,7 @@ def convert(data: list[dict], selected: list[int], source: str = "<squad>") -> C
                         raise SquadInputError(
                             f"{source}: question {qid}: answer_start {start} (+{len(text)} chars) out of "
                             f"range for its paragraph of {len(context)} chars")
-                    answer = Answer(block=block, chars=(start, start + len(text)))
+                    answer = GoldAnswer(block=block, chars=(start, start + len(text)))
                     try:
                         _, ((s, e),) = article.doc.resolve(answer)
                     except ValueError:
