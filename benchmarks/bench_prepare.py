@@ -100,7 +100,7 @@ def main():
     figures["predict_peak_mb_2n_examples"] = round(peak2n)
     figures["peak_memory_ratio_2n_vs_n"] = round(peak2n / figures["predict_w1_peak_mb"], 2)
     try:
-        from nq_baseline.wordnet_setup import load_wordnet
+        from nq_baseline.features.wordnet import load_wordnet
         load_wordnet()
         stats, _ = run_prepare([f"--vocab_file={vocab}", f"--input_jsonl={small}", "--is_training",
                                 "--include_unknowns=0.02", "--synonym_augment_copies=1",

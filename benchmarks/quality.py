@@ -180,8 +180,7 @@ def forward_dev(model_dir, dev, batch_size, workdir):
     records = os.path.join(workdir, "dev-predict.tfrecord")
     prepare(dev, records, PrepareConfig(vocab_file=spec.vocab_file, do_lower_case=spec.do_lower_case,
                                         features=spec.features, is_training=False, num_workers=2))
-    model = spec.build_model()
-    training.restore_latest(model, model_dir)
+    model, _ = spec.load_model()
     t0 = time.time()
     dataset = training.make_predict_dataset(records, batch_size, spec.features.max_seq_length)
     results = list(predict.iter_raw_results(predict.ForwardFunction(model), dataset))
@@ -199,7 +198,7 @@ def tune_lexical_weight(model_dir, tune, batch_size, workdir, reuse=False):
 
 def score_variants(dev, results, variants, lexical_weight, long_answer_head):
     """Every post-processing variant of the same raw results -> {name: metrics}."""
-    from nq_baseline import nq_eval
+    from nq_baseline.evaluation import scorer as nq_eval
     from nq_baseline.prediction import streaming as predict
     from nq_baseline.prediction.lexical import read_heads_with_scores
     from nq_baseline.reading.nq_data import read_example_heads
@@ -313,7 +312,7 @@ def main():
                       f"--output_dir={final_dir}", f"--max_steps={args.second_pass_steps}")
         steps += args.second_pass_steps
 
-    from nq_baseline import nq_eval
+    from nq_baseline.evaluation import scorer as nq_eval
     from nq_baseline.model.folder import ModelSpec
     dev = sample_dev(os.path.join(data, "dev-full.jsonl.gz"), args.dev_questions)
     reuse_raw = args.reuse and args.reuse_raw_results

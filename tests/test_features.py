@@ -14,7 +14,7 @@ from nq_baseline.features import windows as F
 from nq_baseline.reading import nq_data
 from nq_baseline.features import records as R
 from nq_baseline.reading.nq_data import Annotation, Candidate, NqDocument
-from nq_baseline.features.prepare import iter_features
+from support import iter_features, serialize_feature
 from nq_baseline.features.tokenization import NqTokenizer
 
 
@@ -275,7 +275,7 @@ def test_marker_lists_round_trip_through_records_and_the_parser(nq_vocab, tmp_pa
         feats = F.make_features(F.build_example(doc, cfg), tok, cfg, training_mode, random.Random(1))
         ids = [F.unique_id(7, f.doc_span_index) for f in feats]
         blobs = R.serialize_features(feats, training_mode, ids)
-        assert blobs == [R.serialize_feature(f, training_mode, u) for f, u in zip(feats, ids)]
+        assert blobs == [serialize_feature(f, training_mode, u) for f, u in zip(feats, ids)]
         path = tmp_path / f"r{int(training_mode)}.tfrecord"
         with tf.io.TFRecordWriter(str(path)) as w:
             for b in blobs:

@@ -67,7 +67,7 @@ def _main(capsys, monkeypatch, *args):
 
     from nq_baseline import prepare_nq_data
 
-    monkeypatch.setattr(prepare_nq_data.fileio, "install_signal_cleanup", lambda: None)  # pytest's own signals
+    monkeypatch.setattr(prepare_nq_data.fileio, "install_signal_cleanup", lambda *a: None)  # pytest's own signals
     status = 0
     try:
         prepare_nq_data.main(prepare_nq_data.parse_flags(["prepare_nq_data", *args]))
@@ -428,7 +428,7 @@ def _long_input(path, n=32):
     doc = nq_writer.build_document("Long", blocks)
     with open(path, "wb") as handle:
         for k in range(n):
-            handle.write(doc.example_lines(10_000 + k, "what is w5", [nq_writer.Answer(3, span=(2, 4))])[1])
+            handle.write(doc.example_lines(10_000 + k, "what is w5", [nq_writer.GoldAnswer(3, span=(2, 4))])[1])
 
 
 def _children(pid):

@@ -77,8 +77,8 @@ def test_answer_many_equals_one_by_one_and_tokenizes_once(reader, monkeypatch):
                  "what river", "is it a town"]
     one_by_one = [reader.answer(q, PAGE).to_json() for q in questions]
     calls = []
-    original = reader.prepare
-    monkeypatch.setattr(reader, "prepare", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = reader.tokenize
+    monkeypatch.setattr(reader, "tokenize", lambda *a, **k: calls.append(1) or original(*a, **k))
     many = reader.answer_many(questions, PAGE)
     assert [a.to_json() for a in many] == one_by_one
     assert len(calls) == 1
@@ -116,7 +116,7 @@ def test_html_answers_point_into_the_page(reader):
         assert short.text == expected
         assert source[short.start_byte:short.end_byte].decode() == PAGE[short.start_char:short.end_char]
         assert PAGE[short.start_char:short.end_char].replace("&amp;", "&").replace("&#39;", "'") == expected
-        cand = reader.prepare(PAGE).doc.candidates[a.long_answer_index]
+        cand = reader.tokenize(PAGE).doc.candidates[a.long_answer_index]
         assert cand.top_level and (a.long_answer.start_token, a.long_answer.end_token) == (cand.start_token,
                                                                                           cand.end_token)
         assert (a.long_answer.start_byte, a.long_answer.end_byte) == (cand.start_byte, cand.end_byte)
@@ -129,7 +129,7 @@ def test_html_answers_point_into_the_page(reader):
 
 
 def test_text_answers_point_into_the_text(reader):
-    prepared = reader.prepare(TEXT)
+    prepared = reader.tokenize(TEXT)
     assert prepared.kind == "text" and len(prepared.doc.candidates) == 3
     for first, last, expected, paragraph in (("Ada", "Corran", "Ada Corran", 1), ("13", "000", "13,000", 2),
                                              ("river", "Aln", "river Aln", 0)):

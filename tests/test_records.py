@@ -8,7 +8,8 @@ from conftest import NQ_REAL, prepare_config, real_input, require_nq_real
 from nq_baseline.features import windows as F
 from nq_baseline.reading import nq_data
 from nq_baseline.features import records as R
-from nq_baseline.features.prepare import iter_features, prepare
+from nq_baseline.features.prepare import prepare
+from support import iter_features, serialize_feature
 
 
 def test_records_carry_bert_joint_names_and_exact_64bit_ids(nq_vocab, tmp_path):
@@ -38,7 +39,7 @@ def test_fast_serializer_equals_protobuf_serialization(nq_vocab, tmp_path):
         for doc, ex, feats in iter_features(str(pattern), cfg):
             ids = [F.unique_id(doc.example_id, f.doc_span_index) for f in feats]
             fast = R.serialize_features(feats, training, ids)
-            ref = [R.serialize_feature(f, training, u) for f, u in zip(feats, ids)]
+            ref = [serialize_feature(f, training, u) for f, u in zip(feats, ids)]
             assert fast == ref
 
 

@@ -33,13 +33,14 @@ import os
 import random
 import signal
 import time
-from typing import Iterable, Iterator, Optional
+from typing import Iterator, Optional
 
 from nq_baseline.features import windows as F
 from nq_baseline.features import records as R
-from nq_baseline.common.fileio import (atomic_output, json_text, remove_stale_temporaries, temporary_directory,
-                                wrap_int64)
-from nq_baseline.reading.nq_data import LineReader, NqDocument, NqInputError, iter_line_refs, iter_lines, parse_line
+from nq_baseline.common.fileio import atomic_output, json_text, remove_stale_temporaries, temporary_directory
+from nq_baseline.common.ids import wrap_int64
+from nq_baseline.reading.nq_data import NqDocument, NqInputError, parse_line
+from nq_baseline.common.inputs import LineReader, iter_line_refs
 from nq_baseline.features.tokenization import NqTokenizer, missing_nq_tokens, nq_tokens
 
 
@@ -454,13 +455,3 @@ def _deal_buckets(buckets: _BucketFiles, writers: list, cfg: PrepareConfig) -> N
         for rec in recs:
             writers[k % len(writers)].write_framed(rec)
             k += 1
-
-
-def iter_features(input_pattern: str, cfg: PrepareConfig) -> Iterable[tuple[NqDocument, Optional[F.NqExample], list]]:
-    """(document, example, features) triples, in memory, for tools and tests (no records written)."""
-    tok = nq_tokenizer(cfg)
-    for ordinal, (path, line, raw) in enumerate(iter_lines(input_pattern)):
-        doc = parse_line(raw, path, line, training=cfg.is_training)
-        ex = F.build_example(doc, cfg.features)
-        rng = example_rng(cfg.random_seed, ordinal)
-        yield doc, ex, ([] if ex is None else F.make_features(ex, tok, cfg.features, cfg.is_training, rng))
