@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import NQ_REAL, TINY_SEQ, require_nq_real, run_module, tiny_model, write_tiny_records
+from conftest import NQ_REAL, TINY_SEQ, run_module, tiny_model, write_tiny_records
 from nq_baseline.features import windows as F
 from nq_baseline.common import fileio
 from nq_baseline.model import modeling
@@ -119,7 +119,6 @@ def test_run_nq_predict_equals_whole_file_computation_on_real_nq(random_model_fo
     (both formats), and its n-best file too."""
     from nq_baseline.features.prepare import PrepareConfig, prepare
 
-    require_nq_real()
     folder, model = random_model_folder
     predict_file = str(NQ_REAL / "*.jsonl.gz")
     out, nbest = tmp_path / "predictions.json", tmp_path / "nbest.json"
