@@ -1,7 +1,8 @@
 # nq-baseline: `make demo` runs the demo on the embedded sample, `make test` runs the tests,
 # `make serve` serves the demo's model and page on http://127.0.0.1:8000/ (SERVE_FLAGS=... adds flags),
 # `make quality` the answer-quality benchmark (docs/quality.md; SQUAD=dev-v1.1.json, QUALITY_FLAGS=...).
-# Each sets up the virtual environment .venv/ from nothing (and reuses it when present).
+# Each sets up the virtual environment .venv/ from nothing (and reuses it when present); `make test`
+# also installs the browser of the page's tests (tools/browser_setup.sh).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -22,7 +23,7 @@ $(error no SQuAD file ($(SQUAD_COPY) is absent): download $(SQUAD_URL) (sha256 $
 endif
 endif
 
-.PHONY: venv test demo serve bench quality clean
+.PHONY: venv test browser demo serve bench quality clean
 
 venv: $(STAMP)
 
@@ -35,8 +36,11 @@ $(STAMP): setup.py
 	$(PY) -m nq_baseline.wordnet_setup --install
 	touch $(STAMP)
 
-test: $(STAMP)
-	$(PY) -m pytest -q -n 2 tests
+test: $(STAMP) browser
+	$(PY) -m pytest -q -rs -n 2 tests
+
+browser:
+	@sh tools/browser_setup.sh
 
 demo: $(STAMP)
 	$(PY) tools/demo.py
