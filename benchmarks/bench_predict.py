@@ -7,7 +7,7 @@
      converted to prediction records, the records read by tf.data, the forward pass,
      post-processing streamed per example (ids and candidates read from the file), the
      predictions JSON written.
-   Windows come from the real NQ examples in ../shared/data/nq-real (repeated with new ids).
+   Windows come from the real NQ examples in tests/data/nq-real (repeated with new ids).
    Model: MiniLM-L6's shape (6 layers, hidden 384), random weights (speed does not depend
    on the values). Bar: end to end >= 0.9x bare.
 2. Memory: peak RSS of `run_nq --do_predict` (a process of its own) over N and 25N
@@ -32,7 +32,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data", "nq-real")
+NQ_REAL = os.path.join(ROOT, "tests", "data", "nq-real")
 MINILM = {"vocab_size": 30522, "hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12,
           "intermediate_size": 1536, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
           "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512, "type_vocab_size": 2,
@@ -52,8 +52,8 @@ def nq_vocab(tmp: str) -> str:
 
 def repeated_real_examples(path: str, windows: int, seq: int) -> None:
     lines = []
-    for name in sorted(os.listdir(SHARED)):
-        lines += gzip.open(os.path.join(SHARED, name), "rb").readlines()
+    for name in sorted(n for n in os.listdir(NQ_REAL) if n.endswith(".jsonl.gz")):
+        lines += gzip.open(os.path.join(NQ_REAL, name), "rb").readlines()
     with open(path, "wb") as handle:
         k = 0
         while k * 126 * 384 // seq < windows:  # ~126 windows per copy at 384
@@ -164,8 +164,6 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rss_examples", type=int, default=8, help="N of the memory part (25N are run too)")
     args = p.parse_args()
-    if not os.path.isdir(SHARED):
-        raise SystemExit(f"bench_predict: {SHARED} is absent (the real NQ examples live in ../shared/data)")
     tmp = tempfile.mkdtemp(prefix="bench-predict-")
     vocab = nq_vocab(tmp)
     result = {"speed": speed(args, tmp, vocab), "memory": memory(args, tmp, vocab), "cpu_count": os.cpu_count()}

@@ -1,6 +1,6 @@
-"""Shared fixtures: paths to ../shared/data, the NQ vocabulary built from a real BERT vocab, small
-NQ inputs, gold / prediction files and a tiny SQuAD file made in the tests, tiny models and records, and the
-PrepareConfig of the data-preparation tests."""
+"""Shared fixtures: the real data of tests/data (its README.md gives sources and licences), the NQ
+vocabulary built from a real BERT vocab, small NQ inputs, gold / prediction files and a tiny SQuAD file made
+in the tests, tiny models and records, and the PrepareConfig of the data-preparation tests."""
 
 import gzip
 import json
@@ -13,18 +13,19 @@ import orjson
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-NQ_REAL = SHARED / "nq-real"
+DATA = ROOT / "tests" / "data"
+NQ_REAL = DATA / "nq-real"  # 5 real NQ examples: 1 in the original format, 4 simplified
+SQUAD_SLICE = DATA / "squad" / "dev-v1.1-slice.json.gz"  # the 39 SQuAD articles, cut (cut_squad_slice.py)
+BERT_JOINT_VOCAB = DATA / "bert-joint" / "vocab-nq.txt.gz"  # the vocab-nq.txt bert_joint shipped
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def require_nq_real() -> Path:
-    if not NQ_REAL.is_dir():
-        pytest.skip(f"{NQ_REAL} absent: the real NQ examples live in ../shared/data (not in the repo)")
-    return NQ_REAL
+def squad_slice() -> list[dict]:
+    """The articles of the SQuAD slice (SQuAD v1.1 JSON's "data"), in the 39-article order."""
+    return json.loads(gzip.decompress(SQUAD_SLICE.read_bytes()))["data"]
 
 
 def minilm_dir() -> Path:
@@ -247,10 +248,6 @@ def synthetic_nq(gold_candidate: int, n_paragraphs: int = 3, short=True):
 def real_input(tmp_path, copies=6, annotated_only=False):
     """The real examples repeated (with distinct ids) to have enough windows to shuffle;
     `annotated_only`: without the test-set example (no annotations), which training refuses."""
-    import gzip
-    import json
-
-    require_nq_real()
     out = tmp_path / f"in-{copies}{'-annotated' if annotated_only else ''}.jsonl"
     with open(out, "wb") as handle:
         for k in range(copies):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, real_input, require_nq_real
+from conftest import NQ_REAL, ROOT, real_input
 from nq_baseline.reading import nq_data
 from nq_baseline.reading.nq_data import Annotation, Candidate, NqDocument, ShortSpan
 from nq_baseline.features import wordnet
@@ -275,8 +275,7 @@ def test_synonym_table_is_reused_from_disk(syn, wn, tmp_path, monkeypatch):
 
 
 def test_real_nq_examples(syn, wn):
-    folder = require_nq_real()
-    pattern = str(folder / "*.jsonl.gz")
+    pattern = str(NQ_REAL / "*.jsonl.gz")
     docs = list(nq_data.read_documents(pattern))
     assert docs
     total = 0

@@ -14,7 +14,7 @@ import unicodedata
 
 import pytest
 
-from conftest import NQ_REAL, require_nq_real
+from conftest import NQ_REAL
 from nq_baseline.reading import html_page, plain_text, source_text, words
 from nq_baseline.features import windows as F
 from nq_baseline.reading import nq_data
@@ -25,7 +25,6 @@ CANDIDATE_TAGS = {"p", "table", "tr", "ul", "ol", "dl", "li", "dd", "dt"}
 
 
 def _real_example():
-    require_nq_real()
     raw = gzip.open(NQ_REAL / "nq-dev-full-1.jsonl.gz", "rb").readline()
     return raw, json.loads(raw)
 

@@ -9,7 +9,7 @@ import bm25s
 import numpy as np
 import pytest
 
-from conftest import NQ_REAL, require_nq_real
+from conftest import NQ_REAL
 from nq_baseline.prediction import lexical
 from nq_baseline.prediction import postprocess as P
 from nq_baseline.reading.nq_data import Candidate, read_documents
@@ -45,7 +45,6 @@ def test_scores_equal_the_bm25s_library():
 
 
 def test_scores_equal_the_bm25s_library_on_real_nq():
-    require_nq_real()
     for d in read_documents(str(NQ_REAL / "*.jsonl.gz")):
         got = lexical.candidate_scores(d.question_text, d.tokens, d.candidates)
         np.testing.assert_allclose(got, _bm25s_scores(d.question_text, d.tokens, d.candidates), rtol=1e-5, atol=1e-7)
@@ -117,7 +116,6 @@ def test_the_weight_needs_the_overlap_and_a_sane_value():
 
 
 def test_heads_with_scores_match_the_documents_on_real_nq():
-    require_nq_real()
     pattern = str(NQ_REAL / "*.jsonl.gz")
     docs = list(read_documents(pattern))
     heads = list(lexical.read_heads_with_scores(pattern))

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from absl import flags
 
-from conftest import (NQ_REAL, NULL, ROOT, gold_example, prediction, require_nq_real, small_gold, span, write_gold,
+from conftest import (NQ_REAL, NULL, ROOT, gold_example, prediction, small_gold, span, write_gold,
                       write_preds)
 from nq_baseline import nq_eval as nq_eval_program
 from nq_baseline.evaluation import scorer as nq_eval
@@ -261,7 +261,6 @@ def _yes(p):
 
 @pytest.mark.parametrize("perturb", [None, _shift_tokens, _tokens_only, _yes], ids=["as-is", "shift", "tokens", "yes"])
 def test_real_original_format_matches_official(tmp_path, official_flags, perturb):
-    require_nq_real()
     for annotator in range(5):
         preds = write_preds(tmp_path / "p.json", _gold_as_predictions(DEV_FULL, annotator, perturb))
         for thresholds in ((2, 2), (1, 1)):
@@ -272,7 +271,6 @@ def test_real_original_format_matches_official(tmp_path, official_flags, perturb
 
 
 def test_real_original_gold_as_prediction_scores_full_marks(tmp_path):
-    require_nq_real()
     # Annotator 3 gave the long answer that 2 of the 5 annotators agree on.
     preds = write_preds(tmp_path / "p.json", _gold_as_predictions(DEV_FULL, 3))
     m = nq_eval.evaluate(str(DEV_FULL), str(preds))
@@ -282,7 +280,6 @@ def test_real_original_gold_as_prediction_scores_full_marks(tmp_path):
 
 
 def test_real_simplified_format(tmp_path):
-    require_nq_real()
     gold = nq_eval.load_gold(str(SIMPLIFIED))
     assert len(gold) == 4  # the test example (string id, no annotations) counts as unanswered
     assert gold.examples[-1220107454853145579] == ()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import NQ_REAL, require_nq_real
+from conftest import NQ_REAL
 from nq_baseline.features import windows as F
 from nq_baseline.prediction import postprocess as P
 from nq_baseline.reading.nq_data import Candidate
@@ -93,7 +93,6 @@ def test_oracle_logits_round_trip_through_features_and_nq_eval(nq_vocab):
     """Logits pointing at the gold tokens through token_map give official F1 = 1 on real NQ."""
     from nq_baseline.evaluation import scorer as nq_eval
 
-    require_nq_real()
     cfg = PrepareConfig(vocab_file=str(nq_vocab), is_training=False)
     docs, results = [], {}
     for doc, ex, feats in iter_features(str(NQ_REAL / "*.jsonl.gz"), cfg):
@@ -131,7 +130,6 @@ def test_predict_raw_keeps_negative_and_64bit_example_ids(nq_vocab, tmp_path):
     from nq_baseline.model import training
     from nq_baseline.features.prepare import prepare
 
-    require_nq_real()
     records = tmp_path / "p.tfrecord"
     prepare(str(NQ_REAL / "*.jsonl.gz"), str(records), PrepareConfig(vocab_file=str(nq_vocab), is_training=False,
                                                                       features=F.FeatureConfig(max_seq_length=128)))

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import NQ_REAL, TINY_SEQ, require_nq_real, run_module, tiny_model, write_tiny_records
+from conftest import NQ_REAL, TINY_SEQ, run_module, tiny_model, write_tiny_records
 from nq_baseline.features import windows as F
 from nq_baseline.common import fileio
 from nq_baseline.model import modeling
@@ -140,7 +140,6 @@ def test_run_nq_predicts_the_same_from_the_file_and_from_its_records(random_mode
     path, grouped by the known count per example) and read from prepare_nq_data's records
     (grouped by example ids): the same predictions and n-best files, byte for byte, on the real
     NQ examples (both formats)."""
-    require_nq_real()
     folder, _ = random_model_folder
     predict_file = str(NQ_REAL / "*.jsonl.gz")
     records = tmp_path / "dev.tfrecord"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NQ_REAL, ROOT, prepare_config, real_input, require_nq_real, run_module, synthetic_nq
+from conftest import NQ_REAL, ROOT, prepare_config, real_input, run_module, synthetic_nq
 from nq_baseline.reading import nq_data
 from nq_baseline.features import records as R
 from nq_baseline.features.prepare import prepare
@@ -130,7 +130,6 @@ def test_skip_bad_examples_counts_them(nq_vocab, tmp_path):
 def test_cli_help_and_glob_of_comma_list(nq_vocab, tmp_path):
     proc = run_module("nq_baseline.prepare_nq_data", "--helpfull")
     assert "include_unknowns" in proc.stdout and "synonym_augment_rate" in proc.stdout  # absl exits 1 after help
-    require_nq_real()
     out = tmp_path / "p.tfrecord"
     proc = run_module("nq_baseline.prepare_nq_data", f"--vocab_file={nq_vocab}", "--is_training=false",
                       f"--input_jsonl={NQ_REAL}/nq-dev-*.jsonl.gz,{NQ_REAL}/nq-simplified-4.jsonl.gz",

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import NQ_REAL, require_nq_real, run_module
+from conftest import NQ_REAL, run_module
 from nq_baseline import Reader
 from nq_baseline.common.errors import NqInputError
 from nq_baseline.reading.nq_data import read_documents
@@ -33,7 +33,6 @@ def reader(random_model_folder):
 def test_answers_equal_run_nq_predict_on_the_same_file(random_model_folder, reader, tmp_path):
     """Same windows, same forward pass, same post-processing: the Reader's official fields are
     what run_nq --do_predict writes, example by example (real NQ, both formats)."""
-    require_nq_real()
     folder, _ = random_model_folder
     predict_file = str(NQ_REAL / "*.jsonl.gz")
     out = tmp_path / "p.json"
@@ -56,7 +55,6 @@ def test_lexical_weight_answers_equal_run_nq_and_move_long_answers(random_model_
     their overlap) and the Reader (overlap with the asked question), and it changes answers."""
     from nq_baseline.prediction.postprocess import PostprocessConfig
 
-    require_nq_real()
     folder, _ = random_model_folder
     predict_file = str(NQ_REAL / "*.jsonl.gz")
     out = tmp_path / "p.json"
@@ -189,13 +187,12 @@ def test_answer_nq_cli(random_model_folder, tmp_path):
                 "long_answer_text", "short_answers_text", "answer_type_probabilities"):
         assert key in out
     assert "example_id" not in out and abs(sum(out["answer_type_probabilities"].values()) - 1) < 1e-5
-    if NQ_REAL.is_dir():
-        docs = list(read_documents(str(NQ_REAL / "nq-simplified-4.jsonl.gz")))
-        proc = run_module("nq_baseline.answer_nq", f"--model_dir={folder}", f"--nq_file={NQ_REAL / 'nq-simplified-4.jsonl.gz'}",
-                          f"--example_id={docs[2].example_id}", "--json")
-        assert proc.returncode == 0, proc.stderr
-        out = json.loads(proc.stdout)
-        assert out["example_id"] == docs[2].example_id and out["question"] == docs[2].question_text
+    docs = list(read_documents(str(NQ_REAL / "nq-simplified-4.jsonl.gz")))
+    proc = run_module("nq_baseline.answer_nq", f"--model_dir={folder}", f"--nq_file={NQ_REAL / 'nq-simplified-4.jsonl.gz'}",
+                      f"--example_id={docs[2].example_id}", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["example_id"] == docs[2].example_id and out["question"] == docs[2].question_text
     bad_nq = tmp_path / "bad.jsonl"
     bad_nq.write_text("{not json\n")
     for args, named in ((["--question=q"], "exactly one of"), ([f"--html_file={html}", f"--text_file={text}", "--question=q"],

@@ -4,7 +4,7 @@ import gzip
 
 import numpy as np
 
-from conftest import NQ_REAL, prepare_config, real_input, require_nq_real
+from conftest import NQ_REAL, prepare_config, real_input
 from nq_baseline.features import windows as F
 from nq_baseline.reading import nq_data
 from nq_baseline.features import records as R
@@ -32,7 +32,6 @@ def test_records_carry_bert_joint_names_and_exact_64bit_ids(nq_vocab, tmp_path):
 
 def test_fast_serializer_equals_protobuf_serialization(nq_vocab, tmp_path):
     """Our numpy encoder gives the exact bytes of tf.train.Example's deterministic serialization."""
-    require_nq_real()
     for training in (False, True):
         cfg = prepare_config(nq_vocab, is_training=training, include_unknowns=1.0)
         pattern = real_input(tmp_path, copies=1, annotated_only=True) if training else NQ_REAL / "*.jsonl.gz"

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import NQ_REAL, require_nq_real, run_module
+from conftest import NQ_REAL, run_module
 from serve_support import PAGE, TEXT, live_server, simplified_example
 
 from nq_baseline import Reader
@@ -95,7 +95,6 @@ def test_nq_example_as_object_or_line_and_its_gold_answers(client, reader):
 
 
 def test_real_nq_example(client, reader):
-    require_nq_real()
     line = gzip.open(NQ_REAL / "nq-dev-full-1.jsonl.gz", "rb").readline().decode()
     question = json.loads(line)["question_text"]
     r = client.post("/v1/answer", json={"question": question, "nq_example": line, "document_view": True})
