@@ -1,7 +1,7 @@
 """bert_joint's model built by Google's own `bert.modeling` (PyPI bert-tensorflow 1.0.4) in TF1
 graph mode: it gets seeded random values, `tf.compat.v1.train.Saver` writes them as a
 checkpoint, and the graph's logits on given windows are saved. A program, run by
-tests/test_tf1_oracle.py in a subprocess of its own (TF1 graph mode and the eager TF2 of the
+tests/test_google_tf1.py in a subprocess of its own (TF1 graph mode and the eager TF2 of the
 rest of the tests do not mix in one process):
 
     python tests/tf1_bert_joint.py --bert_config=bert_config.json --windows=windows.npz \
