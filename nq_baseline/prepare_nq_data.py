@@ -36,6 +36,11 @@ flags.DEFINE_integer("synonym_augment_copies", 0, "Augmented copies per training
 flags.DEFINE_integer("synonym_augment_seed", 0, "Seed of the synonym augmentation.")
 flags.DEFINE_enum("synonym_augment_scope", "document", ["document", "both"],
                   "Replace words in the document only, or in the question too.")
+flags.DEFINE_string("beam_pipeline_options", None, "Run the preparation as an Apache Beam pipeline with these "
+                    "comma-separated Beam pipeline options (runner=DirectRunner,direct_num_workers=2,"
+                    "direct_running_mode=multi_processing; runner=DataflowRunner,project=...,region=...,"
+                    "temp_location=gs://...); needs pip install -e '.[beam]'. Paths may then be gs://... "
+                    "Unset: the local multi-process preparation (--num_workers).")
 
 
 def config_from_flags() -> P.PrepareConfig:
@@ -74,13 +79,30 @@ def main(argv):
         if cfg.augment_copies and cfg.is_training:
             from nq_baseline.wordnet_setup import load_wordnet
             load_wordnet()
-        stats = P.prepare(FLAGS.input_jsonl, FLAGS.output_tfrecord, cfg)
+        if FLAGS.beam_pipeline_options is not None:
+            stats = _prepare_on_beam(cfg)
+        else:
+            stats = P.prepare(FLAGS.input_jsonl, FLAGS.output_tfrecord, cfg)
     except ValueError as err:  # bad input (NqInputError), a bad setting, WordNet missing
         fail(str(err))
     except OSError as err:  # the outputs: read-only, a folder, disk full...
         fail(f"--output_tfrecord={FLAGS.output_tfrecord}: cannot write the records "
              f"({err.strerror or err}{': ' + str(err.filename) if err.filename else ''})")
     report(stats)
+
+
+def _prepare_on_beam(cfg: P.PrepareConfig) -> dict:
+    """The preparation as a Beam pipeline (Apache Beam is imported only here)."""
+    from nq_baseline.features import beam_prepare
+
+    if FLAGS["num_workers"].present:
+        warn("--num_workers is ignored with --beam_pipeline_options: the runner's options set the "
+             "parallelism (direct_num_workers=N for the DirectRunner)")
+    try:
+        return beam_prepare.prepare_beam(FLAGS.input_jsonl, FLAGS.output_tfrecord, cfg,
+                                         FLAGS.beam_pipeline_options)
+    except beam_prepare.PipelineFailed as err:
+        fail(str(err))
 
 
 def report(stats: dict) -> None:

@@ -199,7 +199,11 @@ def is_gzip(path: str) -> bool:
     stream that starts validly (a plain TFRecord whose length happens to begin 1f 8b 08
     is not gzip). An empty or short file is not gzip."""
     with open(path, "rb") as handle:
-        head = handle.read(64)
+        return is_gzip_head(handle.read(64))
+
+
+def is_gzip_head(head: bytes) -> bool:
+    """`is_gzip` of a file's first bytes (64 of them tell)."""
     if head[:3] != GZIP_MAGIC:
         return False
     try:
