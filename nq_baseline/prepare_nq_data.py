@@ -3,6 +3,8 @@
 Example:
   prepare_nq_data --vocab_file=vocab-nq.txt --input_jsonl='data/train-*.jsonl.gz' \
       --output_tfrecord=records/train.tfrecord --is_training --include_unknowns=0.02 --num_workers=2
+  # the same records as an Apache Beam pipeline (pip install -e '.[beam]'; docs/preparing.md)
+  prepare_nq_data ... --beam_pipeline_options=runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_processing
 
 Bad input, a bad flag or an output that cannot be written: one line `prepare_nq_data: error:
 ...` naming the file and line, the flag or the output, exit status 2, nothing written.

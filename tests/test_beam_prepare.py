@@ -116,7 +116,13 @@ def test_training_pages_with_synonym_augmentation(nq_vocab, pages, tmp_path):
 
 
 def test_prediction_pages(nq_vocab, pages, tmp_path):
-    """Two files, two shards, and --max_examples: the first 100 examples of the input."""
+    """Two files, two shards, and --max_examples: the first 100 examples of the input; the
+    staging folder a killed run left is removed."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / "beam" / f".x.tfrecord.beam.tmp-{dead}-0a0a0a0a"
+    stale.mkdir(parents=True)
+    (stale / "x.tfrecord-00000-of-00002").write_bytes(b"partial")
     cfg = prepare_config(nq_vocab, is_training=False, num_shards=2, max_examples=100)
     local, _ = _same_as_local(f"{pages}/dev-full.jsonl.gz,{pages}/train-simplified.jsonl.gz", tmp_path, cfg)
     assert local["num_examples"] == 100
@@ -200,6 +206,7 @@ def test_failing_pipeline_leaves_no_shards(nq_vocab, tmp_path):
     ("runer=DirectRunner", "unknown Beam pipeline option runer"),
     ("runner=DirectRunner,direct_num_workers=two", "argument --direct_num_workers: invalid int value: 'two'"),
     (",", "is empty"),
+    ("runner=NoSuchRunner", "Unexpected pipeline runner: NoSuchRunner"),
 ])
 def test_bad_pipeline_options_are_one_line_errors(nq_vocab, tmp_path, capsys, monkeypatch, options, expect):
     from absl import flags

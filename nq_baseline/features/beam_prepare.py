@@ -33,8 +33,8 @@ are removed by the next run to the same local output.
 
 Bad input raises NqInputError naming the file and line, as on the local path (the first
 bad line a worker meets: with several, which one is named depends on the runner); a
-failure of the runner itself raises PipelineFailed. Apache Beam is imported only here,
-and only when a pipeline is built.
+failure of the runner itself raises PipelineFailed. This module imports Apache Beam in
+its functions only: importing it needs no Beam.
 """
 
 from __future__ import annotations
@@ -255,8 +255,11 @@ def _unmarked(exc: BaseException) -> Optional[ValueError]:
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         match = _MARK_RE.search(str(exc))
-        if match:
-            fields = json.loads(binascii.unhexlify(match.group(1)))
+        try:
+            fields = json.loads(binascii.unhexlify(match.group(1))) if match else None
+        except (ValueError, binascii.Error):  # cut short by a runner that shortens its messages
+            fields = None
+        if fields is not None:
             if "path" in fields:
                 return NqInputError(fields["path"], fields["line"], fields["reason"])
             return ValueError(fields["message"])
@@ -265,10 +268,14 @@ def _unmarked(exc: BaseException) -> Optional[ValueError]:
 
 
 def _failure_summary(exc: BaseException) -> str:
-    """One line of a runner's failure: the last `SomeError: message` line of its text."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    """One line of a runner's failure: the last `SomeError: message` line of a traceback in
+    its text, else its text on one line."""
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception|Exit|Interrupt)\b:?", line)]
-    text = (errors or lines or [type(exc).__name__])[-1]
+    if "Traceback (most recent call last)" in text and errors:
+        text = errors[-1]
+    text = " ".join(text.split()) or type(exc).__name__
     return text if len(text) <= 500 else text[:500] + "..."
 
 
@@ -540,7 +547,7 @@ def prepare_beam(input_pattern: str, output_path: str, cfg: P.PrepareConfig, pip
     options), PipelineFailed (the runner failed) or OSError (the outputs), with no output
     written."""
     t_start = time.time()
-    flags = pipeline_flags(pipeline_options)
+    pipeline, local = _new_pipeline(pipeline_flags(pipeline_options))
     vocab = _read_bytes(cfg.vocab_file, "vocabulary")
     _check_vocabulary(cfg, vocab)
     paths = expand_inputs(input_pattern)
@@ -548,7 +555,7 @@ def prepare_beam(input_pattern: str, output_path: str, cfg: P.PrepareConfig, pip
     with contextlib.ExitStack() as stack:
         staging = _Staging(output_path, finals, stack)
         staged = R.shard_paths(staging.prefix, cfg.num_shards)
-        pipeline, local = _build(flags, paths, cfg, vocab, staging)
+        _add_steps(pipeline, paths, cfg, vocab, staging)
         t0 = time.time()
         result = _run(pipeline, local)
         seconds = time.time() - t0
@@ -573,14 +580,25 @@ def _check_vocabulary(cfg: P.PrepareConfig, vocab: bytes) -> None:
             raise type(err)(str(err).replace(local.name, cfg.vocab_file)) from None
 
 
-def _build(flags: list[str], paths: list[str], cfg: P.PrepareConfig, vocab: bytes, staging: _Staging):
+def _new_pipeline(flags: list[str]):
+    """(an empty pipeline on the runner of `flags`, whether that runner is the local one);
+    the runner checks its options here, before any output is made."""
     beam = import_beam()
-    from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.options.pipeline_options import PipelineOptions
 
     options = PipelineOptions(flags)
     local = _is_direct(options)
-    pipeline = beam.Pipeline(runner=_direct_runner(options) if local else None, options=options)
+    try:
+        pipeline = beam.Pipeline(runner=_direct_runner(options) if local else None, options=options)
+    except (ValueError, ImportError, RuntimeError) as err:  # an unknown runner, options it refuses, a missing extra
+        raise ValueError(f"{FLAG}: {' '.join(str(err).split())}") from None
+    return pipeline, local
+
+
+def _add_steps(pipeline, paths: list[str], cfg: P.PrepareConfig, vocab: bytes, staging: _Staging) -> None:
+    beam = import_beam()
+    from apache_beam.io.filesystem import CompressionTypes
+
     files = pipeline | "Files" >> beam.Create(list(enumerate(paths)))
     counts = files | "CountLines" >> beam.FlatMap(CountLines().process)
     lines = (files
@@ -610,7 +628,6 @@ def _build(flags: list[str], paths: list[str], cfg: P.PrepareConfig, vocab: byte
          | "RepeatedIds" >> beam.FlatMap(repeated_id)
          | "FirstRepeat" >> beam.CombineGlobally(first_of)
          | "RefuseRepeat" >> beam.FlatMap(refuse))
-    return pipeline, local
 
 
 def _run(pipeline, local: bool):
