@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -80,6 +81,13 @@ def main():
     parser.add_argument("--large", action="store_true", help="benchmark-sized pages (make_sample_nq --large)")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-beam-prepare-")
+    try:
+        print(json.dumps(measure(args, tmp)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(args, tmp):
     data = os.path.join(tmp, "data")
     subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_sample_nq.py"), f"--output_dir={data}",
                     f"--num_train={args.num}", "--num_dev=1", *(["--large"] if args.large else [])],
@@ -122,7 +130,7 @@ def main():
                                       / statistics.median(cpu_ms["local_w1"]), 2),
         "load_average_1min": summary(load),
     }
-    print(json.dumps(figures))
+    return figures
 
 
 if __name__ == "__main__":

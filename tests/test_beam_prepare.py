@@ -202,6 +202,28 @@ def test_failing_pipeline_leaves_no_shards(nq_vocab, tmp_path):
     assert _entries(out.parent) == []
 
 
+def test_a_runner_failure_is_one_line_naming_beams_log(nq_vocab, tmp_path, monkeypatch):
+    """A worker's failure that is not bad input: one line with the worker's error, and the
+    log of Beam and its workers, kept for it (otherwise it is removed)."""
+    import re
+
+    def broken(self, *args):
+        raise RuntimeError("the worker broke")
+
+    monkeypatch.setattr(B._RecordWorker, "process", broken)
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(synthetic_nq(gold_candidate=2)) + "\n")
+    out = tmp_path / "out" / "x.tfrecord"
+    with pytest.raises(B.PipelineFailed) as failed:
+        B.prepare_beam(str(path), str(out), prepare_config(nq_vocab), IN_PROCESS)
+    message = str(failed.value)
+    assert "\n" not in message and message.startswith("the Beam pipeline failed: ") and "the worker broke" in message
+    log = Path(re.search(r"\(Beam's log: (\S+)\)$", message).group(1))
+    assert log.is_file()  # (empty here: pytest takes the log records; the program writes them there)
+    log.unlink()
+    assert _entries(out.parent) == []
+
+
 @pytest.mark.parametrize("options,expect", [
     ("runer=DirectRunner", "unknown Beam pipeline option runer"),
     ("runner=DirectRunner,direct_num_workers=two", "argument --direct_num_workers: invalid int value: 'two'"),

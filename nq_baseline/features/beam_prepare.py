@@ -147,8 +147,10 @@ def _stderr_aside(enabled: bool) -> Iterator[Optional[str]]:
     if not enabled:
         yield None
         return
-    handle, log_path = tempfile.mkstemp(prefix="prepare_nq_data-beam-", suffix=".log")
-    fileio.register_temporary(log_path)  # removed on a signal too; kept (released) when named in an error
+    # a temporary's name (the next run removes it when this process was killed outright)
+    log_path = fileio.temporary_name(os.path.join(tempfile.gettempdir(), "prepare_nq_data-beam.log"))
+    fileio.register_temporary(log_path)  # removed on a signal too
+    handle = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     sys.stderr.flush()
     saved = os.dup(2)
     os.dup2(handle, 2)  # the worker processes started meanwhile inherit it
@@ -644,9 +646,12 @@ def _run(pipeline, local: bool):
         carried = _unmarked(exc)
         if carried is not None:
             raise carried from None
-        kept = f" (Beam's log: {log_path})" if log_path else ""
-        if log_path:
+        kept = ""
+        if log_path:  # kept under a name of its own
+            kept_path = os.path.join(os.path.dirname(log_path), f"prepare_nq_data-beam-{os.getpid()}.log")
+            os.replace(log_path, kept_path)
             fileio.release_temporary(log_path)
+            kept = f" (Beam's log: {kept_path})"
         log_path = None
         raise PipelineFailed(f"the Beam pipeline failed: {_failure_summary(exc)}{kept}") from None
     finally:
