@@ -75,6 +75,11 @@ def main(argv):
             fail(f"--{name} is required")
     if FLAGS.synonym_augment_copies and not FLAGS.is_training:
         warn("synonym augmentation applies to training features only; ignored")
+    if FLAGS.beam_pipeline_options is None:
+        for name in ("output_tfrecord", "vocab_file"):  # the local path would take a URL for a local folder
+            if "://" in getattr(FLAGS, name):
+                fail(f"--{name}={getattr(FLAGS, name)}: a URL needs --beam_pipeline_options (the local "
+                     "preparation reads and writes local files)")
     fileio.install_signal_cleanup()  # SIGTERM, SIGINT, SIGHUP: no temporary stays behind
     try:
         cfg = config_from_flags()

@@ -360,6 +360,29 @@ def test_remote_paths_go_through_beams_file_systems(nq_vocab, pages, tmp_path, m
     assert _entries(tmp_path) == ["local", "remote"]
 
 
+def test_the_local_path_refuses_a_url_output(nq_vocab, tmp_path, capsys, monkeypatch):
+    """Without --beam_pipeline_options a gs:// output would have been a local folder 'gs:'."""
+    from absl import flags
+
+    from nq_baseline import prepare_nq_data
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(synthetic_nq(gold_candidate=2)) + "\n")
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            prepare_nq_data.main(prepare_nq_data.parse_flags(
+                ["prepare_nq_data", f"--vocab_file={nq_vocab}", f"--input_jsonl={path}",
+                 "--output_tfrecord=gs://bucket/records/x.tfrecord"]))
+    finally:
+        flags.FLAGS.unparse_flags()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("prepare_nq_data: error: --output_tfrecord=gs://bucket/records/x.tfrecord: a URL needs "
+                          "--beam_pipeline_options")
+    assert _entries(tmp_path) == ["in.jsonl"]
+
+
 def test_a_scheme_without_its_file_system_is_one_line_error(nq_vocab, tmp_path):
     with pytest.raises(ValueError, match=r"Unable to get filesystem from specified path.*nosuchfs://b/in"):
         B.prepare_beam("nosuchfs://b/in.jsonl.gz", str(tmp_path / "x.tfrecord"), prepare_config(nq_vocab),
