@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NQ_REAL, ROOT, prepare_config, real_input, require_nq_real, synthetic_nq
+from conftest import NQ_REAL, ROOT, prepare_config, real_input, synthetic_nq
 
 pytest.importorskip("apache_beam", reason="apache-beam is not installed (pip install -e '.[beam]')")
 
@@ -131,7 +131,6 @@ def test_prediction_pages(nq_vocab, pages, tmp_path):
 def test_real_nq_examples_training_and_prediction(nq_vocab, tmp_path):
     """Real NQ pages (many windows each): training from a plain jsonl file, prediction from the
     gzipped files as they come, gzip records."""
-    require_nq_real()
     inp = real_input(tmp_path, copies=2, annotated_only=True)
     lines = inp.read_bytes().splitlines(keepends=True)
     inp.write_bytes(b"".join(lines[:2] + [b"\n", b"  \n"] + lines[2:]))  # blank lines: numbered, not counted
@@ -238,7 +237,7 @@ def test_bad_pipeline_options_are_one_line_errors(nq_vocab, tmp_path, capsys, mo
     path = tmp_path / "in.jsonl"
     path.write_text(json.dumps(synthetic_nq(gold_candidate=2)) + "\n")
     out = tmp_path / "out" / "x.tfrecord"
-    monkeypatch.setattr(prepare_nq_data.fileio, "install_signal_cleanup", lambda: None)  # pytest's own signals
+    monkeypatch.setattr(prepare_nq_data.fileio, "install_signal_cleanup", lambda *a: None)  # pytest's own signals
     try:
         with pytest.raises(SystemExit) as exit_info:
             prepare_nq_data.main(prepare_nq_data.parse_flags(
