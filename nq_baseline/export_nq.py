@@ -16,7 +16,8 @@ from absl import flags
 
 from nq_baseline import program_flags
 from nq_baseline.common import cli, fileio
-from nq_baseline.export.publish import FORMATS, SAVED_MODEL, ExportError, export
+from nq_baseline.export.exporter import export
+from nq_baseline.export.publish import FORMATS, SAVED_MODEL, ExportError
 
 PROGRAM = "export_nq"
 FLAGS = flags.FLAGS

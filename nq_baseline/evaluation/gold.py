@@ -15,9 +15,9 @@ the scoring in `nq_eval`):
 * `load_gold(..., cache_gold_data=True)` keeps the decoded annotations in a small JSON
   file keyed on the SHA-256 of each gold file's bytes (as stored, compressed or not), so
   a gold file rewritten in any way -- even at the same size and with its mtime restored --
-  misses the cache. Hashing reads the file without inflating it: 4-5% of the time of a
-  cold read (benchmarks/bench_nq_eval.py: `sha256_share_of_cold`), done while the cache
-  file is read; a cold read with caching hashes the bytes as it inflates them.
+  misses the cache. Hashing reads the file without inflating it (a small share of a cold
+  read: benchmarks/bench_nq_eval.py), done while the cache file is read; a cold read with
+  caching hashes the bytes as it inflates them.
 """
 
 from __future__ import annotations
