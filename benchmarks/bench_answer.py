@@ -93,11 +93,11 @@ def model_folders(tmp: str):
     return folder, hf
 
 
-def page_and_questions(tokenizer, pieces: int, max_paragraphs: int):
+def page_and_questions(tokenizer, pieces: int, max_paragraphs: int, squad: str = SQUAD):
     """The article's first paragraphs up to `pieces` word pieces, and their questions."""
     from tokenizers.pre_tokenizers import BertPreTokenizer
 
-    with open(SQUAD, encoding="utf-8") as handle:
+    with open(squad, encoding="utf-8") as handle:
         article = next(a for a in json.load(handle)["data"] if a["title"] == ARTICLE)
     pre = BertPreTokenizer()
     texts, questions, total = [], [], 0
@@ -176,7 +176,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--questions", type=int, default=50)
     p.add_argument("--many", type=int, default=20, help="questions of the answer_many part")
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--squad", default=SQUAD, help="the SQuAD v1.1 file (../shared/data/squad)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--pieces", type=int, default=3200, help="word pieces of the page (3200: ~25 windows)")
     p.add_argument("--model_dir", default="",
@@ -186,8 +187,8 @@ def main():
     for name in ("questions", "many", "rounds", "threads", "pieces"):
         if getattr(args, name) < 1:
             raise SystemExit(f"bench_answer: --{name} must be a positive integer")
-    if not os.path.isfile(SQUAD):
-        raise SystemExit(f"bench_answer: {SQUAD} is absent (the real SQuAD file lives in ../shared/data)")
+    if not os.path.isfile(args.squad):
+        raise SystemExit(f"bench_answer: {args.squad} is absent (the real SQuAD file lives in ../shared/data)")
 
     import tensorflow as tf
 
@@ -215,7 +216,7 @@ def main():
     if ours.features.max_seq_length != SEQ:
         raise SystemExit(f"bench_answer: {folder} has {ours.features.max_seq_length} positions, not {SEQ}")
     theirs = TransformersReader(hf)
-    page, questions, pieces = page_and_questions(ours.tokenizer, args.pieces, ours.features.max_contexts - 1)
+    page, questions, pieces = page_and_questions(ours.tokenizer, args.pieces, ours.features.max_contexts - 1, args.squad)
     if len(questions) < max(args.questions, args.many):
         raise SystemExit(f"bench_answer: the page has {len(questions)} questions, fewer than asked")
     asked = questions[:args.questions]
