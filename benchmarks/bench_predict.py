@@ -165,7 +165,7 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seq", type=int, default=384)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--rss_examples", type=int, default=8, help="N of the memory part (25N are run too)")
+    p.add_argument("--rss_examples", type=int, default=4, help="N of the memory part (25N are run too)")
     p.add_argument("--nq_real_dir", default=SHARED, help="the real NQ examples (.jsonl.gz)")
     args = p.parse_args()
     SHARED_DIR[0] = args.nq_real_dir
