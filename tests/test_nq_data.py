@@ -91,3 +91,19 @@ def test_training_needs_annotations():
 def test_directory_input_is_named():
     with pytest.raises(nq_data.NqInputError, match="is a directory"):
         list(nq_data.iter_lines(os.path.dirname(__file__)))
+
+
+def test_documents_without_byte_offsets_are_otherwise_the_same():
+    """parse_line(byte_offsets=False), what prepare reads features from, keeps every field
+    but the tokens' byte offsets, on a real NQ example (original format)."""
+    from conftest import require_nq_real
+
+    path = require_nq_real() / "nq-dev-full-1.jsonl.gz"
+    raw = gzip.open(path, "rb").readline()
+    full = nq_data.parse_line(raw, str(path), 1, training=True)
+    lean = nq_data.parse_line(raw, str(path), 1, training=True, byte_offsets=False)
+    assert full.start_bytes is not None and len(full.start_bytes) == len(full.tokens) > 0
+    assert lean.start_bytes is None and lean.end_bytes is None
+    same = lambda d: {k: v for k, v in vars(d).items() if k not in ("start_bytes", "end_bytes")}  # noqa: E731
+    assert same(lean) == same(full)
+    assert any(full.is_html) and not all(full.is_html)
