@@ -28,7 +28,7 @@ article (../shared/data/squad) joined with blank lines up to --pieces word piece
 
 Prints one JSON line.
 
-  PYTHONPATH=. python benchmarks/bench_answer.py [--questions 50] [--many 20] [--rounds 2] [--threads N]
+  PYTHONPATH=. python benchmarks/bench_answer.py [--questions 50] [--many 20] [--rounds 3] [--threads N]
       [--pieces 3200]
 """
 
