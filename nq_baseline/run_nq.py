@@ -7,47 +7,59 @@ Examples:
   run_nq --do_predict --output_dir=out/ --predict_file=dev.jsonl.gz \
       --output_prediction_file=out/predictions.json
 
-Training leaves a model folder that describes itself (`model_dir.py`: nq_model.json, the
+Training leaves a model folder that describes itself (`model/folder.py`: nq_model.json, the
 encoder config, a copy of the vocabulary); prediction from such a folder needs no repeated
 flags (a flag given explicitly wins, with a warning when it differs from training).
+Prediction reads the NQ file once and feeds its windows straight to the model, through the
+Reader's path (`Reader.answer_stream`); records made by prepare_nq_data (or bert_joint) are
+read instead with `--predict_precomputed_file`.
+
+Every check of flags, inputs and outputs comes before the work: a bad one is one line and
+exit status 2, and no file of the user's is changed (a training run that fails before its first
+checkpoint leaves no model folder behind).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import os
 import time
-from typing import Optional
 
-from absl import app, flags, logging
+from absl import flags, logging
 
-from nq_baseline import program_flags as data_flags
-
-from nq_baseline.common import fileio
+from nq_baseline import program_flags
+from nq_baseline.common import cli, fileio, inputs
 from nq_baseline.common.errors import NqInputError
+from nq_baseline.model.errors import TrainingStopped
 
 FLAGS = flags.FLAGS
 PROGRAM = "run_nq"
+MAX_BATCH = 1 << 16  # rows of one forward pass; more is no faster and exhausts memory
 
+program_flags.define_feature_flags()
+program_flags.define_postprocess_flags()
 flags.DEFINE_string("bert_config_file", None, "Google bert_config.json or HF config.json of the encoder "
                     "(default: the one of the model folder --output_dir).")
 flags.DEFINE_string("output_dir", None, "The model folder: checkpoints, nq_model.json (and by default predictions).")
 flags.DEFINE_string("train_precomputed_file", None, "Training TFRecords: a path, glob or comma list.")
 flags.DEFINE_integer("train_num_precomputed", None, "Number of training records (read from the stats JSON "
-                     "next to the records when omitted).", lower_bound=1)
+                     "next to the records, or counted, when omitted).", lower_bound=1)
 flags.DEFINE_string("predict_file", None, "NQ jsonl(.gz) to predict on (original or simplified format).")
 flags.DEFINE_string("predict_precomputed_file", None, "Prediction TFRecords already built from --predict_file "
-                    "(built into --output_dir when omitted).")
+                    "(by prepare_nq_data --is_training=false, or bert_joint); without it the windows are made "
+                    "in memory from --predict_file.")
 flags.DEFINE_string("output_prediction_file", None, "Predictions JSON (default <output_dir>/predictions.json).")
 flags.DEFINE_string("output_nbest_file", None, "Optional n-best JSON: the best spans of every example.")
-flags.DEFINE_integer("nbest_size_in_file", 5, "Spans per example in --output_nbest_file.", lower_bound=1)
+flags.DEFINE_integer("nbest_size_in_file", 5, "Spans per example in --output_nbest_file.", lower_bound=1,
+                     upper_bound=1000)
 flags.DEFINE_string("init_checkpoint", None, "TF1 BERT / bert_joint checkpoint prefix, HF BERT folder, or hub name.")
 flags.DEFINE_bool("do_train", False, "Whether to run training.")
 flags.DEFINE_bool("do_predict", False, "Whether to run prediction.")
-flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training.", lower_bound=1)
-flags.DEFINE_integer("predict_batch_size", 8, "Batch size for prediction (larger is faster on CPU/GPU).",
-                     lower_bound=1)
+flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training (at most the number of records).",
+                     lower_bound=1, upper_bound=MAX_BATCH)
+flags.DEFINE_integer("predict_batch_size", 8, "Windows per forward pass in prediction (larger is faster on "
+                     "CPU/GPU).", lower_bound=1, upper_bound=MAX_BATCH)
 flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate of AdamW.")
 flags.DEFINE_float("num_train_epochs", 3.0, "Training epochs over train_num_precomputed records.")
 flags.DEFINE_integer("max_steps", 0, "If > 0, train exactly this many steps (overrides epochs).", lower_bound=0)
@@ -55,27 +67,12 @@ flags.DEFINE_float("warmup_proportion", 0.1, "Share of steps of linear warmup.",
 flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save a checkpoint.", lower_bound=1)
 flags.DEFINE_integer("iterations_per_loop", 1000, "Accepted for bert_joint compatibility (TPU only; unused).",
                      lower_bound=1)
-flags.DEFINE_integer("n_best_size", 20, "Best start and end positions considered per window.", lower_bound=1)
-flags.DEFINE_integer("max_answer_length", 30, "Maximum short answer length in word pieces.", lower_bound=1)
-flags.DEFINE_bool("use_answer_type", True, "Use the answer-type head for YES/NO and long-only answers "
-                  "(False: bert_joint's output exactly).")
 flags.DEFINE_bool("long_answer_head", False, "Train a long-answer head: a score for every candidate from its "
                   "[ContextId=i] marker (null from [CLS]), learnt jointly (the model folder records it).")
-flags.DEFINE_enum("long_answer_from", "auto", ["auto", "span", "head"],
-                  "The long answer: the candidate holding the best short span (span, bert_joint), the best "
-                  "candidate of the long-answer head with the best span inside it (head), or head when the "
-                  "model has one (auto).")
-flags.DEFINE_enum("null_score", "cls", ["cls", "answer_type"], "Scores relative to [CLS] (cls, bert_joint), or "
-                  "plus the answer-type head's log-odds that the window holds an answer (answer_type).")
-flags.DEFINE_enum("answer_type_scope", "window", ["window", "example"], "Yes/no/long-only decided by the "
-                  "winning window's answer type (window), or by all windows holding the long answer (example).")
-flags.DEFINE_bool("short_inside_long", True, "A short answer must lie inside one top-level candidate "
-                  "(False: bert_joint, which could give a short answer with no long answer).")
-flags.DEFINE_float("lexical_weight", 0.0, "> 0: every span's score gains this times its paragraph's BM25 score "
-                   "for the question, so the long answer weighs the model against the words (BERTserini); "
-                   "0: the model alone (bert_joint).", lower_bound=0.0)
-flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches accumulated per optimizer step.", lower_bound=1)
-flags.DEFINE_enum("mixed_precision", "none", ["none", "fp16", "bf16"], "Mixed precision (GPU).")
+flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches accumulated per optimizer step.", lower_bound=1,
+                     upper_bound=MAX_BATCH)
+flags.DEFINE_enum("mixed_precision", "none", ["none", "fp16", "bf16"], "Mixed precision: bf16 on GPUs and on "
+                  "CPUs with AVX512_BF16 or AMX, fp16 on GPUs.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"], "tf.distribute strategy.")
 flags.DEFINE_bool("use_tpu", False, "bert_joint compatibility: same as --strategy=tpu.")
 
@@ -85,7 +82,10 @@ _SPEC_FEATURE_FLAGS = ("max_seq_length", "doc_stride", "max_query_length", "max_
 
 
 def fail(message: str) -> None:
-    fileio.fail(PROGRAM, message)
+    cli.fail(PROGRAM, message)
+
+
+# --------------------------------------------------------------------------- checks (before any work)
 
 
 def _same_bytes(path_a: str, path_b: str) -> bool:
@@ -121,46 +121,56 @@ def _apply_model_spec():
     return spec
 
 
-def _validate_flags() -> None:
-    """Checks of the flags alone (before TensorFlow is imported)."""
+def _check_flags() -> None:
+    """Checks of the flags alone."""
+    if not FLAGS.do_train and not FLAGS.do_predict:
+        fail("at least one of --do_train and --do_predict must be set")
+    if not FLAGS.output_dir:
+        fail("--output_dir is required")
     try:
-        data_flags.feature_config()
+        program_flags.feature_config()
+        if FLAGS.do_predict:
+            program_flags.postprocess_config()
     except ValueError as err:
         fail(str(err))
     for name in ("learning_rate", "num_train_epochs"):
         if not (math.isfinite(FLAGS[name].value) and FLAGS[name].value > 0):
             fail(f"--{name} must be a positive number, got {FLAGS[name].value}")
-    if FLAGS.do_predict and not FLAGS.predict_precomputed_file:  # --num_workers, before any training
-        from nq_baseline.features.prepare import PrepareConfig
-        try:
-            PrepareConfig(vocab_file=FLAGS.vocab_file or "", features=data_flags.feature_config(),
-                          is_training=False, num_workers=FLAGS.num_workers)
-        except ValueError as err:
-            fail(str(err))
-    if FLAGS.do_predict:
-        try:
-            postprocess_config(long_head=False)
-        except ValueError as err:
-            fail(str(err))
     if FLAGS.train_batch_size % FLAGS.grad_accum_steps:
         fail(f"--train_batch_size {FLAGS.train_batch_size} is not a multiple of --grad_accum_steps "
              f"{FLAGS.grad_accum_steps}")
-
-
-def _validate(config) -> None:
-    if FLAGS.max_seq_length > config.max_position_embeddings:
-        fail(f"--max_seq_length {FLAGS.max_seq_length} exceeds the model's max_position_embeddings "
-             f"{config.max_position_embeddings} ({FLAGS.bert_config_file})")
-    if not FLAGS.output_dir:
-        fail("--output_dir is required")
     if FLAGS.do_train and not FLAGS.train_precomputed_file:
         fail("--do_train needs --train_precomputed_file")
+    if FLAGS.bert_config_file and not os.path.isfile(FLAGS.bert_config_file):
+        fail(f"--bert_config_file {FLAGS.bert_config_file}: no such file")
     if FLAGS.do_train and not FLAGS.vocab_file:
         fail("--do_train needs --vocab_file (the model folder keeps a copy, for prediction later)")
     if FLAGS.do_predict and not FLAGS.predict_file:
         fail("--do_predict needs --predict_file")
     if FLAGS.do_predict and not FLAGS.vocab_file and not FLAGS.predict_precomputed_file:
-        fail("--do_predict needs --vocab_file (to build the prediction records)")
+        fail("--do_predict needs --vocab_file (to make the windows), or a model folder --output_dir")
+
+
+def _load_config(spec):
+    from nq_baseline.model import modeling
+
+    if not FLAGS.bert_config_file:
+        fail("--bert_config_file is required (or --output_dir of a trained model folder with --do_predict)")
+    if not os.path.isfile(FLAGS.bert_config_file):
+        fail(f"--bert_config_file {FLAGS.bert_config_file}: no such file")
+    # a model folder's own config is this project's ("gelu" is erf even in files written before it said so)
+    ours = spec is not None and os.path.abspath(FLAGS.bert_config_file) == spec.bert_config_file
+    try:
+        config = modeling.BertConfig.from_json_file(FLAGS.bert_config_file, google=False if ours else None)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        fail(f"{FLAGS.bert_config_file}: cannot read the model config ({err})")
+    if FLAGS.max_seq_length > config.max_position_embeddings:
+        fail(f"--max_seq_length {FLAGS.max_seq_length} exceeds the model's max_position_embeddings "
+             f"{config.max_position_embeddings} ({FLAGS.bert_config_file})")
+    return config
+
+
+def _check_init_checkpoint() -> None:
     if FLAGS.init_checkpoint:
         from nq_baseline.model.checkpoints import CheckpointError, resolve_checkpoint_path
         try:
@@ -169,81 +179,126 @@ def _validate(config) -> None:
             fail(f"--init_checkpoint: {err}")
 
 
-def _check_records(pattern: str, flag: str) -> None:
-    """Refuses record files that hold no record or were built with another --max_seq_length."""
-    import tensorflow as tf
-
-    from nq_baseline.model import training
-
-    from nq_baseline.features.records import parse_record
-
-    files = training.expand_file_pattern(pattern)
-    any_record = False
-    for path in files:  # the first record of every file (shards of one run, or a comma list)
-        compression = "GZIP" if training.is_gzip_record_file(path) else ""
-        first = next(iter(tf.data.TFRecordDataset([path], compression_type=compression)), None)
-        if first is None:
-            continue
-        any_record = True
-        length = len(parse_record(first.numpy())["input_ids"])
-        if length != FLAGS.max_seq_length:
-            raise NqInputError(path, None, f"records of {length} positions, but --max_seq_length is "
-                               f"{FLAGS.max_seq_length}: build them again with prepare_nq_data --max_seq_length="
-                               f"{FLAGS.max_seq_length}, or pass --max_seq_length={length}")
-    if not any_record:
-        raise NqInputError(files[0] if len(files) == 1 else pattern, None,
-                           f"holds no records ({flag}): nothing to train or predict on")
+def _prediction_path() -> str:
+    return FLAGS.output_prediction_file or os.path.join(FLAGS.output_dir, "predictions.json")
 
 
-def _stated_count(pattern: str) -> Optional[int]:
-    """The records' count from the stats JSON beside each part of a comma list (None when
-    one is missing)."""
-    total = 0
+def _input_files() -> dict:
+    """flag -> the files this run reads (for the outputs-over-inputs check)."""
+    found = {}
+    for name in ("predict_file", "predict_precomputed_file", "train_precomputed_file"):
+        if FLAGS[name].value and (name != "predict_file" or FLAGS.do_predict):
+            found[f"--{name}"] = inputs.expand_paths(FLAGS[name].value)
+    for name in ("vocab_file", "bert_config_file", "init_checkpoint"):
+        if FLAGS[name].value:
+            found[f"--{name}"] = [FLAGS[name].value]
+    return found
+
+
+def _check_outputs() -> None:
+    """The outputs can be written, and none of them is, holds or lies inside an input: the
+    prediction files any input, the model folder a checkpoint it starts from."""
+    try:
+        fileio.check_output_folder(FLAGS.output_dir, "--output_dir")
+        if FLAGS.do_train and FLAGS.init_checkpoint:
+            fileio.refuse_outputs_over_inputs({"--output_dir": FLAGS.output_dir},
+                                              {"--init_checkpoint": FLAGS.init_checkpoint})
+        if FLAGS.do_predict:
+            outputs = {"--output_prediction_file": _prediction_path(), "--output_nbest_file": FLAGS.output_nbest_file}
+            for flag, path in outputs.items():
+                if path:
+                    fileio.check_output_file(path, flag)
+            fileio.refuse_outputs_over_inputs(outputs, _input_files())
+    except ValueError as err:
+        fail(str(err))
+
+
+def _check_prediction_records(pattern: str) -> None:
+    """The prediction records are whole (lengths and checksums) and of --max_seq_length positions."""
+    from nq_baseline.features.records import check_framing, first_record
+
+    for path in inputs.expand_paths(pattern):
+        if check_framing(path):
+            length = len(first_record(path)["input_ids"])
+            if length != FLAGS.max_seq_length:
+                raise NqInputError(path, None, f"records of {length} positions, but --max_seq_length is "
+                                   f"{FLAGS.max_seq_length}")
+
+
+def _first_example(pattern: str):
+    """The first example of the predict file (NqInputError for a bad one); the file is refused
+    when it holds none, before any model is loaded or any output touched."""
+    from nq_baseline.reading.nq_data import read_documents
+
+    first = next(read_documents(pattern, FLAGS.skip_bad_examples), None)
+    if first is None:
+        fail(f"--predict_file {pattern}: holds no example (empty, blank or only bad lines): nothing to predict")
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _check_training_records(pattern: str) -> int:
+    """Every record file is whole (lengths and checksums) and of --max_seq_length positions;
+    returns the number of records."""
+    from nq_baseline.features.records import check_framing, first_record
+
+    counts = {}
+    for path in inputs.expand_paths(pattern):
+        count = counts[os.path.abspath(path)] = check_framing(path)
+        if count:
+            length = len(first_record(path)["input_ids"])
+            if length != FLAGS.max_seq_length:
+                raise NqInputError(path, None, f"records of {length} positions, but --max_seq_length is "
+                                   f"{FLAGS.max_seq_length}: build them again with prepare_nq_data "
+                                   f"--max_seq_length={FLAGS.max_seq_length}, or pass --max_seq_length={length}")
+    if not sum(counts.values()):
+        raise NqInputError(pattern, None, "holds no records (--train_precomputed_file): nothing to train on")
+    _check_stated_counts(pattern, counts)
+    return sum(counts.values())
+
+
+def _check_stated_counts(pattern: str, counts: dict) -> None:
+    """A stats JSON beside records (prepare_nq_data's) must be readable and agree with the records
+    counted: one that does not was left by another run (or is damaged)."""
+    import json
+
     for part in (p.strip() for p in pattern.split(",") if p.strip()):
-        for candidate in (part, part.split("-0000")[0].rstrip("*")):
-            stats = candidate + ".stats.json"
-            if os.path.exists(stats):
-                try:
-                    with open(stats, encoding="utf-8") as handle:
-                        total += int(json.load(handle)["num_instances"])
-                except (ValueError, KeyError, TypeError) as err:
-                    raise NqInputError(stats, None, f"not a records stats JSON ({err!r}): remove it, or give "
-                                       "--train_num_precomputed") from None
-                break
-        else:
-            return None
-    return total
+        stats_path = part.split("-0000")[0].rstrip("*") + ".stats.json"
+        if not os.path.exists(stats_path):
+            continue
+        try:
+            with open(stats_path, encoding="utf-8") as handle:
+                stats = json.load(handle)
+            stated, files = int(stats["num_instances"]), stats.get("output_files") or [part]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise NqInputError(stats_path, None, f"not a records stats JSON ({err!r}): remove it, or build the "
+                               "records again") from None
+        have = [counts[os.path.abspath(f)] for f in files if os.path.abspath(f) in counts]
+        if len(have) == len(files) and sum(have) != stated:
+            raise NqInputError(stats_path, None, f"says {stated} records, but its files hold {sum(have)}: it "
+                               "belongs to other records (remove it, or build the records again)")
 
 
-def _num_train_records(pattern: str) -> int:
-    """--train_num_precomputed, else the count of the records' stats JSON, else a count;
-    a count larger than the records is refused."""
-    from nq_baseline.features.records import read_records
-
-    stated = _stated_count(pattern)
+def _num_train_records(counted: int) -> int:
+    """--train_num_precomputed (at most the records there are), else the records counted."""
     if FLAGS.train_num_precomputed:
-        if stated is not None and FLAGS.train_num_precomputed > stated:
-            fail(f"--train_num_precomputed {FLAGS.train_num_precomputed} is larger than the "
-                 f"{stated} records of {pattern} (their stats JSON)")
-        if stated is None:  # counting would cost a pass over the records
-            logging.warning("--train_num_precomputed %d is trusted: %s has no stats JSON to check it against",
-                            FLAGS.train_num_precomputed, pattern)
+        if FLAGS.train_num_precomputed > counted:
+            fail(f"--train_num_precomputed {FLAGS.train_num_precomputed} is larger than the {counted} records "
+                 f"of {FLAGS.train_precomputed_file}")
         return FLAGS.train_num_precomputed
-    return stated if stated is not None else sum(1 for _ in read_records(pattern))
+    return counted
 
 
-def do_train(config) -> None:
+def do_train(config, strategy) -> None:
     import keras
     import tensorflow as tf
 
-    from nq_baseline.model import folder as model_dir
+    from nq_baseline.model import folder, modeling, training
 
-    from nq_baseline.model import modeling
-
-    from nq_baseline.model import training
-
-    _check_records(FLAGS.train_precomputed_file, "--train_precomputed_file")
-    n_records = _num_train_records(FLAGS.train_precomputed_file)
+    n_records = _num_train_records(_check_training_records(FLAGS.train_precomputed_file))
+    if FLAGS.train_batch_size > n_records:
+        fail(f"--train_batch_size {FLAGS.train_batch_size} is larger than the {n_records} training records")
     micro = FLAGS.train_batch_size // FLAGS.grad_accum_steps
     steps = training.compute_num_train_steps(n_records, FLAGS.train_batch_size, FLAGS.num_train_epochs,
                                              FLAGS.max_steps)
@@ -252,137 +307,160 @@ def do_train(config) -> None:
     # One seed for everything: weight initialisation, dropout streams, the input shuffle.
     keras.utils.set_random_seed(FLAGS.random_seed)
     tf.config.experimental.enable_op_determinism()
-    model_dir.write_model_dir(
-        FLAGS.output_dir, bert_config_json=config.to_json_string(), vocab_file=FLAGS.vocab_file,
-        do_lower_case=FLAGS.do_lower_case, features=data_flags.feature_config(),
-        train={k: FLAGS[k].value for k in ("init_checkpoint", "train_precomputed_file", "learning_rate",
-                                           "train_batch_size", "num_train_epochs", "random_seed")}
-        | {"num_train_steps": steps}, long_answer_head=FLAGS.long_answer_head)
-    strategy = training.make_strategy("tpu" if FLAGS.use_tpu else FLAGS.strategy)
-    with strategy.scope():
-        model = modeling.build_nq_model(config, FLAGS.max_seq_length, seed=FLAGS.random_seed,
-                                        long_answer_head=FLAGS.long_answer_head)
-    dataset = training.make_train_dataset(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length,
-                                          shuffle=True, seed=FLAGS.random_seed, repeat=True)
-    training.train(model, dataset, output_dir=FLAGS.output_dir, num_train_steps=steps,
-                   learning_rate=FLAGS.learning_rate, warmup_proportion=FLAGS.warmup_proportion,
-                   save_checkpoints_steps=FLAGS.save_checkpoints_steps, grad_accum_steps=FLAGS.grad_accum_steps,
-                   mixed_precision=None if FLAGS.mixed_precision == "none" else FLAGS.mixed_precision,
-                   strategy=strategy, init_checkpoint=FLAGS.init_checkpoint)
+    with folder.new_files_removed_on_failure(FLAGS.output_dir):
+        folder.write_model_dir(
+            FLAGS.output_dir, bert_config_json=config.to_json_string(), vocab_file=FLAGS.vocab_file,
+            do_lower_case=FLAGS.do_lower_case, features=program_flags.feature_config(),
+            train={k: FLAGS[k].value for k in ("init_checkpoint", "train_precomputed_file", "learning_rate",
+                                               "train_batch_size", "num_train_epochs", "random_seed")}
+            | {"num_train_steps": steps}, long_answer_head=FLAGS.long_answer_head)
+        with strategy.scope():
+            model = modeling.build_nq_model(config, FLAGS.max_seq_length, seed=FLAGS.random_seed,
+                                            long_answer_head=FLAGS.long_answer_head)
+        dataset = training.make_train_dataset(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length,
+                                              shuffle=True, seed=FLAGS.random_seed, repeat=True)
+        with _records_named(FLAGS.train_precomputed_file, "--train_precomputed_file"):
+            training.train(model, dataset, output_dir=FLAGS.output_dir, num_train_steps=steps,
+                           learning_rate=FLAGS.learning_rate, warmup_proportion=FLAGS.warmup_proportion,
+                           save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+                           grad_accum_steps=FLAGS.grad_accum_steps,
+                           mixed_precision=None if FLAGS.mixed_precision == "none" else FLAGS.mixed_precision,
+                           strategy=strategy, init_checkpoint=FLAGS.init_checkpoint)
 
 
-def _prediction_records() -> str:
-    if FLAGS.predict_precomputed_file:
-        return FLAGS.predict_precomputed_file
-    from nq_baseline.features.prepare import PrepareConfig, prepare
+@contextlib.contextmanager
+def _records_named(pattern: str, flag: str):
+    """TensorFlow's reader says "corrupted record at 476" without the file: name the flag's files
+    (they were checked whole before the run: one changed while it was read)."""
+    import tensorflow as tf
 
-    records = os.path.join(FLAGS.output_dir, "predict.tfrecord")
-    cfg = PrepareConfig(vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
-                        features=data_flags.feature_config(), is_training=False,
-                        num_workers=FLAGS.num_workers, skip_bad_examples=FLAGS.skip_bad_examples)
-    stats = prepare(FLAGS.predict_file, records, cfg)
-    logging.info("Prediction records: %d windows of %d examples in %.1f s", stats["num_instances"],
-                 stats["num_examples"], stats["seconds"])
-    return records
+    try:
+        yield
+    except tf.errors.DataLossError as err:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else "DataLossError"
+        detail = detail.split("}} ", 1)[-1].split(" [Op:")[0]
+        raise NqInputError(pattern, None, f"damaged records ({flag}): {detail}") from None
 
 
-def _has_long_head() -> bool:
+# --------------------------------------------------------------------------- prediction
+
+
+def _predicting_reader(config):
+    """The Reader run_nq predicts with: the model folder's newest checkpoint (else
+    --init_checkpoint), the flags' windows (bert_joint's max_contexts included) and
+    post-processing, --predict_batch_size windows a pass."""
+    from nq_baseline.model import checkpoints, modeling
     from nq_baseline.model.folder import ModelSpec
+    from nq_baseline.features.tokenization import NqTokenizer
+    from nq_baseline.prediction.reader import Reader
 
-    if ModelSpec.exists(FLAGS.output_dir):
-        return ModelSpec.load(FLAGS.output_dir).long_answer_head
-    return FLAGS.long_answer_head
-
-
-def postprocess_config(long_head: bool, nbest: int = 0):
-    from nq_baseline.prediction.postprocess import PostprocessConfig
-
-    long_from = FLAGS.long_answer_from if FLAGS.long_answer_from != "auto" else ("head" if long_head else "span")
-    return PostprocessConfig(FLAGS.n_best_size, FLAGS.max_answer_length, FLAGS.use_answer_type, nbest,
-                             long_from, FLAGS.null_score, FLAGS.answer_type_scope, FLAGS.short_inside_long,
-                             FLAGS.lexical_weight)
-
-
-def _restored_model(config, long_head: bool):
-    from nq_baseline.model import checkpoints
-    from nq_baseline.model import modeling
-    from nq_baseline.model import training
-
-    model = modeling.build_nq_model(config, FLAGS.max_seq_length, long_answer_head=long_head)
-    step = training.restore_latest(model, FLAGS.output_dir)
+    spec = ModelSpec.load(FLAGS.output_dir) if ModelSpec.exists(FLAGS.output_dir) else None
+    long_head = spec.long_answer_head if spec else FLAGS.long_answer_head
+    try:
+        postprocess = program_flags.postprocess_config(
+            FLAGS.nbest_size_in_file if FLAGS.output_nbest_file else 0).for_model(long_head)
+    except ValueError as err:
+        fail(str(err))
+    model, step = checkpoints.restored_model(
+        lambda: modeling.build_nq_model(config, FLAGS.max_seq_length, long_answer_head=long_head),
+        FLAGS.output_dir, FLAGS.init_checkpoint)
     if step is not None:
         logging.info("Predicting with the checkpoint of step %d in %s", step, FLAGS.output_dir)
-        return model
-    if not FLAGS.init_checkpoint:
+    elif FLAGS.init_checkpoint:
+        logging.info("Predicting with --init_checkpoint %s", FLAGS.init_checkpoint)
+    else:
         fail(f"no checkpoint in --output_dir {FLAGS.output_dir} and no --init_checkpoint to predict with")
-    checkpoints.load_init_checkpoint(model, FLAGS.init_checkpoint)
-    logging.info("Predicting with --init_checkpoint %s", FLAGS.init_checkpoint)
-    return model
+    tokenizer = NqTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case) if FLAGS.vocab_file else None
+    return Reader(model, tokenizer, program_flags.feature_config(), postprocess, FLAGS.predict_batch_size,
+                  spec=spec, step=step)
 
 
-def do_predict(config) -> None:
-    from nq_baseline.prediction import streaming as predict
+def _predictions_from_file(reader):
+    """Predictions of --predict_file, windows made in memory (the Reader's path), streaming;
+    a repeated example id is refused where it occurs (predictions are made per id)."""
+    from nq_baseline.reading.nq_data import iter_documents
+
+    first_seen: dict[int, str] = {}
+
+    def documents():
+        for path, line, doc in iter_documents(FLAGS.predict_file, FLAGS.skip_bad_examples):
+            where = first_seen.setdefault(doc.example_id, f"{path}:{line}")
+            if where != f"{path}:{line}":
+                raise NqInputError(path, line, f"duplicate example_id {doc.example_id} (first at {where}): "
+                                   "prediction needs one example per id (nq_eval refuses repeated ids)")
+            yield doc.question_text, doc
+
+    return reader.answer_stream(documents(), kind="nq")
+
+
+def _predictions_from_records(reader):
+    """Predictions from --predict_precomputed_file's windows (whole and of --max_seq_length
+    positions, checked first), grouped by example with --predict_file's heads."""
     from nq_baseline.model import training
+    from nq_baseline.prediction import streaming
     from nq_baseline.prediction.lexical import read_heads_with_scores
     from nq_baseline.reading.nq_data import read_example_heads
 
-    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    pattern = FLAGS.predict_precomputed_file
+    read_heads = read_heads_with_scores if reader.postprocess.lexical_weight else read_example_heads
+    dataset = training.make_predict_dataset(pattern, FLAGS.predict_batch_size, FLAGS.max_seq_length)
+    return streaming.stream_predictions(read_heads(FLAGS.predict_file, FLAGS.skip_bad_examples),
+                                        streaming.iter_raw_results(reader.forward, dataset), reader.postprocess,
+                                        FLAGS.predict_file)
+
+
+def do_predict(config) -> None:
+    from nq_baseline.prediction import streaming
+
     t0 = time.time()
-    records = _prediction_records()
-    _check_records(records, "--predict_precomputed_file")
-    long_head = _has_long_head()
-    if FLAGS.long_answer_from == "head" and not long_head:
-        fail("--long_answer_from=head needs a model trained with --long_answer_head")
-    forward = predict.ForwardFunction(_restored_model(config, long_head))
-    dataset = training.make_predict_dataset(records, FLAGS.predict_batch_size, FLAGS.max_seq_length)
-    pp = postprocess_config(long_head, FLAGS.nbest_size_in_file if FLAGS.output_nbest_file else 0)
-    read_heads = read_heads_with_scores if pp.lexical_weight else read_example_heads
-    predictions = predict.stream_predictions(read_heads(FLAGS.predict_file, FLAGS.skip_bad_examples),
-                                             predict.iter_raw_results(forward, dataset), pp, FLAGS.predict_file)
-    path = FLAGS.output_prediction_file or os.path.join(FLAGS.output_dir, "predictions.json")
-    count = predict.write_predictions(path, predictions, FLAGS.output_nbest_file)
+    reader = _predicting_reader(config)
+    predictions = _predictions_from_records(reader) if FLAGS.predict_precomputed_file else \
+        _predictions_from_file(reader)
+    path = _prediction_path()
+    with _records_named(FLAGS.predict_precomputed_file or FLAGS.predict_file, "--predict_precomputed_file"):
+        count = streaming.write_predictions(path, predictions, FLAGS.output_nbest_file)
     logging.info("Wrote %d predictions to %s in %.1f s", count, path, time.time() - t0)
-    print(f"run_nq: wrote {count} predictions to {path}")
+    print(f"{PROGRAM}: wrote {count} predictions to {path}")
 
 
-def _load_config():
-    from nq_baseline.model import modeling
-
-    if not FLAGS.bert_config_file:
-        fail("--bert_config_file is required (or --output_dir of a trained model folder with --do_predict)")
-    if not os.path.isfile(FLAGS.bert_config_file):
-        fail(f"--bert_config_file {FLAGS.bert_config_file}: no such file")
-    try:
-        return modeling.BertConfig.from_json_file(FLAGS.bert_config_file)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        fail(f"{FLAGS.bert_config_file}: cannot read the model config ({err})")
+# --------------------------------------------------------------------------- main
 
 
 def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.do_train and not FLAGS.do_predict:
-        fail("at least one of --do_train and --do_predict must be set")
-    fileio.install_signal_cleanup()
-    from nq_baseline.model.checkpoints import CheckpointError
-    from nq_baseline.model.training import NonFiniteLossError, NoTrainingDataError
+    fileio.install_signal_cleanup(PROGRAM)
     try:
-        _apply_model_spec()
-        _validate_flags()
-        config = _load_config()
-        _validate(config)
+        spec = _apply_model_spec()
+        _check_flags()
+        _check_outputs()
+        if FLAGS.do_predict:
+            _first_example(FLAGS.predict_file)
+        cli.start_tensorflow()
+        if FLAGS.do_predict and FLAGS.predict_precomputed_file:
+            _check_prediction_records(FLAGS.predict_precomputed_file)
+        # A multi-worker strategy configures collective ops, which must happen before TensorFlow runs anything.
+        strategy = _strategy() if FLAGS.do_train else None
+        config = _load_config(spec)
+        _check_init_checkpoint()
         if FLAGS.do_train:
-            do_train(config)
+            do_train(config, strategy)
         if FLAGS.do_predict:
             do_predict(config)
-    except (NqInputError, CheckpointError, NoTrainingDataError, NonFiniteLossError) as err:
+    except (ValueError, TrainingStopped) as err:  # NqInputError, CheckpointError, bad settings
         fail(str(err))
     except OSError as err:
         fail(f"{getattr(err, 'filename', None) or ''}: {err.strerror or err}".lstrip(": "))
 
 
+def _strategy():
+    from nq_baseline.model import training
+
+    return training.make_strategy("tpu" if FLAGS.use_tpu else FLAGS.strategy)
+
+
 def run():
-    app.run(main, flags_parser=fileio.absl_flags_parser(PROGRAM))
+    cli.run_program(PROGRAM, main)
 
 
 if __name__ == "__main__":

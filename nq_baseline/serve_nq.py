@@ -24,13 +24,16 @@ import os
 import socket
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from nq_baseline.common import fileio
+from nq_baseline import program_flags
+from nq_baseline.common import cli
 from nq_baseline.common.errors import NqInputError
 
 FLAGS = flags.FLAGS
 PROGRAM = "serve_nq"
+
+program_flags.define_postprocess_flags()
 
 flags.DEFINE_string("model_dir", None, "A model folder left by run_nq --do_train (nq_model.json, checkpoints).")
 flags.DEFINE_string("host", "127.0.0.1", "Address to listen on (loopback by default).")
@@ -44,14 +47,15 @@ flags.DEFINE_bool("micro_batching", True, "Batch the windows of concurrent reque
 flags.DEFINE_integer("max_request_bytes", 32 << 20, "Refuse request bodies larger than this (HTTP 413).",
                      lower_bound=1024)
 flags.DEFINE_integer("max_questions", 32, "Most questions in one request.", lower_bound=1, upper_bound=10000)
-flags.DEFINE_integer("max_document_bytes", 16 << 20, "Refuse documents larger than this (HTTP 422).", lower_bound=1)
-flags.DEFINE_float("lexical_weight", 0.0, "> 0: weigh each paragraph's BM25 score for the question into the "
-                   "answer's score, times this (see run_nq --lexical_weight); 0: the model alone.", lower_bound=0.0)
+flags.DEFINE_integer("max_document_bytes", 16 << 20, "Refuse documents larger than this (HTTP 422).", lower_bound=1,
+                     upper_bound=1 << 34)
+flags.DEFINE_integer("max_paragraphs", 0, "Read at most this many long-answer candidates (paragraphs, tables, "
+                     "lists) of a document; 0: every one (a model trains on the first 47).", lower_bound=0)
 flags.DEFINE_enum("log_level", "info", ["critical", "error", "warning", "info", "debug"], "The server's log level.")
 
 
 def fail(message: str) -> None:
-    fileio.fail(PROGRAM, message)
+    cli.fail(PROGRAM, message)
 
 
 def check_flags() -> None:
@@ -84,13 +88,14 @@ def bind(host: str, port: int) -> socket.socket:
 
 def build_service():
     from nq_baseline.prediction.reader import Reader
-    from nq_baseline.serving.service import AnswerService, ServiceConfig, load_examples
+    from nq_baseline.serving.app import AnswerService, ServiceConfig
+    from nq_baseline.serving.view import load_examples
 
     try:
         reader = Reader.load(FLAGS.model_dir, batch_size=FLAGS.max_batch_windows,
-                             max_document_bytes=FLAGS.max_document_bytes,
-                             postprocess={"lexical_weight": FLAGS.lexical_weight})
-    except (NqInputError, ValueError, OSError) as err:
+                             max_document_bytes=FLAGS.max_document_bytes, postprocess=program_flags.postprocess_config(),
+                             max_contexts=FLAGS.max_paragraphs + 1 if FLAGS.max_paragraphs else 0)
+    except (ValueError, OSError) as err:  # NqInputError, CheckpointError, a setting the model cannot follow
         fail(f"--model_dir {FLAGS.model_dir}: {err}")
     examples = []
     if FLAGS.examples_file:
@@ -112,17 +117,22 @@ def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments: {' '.join(argv[1:])}")
     check_flags()
+    try:
+        program_flags.postprocess_config()
+    except ValueError as err:
+        fail(str(err))
     sock = bind(FLAGS.host, FLAGS.port)
+    cli.start_tensorflow()
     service = build_service()
     import uvicorn
 
-    from nq_baseline.serving.service import create_app
+    from nq_baseline.serving.app import create_app
 
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"{PROGRAM}: serving http://{shown}:{port}/ (model {FLAGS.model_dir}, step {service.reader.step}, "
           f"{len(service.examples)} examples)", flush=True)
-    logging.getLogger("nq_baseline.serving.service").setLevel(FLAGS.log_level.upper())
+    logging.getLogger("nq_baseline.serving").setLevel(FLAGS.log_level.upper())
     server = uvicorn.Server(uvicorn.Config(create_app(service), log_level=FLAGS.log_level, timeout_keep_alive=30))
     try:
         server.run(sockets=[sock])
@@ -131,7 +141,7 @@ def main(argv):
 
 
 def run():
-    app.run(main, flags_parser=fileio.absl_flags_parser(PROGRAM))
+    cli.run_program(PROGRAM, main)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from conftest import ROOT, real_input, require_nq_real
+from conftest import NQ_REAL, ROOT, real_input
 from nq_baseline.reading import nq_data
 from nq_baseline.reading.nq_data import Annotation, Candidate, NqDocument, ShortSpan
-from nq_baseline import wordnet_setup
+from nq_baseline.features import wordnet
 from nq_baseline.features.augment import (STOP_WORDS, SynonymSource, augment_copies, augment_document,
                                  copy_rng, has_long_answer)
 
@@ -30,13 +30,13 @@ FILLER = ["the", "of", "and", "in", "was", "which", ",", ".", "1984", "(", ")"]
 def syn():
     try:
         return SynonymSource()
-    except wordnet_setup.WordNetMissingError as err:
+    except wordnet.WordNetMissingError as err:
         pytest.skip(f"WordNet cannot be loaded, so augmentation cannot be tested: {err}")
 
 
 @pytest.fixture(scope="module")
 def wn(syn):
-    return wordnet_setup.load_wordnet()
+    return wordnet.load_wordnet()
 
 
 def make_doc(n_tokens=3000, seed=0, example_id=123, question="who played the main character in the film",
@@ -275,8 +275,7 @@ def test_synonym_table_is_reused_from_disk(syn, wn, tmp_path, monkeypatch):
 
 
 def test_real_nq_examples(syn, wn):
-    folder = require_nq_real()
-    pattern = str(folder / "*.jsonl.gz")
+    pattern = str(NQ_REAL / "*.jsonl.gz")
     docs = list(nq_data.read_documents(pattern))
     assert docs
     total = 0
@@ -313,7 +312,7 @@ def test_wordnet_setup_check_reports_ok(syn):
 
 
 def test_lexnames_table():
-    lines = wordnet_setup.lexnames_text().splitlines()
+    lines = wordnet.lexnames_text().splitlines()
     assert len(lines) == 45
     assert lines[0] == "00\tadj.all\t3" and lines[3] == "03\tnoun.Tops\t1" and lines[44] == "44\tadj.ppl\t3"
     assert lines[29] == "29\tverb.body\t2" and lines[28] == "28\tnoun.time\t1"
@@ -330,7 +329,7 @@ def test_missing_wordnet_error_names_both_remedies(tmp_path):
     os.makedirs(empty)
     proc = _python(
         "import sys, nltk; nltk.data.path[:] = [sys.argv[1]]\n"
-        "from nq_baseline.wordnet_setup import load_wordnet, WordNetMissingError\n"
+        "from nq_baseline.features.wordnet import load_wordnet, WordNetMissingError\n"
         "try:\n    load_wordnet()\nexcept WordNetMissingError as err:\n    print(err); sys.exit(3)\n",
         empty)
     assert proc.returncode == 3, proc.stdout + proc.stderr
@@ -344,7 +343,7 @@ def test_missing_wordnet_error_names_both_remedies(tmp_path):
 
 
 def test_install_into_an_empty_data_dir(tmp_path):
-    if wordnet_setup.find_debian_dir() is None:
+    if wordnet.find_debian_dir() is None:
         pytest.skip("Debian wordnet-base / wordnet-sense-index are not installed")
     target = str(tmp_path / "nltk_data")
     code = ("import sys, nltk; nltk.data.path[:] = []\n"

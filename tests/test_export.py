@@ -6,8 +6,9 @@ and NQ text; answer_text is compared with the Python path, `Reader.answer(questi
 kind="text")` (documents.document_from_text + features + the Keras model + postprocess).
 
 In-graph vs Python tokenization, differences found (test_word_pieces_*):
-- none on real text: every word of the NQ files in ../shared/data/nq-real and of the 39 SQuAD
-  articles (about 30k distinct words) gives the same pieces;
+- none on real text: every word of the NQ files in tests/data/nq-real and of the SQuAD slice
+  in tests/data/squad (about 9k distinct words; the 39 whole articles, about 30k, gave none
+  either) gives the same pieces;
 - over every code point 0..U+1FFFF, alone and inside a word, about 570 code points differ,
   all characters added to Unicode or given another category after the tables `tokenizers`
   was built with (its Rust crates know Unicode 8/9; TensorFlow's ICU and RE2 know 15): for
@@ -30,25 +31,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import NQ_REAL, SHARED, minilm_dir, require_nq_real, run_module
+from conftest import KNOWN_ANSWER, NQ_REAL, ROOT, minilm_dir, run_module
+from conftest import squad_slice as squad_articles
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SQUAD = SHARED / "squad" / "dev-v1.1-train39.json"
 TINY = dict(vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
             intermediate_size=128, max_position_embeddings=128)
 SPAN_SETTINGS = dict(long_answer_from="span", null_score="answer_type", short_inside_long=False,
                      n_best_size=10, max_answer_length=12)
-
-
-def require_squad() -> Path:
-    if not SQUAD.is_file():
-        pytest.skip(f"{SQUAD} absent: the real SQuAD file lives in ../shared/data (not in the repo)")
-    return SQUAD
-
-
-def squad_articles():
-    return json.loads(require_squad().read_text(encoding="utf-8"))["data"]
 
 
 def tiny_features():
@@ -122,11 +113,13 @@ def loaded(saved_export):
 @pytest.fixture(scope="module")
 def span_export(tiny, tmp_path_factory):
     """The same model exported by the library with the other post-processing choices."""
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import publish, saved_model
+    from nq_baseline.prediction.postprocess import PostprocessConfig
 
     out = tmp_path_factory.mktemp("export") / "span"
-    trained = export.load_trained_model(str(tiny[0]))
-    export.export_saved_model(trained, str(out), config=export.answer_config(trained.spec, **SPAN_SETTINGS))
+    trained = publish.load_trained_model(str(tiny[0]))
+    saved_model.export_saved_model(trained, str(out), config=saved_model.answer_config(
+        trained.spec, PostprocessConfig(**SPAN_SETTINGS)))
     return _load(out)
 
 
@@ -134,13 +127,10 @@ def reader(folder, **settings):
     """The Python path: the Reader, its default post-processing for the model with `settings`
     changed, the span always given (use_answer_type off, as answer_text)."""
     from nq_baseline.model.folder import ModelSpec
-    from nq_baseline.prediction.reader import Reader, default_postprocess
+    from nq_baseline.prediction.reader import Reader
 
-    head = ModelSpec.load(str(folder)).long_answer_head
-    if settings.get("long_answer_from") == "span":
-        head = False
-    settings = {k: v for k, v in settings.items() if k != "long_answer_from"}
-    return Reader.load(str(folder), postprocess=default_postprocess(head, use_answer_type=False, **settings))
+    contexts = ModelSpec.load(str(folder)).features.max_contexts  # answer_text reads the model's paragraphs
+    return Reader.load(str(folder), postprocess={"use_answer_type": False, **settings}, max_contexts=contexts)
 
 
 def reader_answer(python, question, context):
@@ -284,6 +274,29 @@ def test_answer_text_equals_reader_on_squad(tiny, loaded):
     assert {a["paragraph"] for a in got[60:66]} <= {0, 1, 2}  # max_contexts 4: 3 paragraphs
 
 
+def test_answer_text_gives_the_known_answer(known_answer_folder, tmp_path):
+    """The SavedModel alone, in a fresh process (TF Serving's view): the known-answer model's
+    answer, "1820", with its offsets and its paragraph, for a question over a text holding it."""
+    out = tmp_path / "saved"
+    proc = run_module("nq_baseline.export_nq", f"--model_dir={known_answer_folder}", f"--export_dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    context = ("The mill was rebuilt after the flood.\n\nThe town was founded in 1820 by Ada Corran.\n\n"
+               "Its market is held on the square.")
+    code = ("import json, sys, tensorflow as tf, tensorflow_text; m = tf.saved_model.load(sys.argv[1]); "
+            "a = m.signatures['answer_text'](question=tf.constant(['when was it founded']), "
+            "context=tf.constant([sys.argv[2]])); "
+            "print(json.dumps({k: v.numpy()[0].decode() if v.dtype == tf.string else v.numpy()[0].item() "
+            "for k, v in a.items()}))")
+    proc = subprocess.run([sys.executable, "-c", code, str(out), context], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    start = context.index(KNOWN_ANSWER)
+    assert (answer["answer"], answer["start_char"], answer["end_char"]) == (KNOWN_ANSWER, start, start + 4)
+    assert answer["paragraph"] == 1 and answer["long_answer"] == "The town was founded in 1820 by Ada Corran."
+    assert answer["answer_type"] == "SHORT"
+
+
 def test_answer_text_equals_reader_span_mode(tiny, span_export):
     """The other post-processing: long answer from the best span, null score with the
     answer-type log-odds, spans across paragraphs allowed, n_best_size 10, spans <= 12."""
@@ -321,7 +334,6 @@ def real_words():
 
     from tokenizers.pre_tokenizers import BertPreTokenizer
 
-    require_nq_real()
     words = set()
     for path in sorted(NQ_REAL.glob("*.jsonl.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
@@ -346,7 +358,7 @@ def test_word_pieces_equal_nq_tokenizer_on_real_text(tiny, loaded):
 
     tokenizer = NqTokenizer(str(tiny[0] / "vocab.txt"))
     words = real_words()
-    assert len(words) > 20000
+    assert len(words) > 9000
     graph = _word_pieces(loaded, words)
     python = tokenizer.word_ids(words)
     differences = [w for w, g, p in zip(words, graph, python) if g != p]
@@ -382,12 +394,12 @@ def test_word_boundaries_equal_bert_pre_tokenizer():
     newer than tokenizers' tables, as above)."""
     from tokenizers.pre_tokenizers import BertPreTokenizer
 
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import text_graph
 
     pre = BertPreTokenizer()
     points = [c for c in range(0x20000) if not 0xD800 <= c <= 0xDFFF]
     texts = [f"ab{chr(c)}cd e" for c in points]
-    words, begin, end = export.split_words(texts)
+    words, begin, end = text_graph.split_words(texts)
     words, begin, end = words.to_list(), begin.to_list(), end.to_list()
     differ = []
     for i, text in enumerate(texts):
@@ -408,7 +420,7 @@ def test_word_boundaries_equal_bert_pre_tokenizer():
 @pytest.fixture(scope="module")
 def minilm_hf(tmp_path_factory, nq_vocab):
     """A model folder with the real MiniLM-L6 encoder (and a random head), exported as HF."""
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import hf, publish
     from nq_baseline.features.windows import FeatureConfig
     from nq_baseline.model.modeling import BertConfig
 
@@ -416,8 +428,8 @@ def minilm_hf(tmp_path_factory, nq_vocab):
     config = BertConfig.from_json_file(str(minilm_dir() / "config.json"))
     features = FeatureConfig(max_seq_length=128, doc_stride=64, max_query_length=32)
     model = make_model_dir(root / "model", config, features, nq_vocab, seed=3, init=minilm_dir())
-    trained = export.load_trained_model(str(root / "model"))
-    out = export.export_hf(trained, str(root / "hf"))
+    trained = publish.load_trained_model(str(root / "model"))
+    out = hf.export_hf(trained, str(root / "hf"))
     return Path(out), model, features
 
 
@@ -443,7 +455,7 @@ def test_hf_logits_equal_pytorch(minilm_hf):
     from safetensors.numpy import load_file
     from transformers import BertForQuestionAnswering
 
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import hf
 
     folder, model, features = minilm_hf
     batch = squad_windows(model, features, folder / "vocab.txt")
@@ -458,7 +470,7 @@ def test_hf_logits_equal_pytorch(minilm_hf):
     assert np.abs(ours["start_logits"]).max() > 1.0  # a head that matters
     np.testing.assert_allclose(out.start_logits.numpy(), ours["start_logits"], atol=1e-4)
     np.testing.assert_allclose(out.end_logits.numpy(), ours["end_logits"], atol=1e-4)
-    head = load_file(str(folder / export.HEAD_FILE))
+    head = load_file(str(folder / hf.HEAD_FILE))
     cls = out.hidden_states[-1][:, 0].numpy()
     pooled = np.tanh(cls @ head["bert.pooler.dense.weight"].T + head["bert.pooler.dense.bias"])
     answer_type = pooled @ head["answer_type_output_weights"].T + head["answer_type_output_bias"]
@@ -479,7 +491,7 @@ def test_hf_weights_load_back_through_the_loader_table(minilm_hf, tmp_path):
 
     from safetensors.numpy import load_file, save_file
 
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import hf
 
     folder, model, features = minilm_hf
     # The loader wants the pooler, which BertForQuestionAnswering has no place for: it is in
@@ -488,7 +500,7 @@ def test_hf_weights_load_back_through_the_loader_table(minilm_hf, tmp_path):
     both.mkdir()
     shutil.copy(folder / "config.json", both / "config.json")
     tensors = load_file(str(folder / "model.safetensors"))
-    tensors.update({k: v for k, v in load_file(str(folder / export.HEAD_FILE)).items() if k.startswith("bert.")})
+    tensors.update({k: v for k, v in load_file(str(folder / hf.HEAD_FILE)).items() if k.startswith("bert.")})
     save_file(tensors, str(both / "model.safetensors"))
     keras.utils.set_random_seed(11)
     back = modeling.build_nq_model(model.config, features.max_seq_length)
@@ -525,40 +537,24 @@ def test_hf_tokenizer_equals_nq_tokenizer_offline(minilm_hf, monkeypatch):
     assert pair["token_type_ids"] == [0, 0, 0, 0, 1, 1]
 
 
-def _question_answering_pipeline_available() -> bool:
-    from transformers.pipelines import SUPPORTED_TASKS
-
-    return "question-answering" in SUPPORTED_TASKS
-
-
-def test_hf_pipeline_question_answering_offline(minilm_hf, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import transformers
-
-    if not _question_answering_pipeline_available():
-        pytest.skip(f"transformers {transformers.__version__} has no question-answering pipeline (removed in "
-                    "5.x); test_hf_extractive_answer_offline decodes the same way by hand")
-    folder = str(minilm_hf[0])
-    paragraph = squad_articles()[0]["paragraphs"][0]
-    qa = transformers.pipeline("question-answering", model=folder, tokenizer=folder)
-    answer = qa(question=paragraph["qas"][0]["question"], context=paragraph["context"], max_seq_len=128,
-                doc_stride=64)
-    assert answer["answer"] and paragraph["context"][answer["start"]:answer["end"]] == answer["answer"]
-
-
-def test_hf_extractive_answer_offline(minilm_hf, monkeypatch):
-    """What the question-answering pipeline does, with the Auto classes, offline: overflowing
-    windows with offsets, the best start/end over context tokens, its text in the context."""
+def test_hf_export_gives_transformers_the_known_answer(known_answer_folder, tmp_path, monkeypatch):
+    """The Hugging Face folder in transformers' hands (PyTorch, its own tokenizer and windows, the
+    extractive decoding of its question-answering pipeline done by hand, as the pipeline is gone
+    from transformers 5): the known-answer model's answer, "1820", at its place in the context."""
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    folder = str(minilm_hf[0])
+    proc = run_module("nq_baseline.export_nq", f"--model_dir={known_answer_folder}", f"--export_dir={tmp_path / 'hf'}",
+                      "--format=hf")
+    assert proc.returncode == 0, proc.stderr
+    folder = str(tmp_path / "hf")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForQuestionAnswering.from_pretrained(folder).eval()
-    paragraph = squad_articles()[0]["paragraphs"][0]
-    context = paragraph["context"]
-    enc = tokenizer(paragraph["qas"][0]["question"], context, truncation="only_second", max_length=128, stride=64,
+    context = " ".join(["The mill by the river was rebuilt after the flood and the bridge was widened."] * 8
+                       + ["The town was founded in 1820 by Ada Corran."]
+                       + ["Its market is held on the square every week in summer."] * 8)
+    enc = tokenizer("when was the town founded", context, truncation="only_second", max_length=128, stride=32,
                     return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length",
                     return_tensors="pt")
     assert enc["input_ids"].shape[0] >= 2  # several windows
@@ -576,7 +572,7 @@ def test_hf_extractive_answer_offline(minilm_hf, monkeypatch):
                         best = (score, w, s, e)
     _, w, s, e = best
     start, end = int(enc["offset_mapping"][w, s, 0]), int(enc["offset_mapping"][w, e, 1])
-    assert 0 <= start < end <= len(context) and context[start:end].strip()
+    assert context[start:end] == KNOWN_ANSWER and start == context.index(KNOWN_ANSWER)
 
 
 # ----------------------------------------------------------------------------- CLI and publishing
@@ -663,9 +659,9 @@ def test_cli_model_folder_errors_and_overwrite(tiny, tmp_path):
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").is_file()
     from safetensors.numpy import load_file
 
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import hf
 
-    head = load_file(str(out / export.HEAD_FILE))  # the tiny model has the long-answer head
+    head = load_file(str(out / hf.HEAD_FILE))  # the tiny model has the long-answer head
     np.testing.assert_array_equal(head["long_output_weights"], tiny[1].head.long_output_weights.numpy())
     assert "long-answer head" in (out / "README.md").read_text()
     assert json.loads((out / "nq_export.json").read_text())["step"] == 5
@@ -673,32 +669,33 @@ def test_cli_model_folder_errors_and_overwrite(tiny, tmp_path):
 
 
 def test_publish_failure_leaves_nothing_and_keeps_the_old_export(tmp_path):
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import publish
 
     def broken(folder):
         Path(folder, "half.bin").write_bytes(b"x" * 100)
         raise RuntimeError("disk on fire")
 
     with pytest.raises(RuntimeError):
-        export.publish(str(tmp_path / "new"), False, broken)
+        publish.publish(str(tmp_path / "new"), False, broken)
     assert not (tmp_path / "new").exists() and _left_behind(tmp_path) == []
     old = tmp_path / "old"
     old.mkdir()
     (old / "a.txt").write_text("old")
     with pytest.raises(RuntimeError):
-        export.publish(str(old), True, broken)
+        publish.publish(str(old), True, broken)
     assert os.listdir(old) == ["a.txt"] and _left_behind(tmp_path) == []
-    export.publish(str(old), True, lambda folder: Path(folder, "b.txt").write_text("new"))
+    publish.publish(str(old), True, lambda folder: Path(folder, "b.txt").write_text("new"))
     assert os.listdir(old) == ["b.txt"] and _left_behind(tmp_path) == []
 
 
 def test_answer_text_refuses_settings_it_cannot_follow(tiny, tmp_path):
     """The graph decides the form from the winning window and has no BM25: a library export
     asked for either is an ExportError, and nothing is written."""
-    from nq_baseline.export import saved_model as export
+    from nq_baseline.export import exporter, publish
+    from nq_baseline.prediction.postprocess import PostprocessConfig
 
     for settings, named in (({"answer_type_scope": "example"}, "answer_type_scope"),
                             ({"lexical_weight": 0.5}, "lexical weight")):
-        with pytest.raises(export.ExportError, match=named):
-            export.export(str(tiny[0]), str(tmp_path / "x"), **settings)
+        with pytest.raises(publish.ExportError, match=named):
+            exporter.export(str(tiny[0]), str(tmp_path / "x"), postprocess=PostprocessConfig(**settings))
     assert not (tmp_path / "x").exists()

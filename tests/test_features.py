@@ -9,12 +9,12 @@ import random
 import numpy as np
 import pytest
 
-from conftest import NQ_REAL, prepare_config, real_input, require_nq_real, synthetic_nq
+from conftest import NQ_REAL, prepare_config, real_input, synthetic_nq
 from nq_baseline.features import windows as F
 from nq_baseline.reading import nq_data
 from nq_baseline.features import records as R
 from nq_baseline.reading.nq_data import Annotation, Candidate, NqDocument
-from nq_baseline.features.prepare import iter_features
+from support import iter_features, serialize_feature
 from nq_baseline.features.tokenization import NqTokenizer
 
 
@@ -23,7 +23,6 @@ def _doc_pieces(tok, doc, t):
 
 
 def test_prediction_windows_follow_bert_joint_layout(nq_vocab):
-    require_nq_real()
     tok = NqTokenizer(str(nq_vocab))
     cfg = prepare_config(nq_vocab, is_training=False)
     n_docs = 0
@@ -83,7 +82,6 @@ def test_prediction_windows_follow_bert_joint_layout(nq_vocab):
 
 
 def test_training_labels_decode_to_the_gold_answer(nq_vocab, tmp_path):
-    require_nq_real()
     cfg = prepare_config(nq_vocab, is_training=True, include_unknowns=1.0)
     checked = 0
     for doc, ex, feats in iter_features(str(real_input(tmp_path, copies=1, annotated_only=True)), cfg):
@@ -111,7 +109,6 @@ def test_training_labels_decode_to_the_gold_answer(nq_vocab, tmp_path):
 
 def test_simplified_and_original_formats_give_identical_features(nq_vocab, tmp_path):
     """The original example rewritten in the simplified format gives the same features."""
-    require_nq_real()
     raw = gzip.open(NQ_REAL / "nq-dev-full-1.jsonl.gz", "rb").readline()
     obj = json.loads(raw)
     assert all(nq_data.is_html_token(t["token"]) == t["html_token"] for t in obj["document_tokens"]), \
@@ -275,7 +272,7 @@ def test_marker_lists_round_trip_through_records_and_the_parser(nq_vocab, tmp_pa
         feats = F.make_features(F.build_example(doc, cfg), tok, cfg, training_mode, random.Random(1))
         ids = [F.unique_id(7, f.doc_span_index) for f in feats]
         blobs = R.serialize_features(feats, training_mode, ids)
-        assert blobs == [R.serialize_feature(f, training_mode, u) for f, u in zip(feats, ids)]
+        assert blobs == [serialize_feature(f, training_mode, u) for f, u in zip(feats, ids)]
         path = tmp_path / f"r{int(training_mode)}.tfrecord"
         with tf.io.TFRecordWriter(str(path)) as w:
             for b in blobs:

@@ -9,7 +9,7 @@ import bm25s
 import numpy as np
 import pytest
 
-from conftest import NQ_REAL, require_nq_real
+from conftest import NQ_REAL
 from nq_baseline.prediction import lexical
 from nq_baseline.prediction import postprocess as P
 from nq_baseline.reading.nq_data import Candidate, read_documents
@@ -45,7 +45,6 @@ def test_scores_equal_the_bm25s_library():
 
 
 def test_scores_equal_the_bm25s_library_on_real_nq():
-    require_nq_real()
     for d in read_documents(str(NQ_REAL / "*.jsonl.gz")):
         got = lexical.candidate_scores(d.question_text, d.tokens, d.candidates)
         np.testing.assert_allclose(got, _bm25s_scores(d.question_text, d.tokens, d.candidates), rtol=1e-5, atol=1e-7)
@@ -116,12 +115,14 @@ def test_the_weight_needs_the_overlap_and_a_sane_value():
     assert alone == given
 
 
-def test_heads_with_scores_match_the_documents_on_real_nq():
-    require_nq_real()
+def test_streamed_heads_carry_the_bm25s_scores_of_their_documents_on_real_nq():
+    """The heads the records path of run_nq streams: each example's id, its candidates, and the
+    bm25s library's scores of its question over its own paragraphs."""
     pattern = str(NQ_REAL / "*.jsonl.gz")
     docs = list(read_documents(pattern))
     heads = list(lexical.read_heads_with_scores(pattern))
     assert [h.example_id for h in heads] == [d.example_id for d in docs]
     for h, d in zip(heads, docs):
         assert h.candidates == d.candidates
-        assert np.array_equal(h.lexical_scores, lexical.candidate_scores(d.question_text, d.tokens, d.candidates))
+        np.testing.assert_allclose(h.lexical_scores, _bm25s_scores(d.question_text, d.tokens, d.candidates),
+                                   rtol=1e-5, atol=1e-7)

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from conftest import NQ_REAL, ROOT, require_nq_real
+from conftest import NQ_REAL, ROOT
 from nq_baseline.prediction import postprocess as P
 
 _spec = importlib.util.spec_from_file_location("mine_hard_negatives", ROOT / "tools" / "mine_hard_negatives.py")
@@ -30,7 +30,6 @@ def test_window_score_is_the_best_span_of_the_post_processing():
 
 
 def test_mined_records_are_the_highest_scored_null_windows(random_model_folder, tmp_path):
-    require_nq_real()
     from nq_baseline import Reader
     from nq_baseline.model import training
 

@@ -55,12 +55,16 @@ def test_config_from_google_and_hf_json(tmp_path):
     google = dict(TINY)
     (tmp_path / "bert_config.json").write_text(json.dumps(google))
     c = BertConfig.from_json_file(str(tmp_path / "bert_config.json"))
-    assert c == tiny_config() and c.layer_norm_eps == 1e-12
+    # Google's BERT code computes "gelu" with the tanh approximation: its configs mean that
+    assert c == tiny_config(hidden_act="gelu_new") and c.layer_norm_eps == 1e-12
+    assert BertConfig.from_json_file(str(tmp_path / "bert_config.json"), google=False) == tiny_config()
+    (tmp_path / "ours.json").write_text(tiny_config().to_json_string())  # ours say whose names they use
+    assert BertConfig.from_json_file(str(tmp_path / "ours.json")) == tiny_config()
     hf = dict(TINY, layer_norm_eps=1e-7, model_type="bert", architectures=["BertModel"],
               pad_token_id=0, position_embedding_type="absolute", use_cache=True)
     (tmp_path / "config.json").write_text(json.dumps(hf))
     c = BertConfig.from_json_file(str(tmp_path / "config.json"))
-    assert c.layer_norm_eps == 1e-7 and c.hidden_size == 16
+    assert c.layer_norm_eps == 1e-7 and c.hidden_size == 16 and c.hidden_act == "gelu"  # transformers': erf
     assert checkpoints.config_from_checkpoint_path(str(tmp_path / "bert_model.ckpt")).hidden_size == 16
     with pytest.raises(ValueError, match="multiple"):
         tiny_config(num_attention_heads=3)

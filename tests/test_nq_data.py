@@ -2,34 +2,11 @@
 
 import gzip
 import json
-import os
 
 import pytest
 
 from conftest import synthetic_nq
 from nq_baseline.reading import nq_data
-
-
-@pytest.mark.parametrize("block_size", [5, 64, 1 << 22])
-def test_line_refs_read_back_the_same_lines(tmp_path, block_size):
-    """Workers read plain files themselves from (offset, length) references: the lines, their
-    numbers and the blank lines skipped are those of the plain line reader, whatever the
-    buffer boundaries, and gzip lines come through as bytes."""
-    lines = [b'{"a": 1}\n', b"\n", b"   \n", b'  {"b": 2}\r\n', b'{"c": "' + b"x" * 300 + b'"}\n',
-             b"\t\n", b'{"d": 4}']  # the last line has no newline
-    plain = tmp_path / "p.jsonl"
-    plain.write_bytes(b"".join(lines))
-    packed = tmp_path / "p.jsonl.gz"
-    packed.write_bytes(gzip.compress(b"".join(lines)))
-    for path in (plain, packed):
-        reader = nq_data.LineReader()
-        refs = list(nq_data.iter_line_refs(str(path), block_size=block_size))
-        got = [(p, n, reader.read(p, n, ref)) for p, n, ref in refs]
-        assert got == list(nq_data.iter_lines(str(path)))
-        assert [n for _, n, _ in got] == [1, 4, 5, 7]
-        assert all(isinstance(ref, nq_data.LineRef) == (path == plain) for _, _, ref in refs)
-        reader.close()
-
 
 
 # --------------------------------------------------------------------------- validation (bad input)
@@ -88,17 +65,12 @@ def test_training_needs_annotations():
     assert nq_data.parse_line(_line(good), training=True).annotations[0].candidate_index == 2
 
 
-def test_directory_input_is_named():
-    with pytest.raises(nq_data.NqInputError, match="is a directory"):
-        list(nq_data.iter_lines(os.path.dirname(__file__)))
-
-
 def test_documents_without_byte_offsets_are_otherwise_the_same():
     """parse_line(byte_offsets=False), what prepare reads features from, keeps every field
     but the tokens' byte offsets, on a real NQ example (original format)."""
-    from conftest import require_nq_real
+    from conftest import NQ_REAL
 
-    path = require_nq_real() / "nq-dev-full-1.jsonl.gz"
+    path = NQ_REAL / "nq-dev-full-1.jsonl.gz"
     raw = gzip.open(path, "rb").readline()
     full = nq_data.parse_line(raw, str(path), 1, training=True)
     lean = nq_data.parse_line(raw, str(path), 1, training=True, byte_offsets=False)

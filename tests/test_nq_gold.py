@@ -11,7 +11,7 @@ import threading
 import orjson
 import pytest
 
-from conftest import NQ_REAL, NULL, gold_example, require_nq_real, small_gold, span, write_gold
+from conftest import NQ_REAL, NULL, gold_example, small_gold, span, write_gold
 from nq_baseline.evaluation import gold as nq_gold
 from nq_baseline.evaluation.gold import GoldDataError
 
@@ -20,7 +20,6 @@ SIMPLIFIED = NQ_REAL / "nq-simplified-4.jsonl.gz"
 
 
 def test_fast_annotation_extraction_equals_full_parse():
-    require_nq_real()
     for path in (DEV_FULL, SIMPLIFIED):
         for raw in gzip.open(path):
             raw = raw.rstrip(b"\n")
@@ -56,8 +55,7 @@ def test_small_blocks_and_prefetch_thread_read_the_same(tmp_path, monkeypatch):
     files = [small_gold(tmp_path, "a.jsonl.gz", eids=range(1, 40)), small_gold(tmp_path, "b.jsonl", False)]
     (tmp_path / "m.gz").write_bytes(files[0].read_bytes() + gzip.compress(b"\n\n") + b"\0" * 5)
     files.append(tmp_path / "m.gz")
-    if NQ_REAL.is_dir():
-        files += [DEV_FULL, SIMPLIFIED]
+    files += [DEV_FULL, SIMPLIFIED]
     expected = [nq_gold.load_gold(str(f)).examples for f in files]
     blob = gzip.compress(b"".join(orjson.dumps(gold_example(i, [(NULL, [], "NONE")])) + b"\n" for i in range(300)))
     (tmp_path / "trunc.gz").write_bytes(blob[:-30])
@@ -131,20 +129,31 @@ def test_gold_cache_round_trip(tmp_path, monkeypatch):
 
 
 def test_cache_on_real_read_only_data(tmp_path, monkeypatch):
-    require_nq_real()
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    # Never write into the shared data: default location only where it is marked read-only.
-    where = {} if not nq_gold._dir_writable(str(DEV_FULL.parent)) else {"cache_dir": tmp_path}
-    first = nq_gold.load_gold(str(DEV_FULL), cache_gold_data=True, **where)
-    second = nq_gold.load_gold(str(DEV_FULL), cache_gold_data=True, **where)
-    assert first.examples == second.examples and second.from_cache.startswith(str(tmp_path))
+    """Real gold in a folder marked read-only (as CI lays shared data): the cache goes to the
+    user's cache folder, nothing is written beside the gold, even for root."""
+    import shutil
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    gold = folder / DEV_FULL.name
+    shutil.copyfile(DEV_FULL, gold)
+    folder.chmod(0o555)
+    try:
+        first = nq_gold.load_gold(str(gold), cache_gold_data=True)
+        second = nq_gold.load_gold(str(gold), cache_gold_data=True)
+        assert sorted(p.name for p in folder.iterdir()) == [DEV_FULL.name]
+    finally:
+        folder.chmod(0o755)
+    assert first.examples == second.examples and first.examples
+    assert second.from_cache.startswith(str(tmp_path / "cache"))
 
 
 def test_cache_misses_gold_rewritten_at_equal_size_and_mtime(tmp_path):
     """The issue's case: gold rewritten at the same size with its mtime restored must not
     give the old metrics (a size + mtime key reported long F1 1.0 here, 0.0 being true)."""
     from conftest import prediction, write_preds
-    from nq_baseline import nq_eval
+    from nq_baseline.evaluation import scorer as nq_eval
 
     gold_path = tmp_path / "dev.jsonl"
     right = [gold_example(e, [(span(0, 5, 10, 12), [], "NONE")] * 2) for e in (1, 2)]

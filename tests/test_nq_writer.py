@@ -7,7 +7,7 @@ import pytest
 from nq_baseline.reading import nq_data
 
 from nq_baseline.reading import nq_writer
-from nq_baseline.reading.nq_writer import Answer
+from nq_baseline.reading.nq_writer import GoldAnswer
 
 
 def test_writer_title_and_paragraphs():
@@ -19,8 +19,8 @@ def test_writer_title_and_paragraphs():
     span = nq_writer.char_span_to_word_span(offsets, 15, 23)  # "New York"
     assert words[span[0]:span[1]] == ["New", "York"]
     blocks = [("p", "Nikola Tesla was an inventor ."), ("p", words)]
-    original, simplified = nq_writer.build_example(2 ** 62 + 7, "where did tesla move", "Nikola Tesla", blocks,
-                                                   [Answer(1, span=span), None])
+    original, simplified = nq_writer.nq_examples(2 ** 62 + 7, "where did tesla move", "Nikola Tesla", blocks,
+                                                   [GoldAnswer(1, span=span), None])
     for obj in (original, simplified):
         doc = nq_data.parse_line(json.dumps(obj).encode())
         assert doc.example_id == 2 ** 62 + 7
@@ -35,9 +35,9 @@ def test_writer_title_and_paragraphs():
 def test_writer_nested_and_escaping():
     blocks = [("h2", "Facts"), ("table", [[("th", "Name"), ("th", "Value")], ["A&B", "<x"]]),
               ("ul", ["one two", ["three"]])]
-    original, _ = nq_writer.build_example(-5, "q", "T", blocks,
-                                          [Answer(1, nested=1, span=(0, 2)), Answer(2, span=[(0, 1), (2, 3)]),
-                                           Answer(2, nested=0, yes_no="YES")], html_style="wiki")
+    original, _ = nq_writer.nq_examples(-5, "q", "T", blocks,
+                                          [GoldAnswer(1, nested=1, span=(0, 2)), GoldAnswer(2, span=[(0, 1), (2, 3)]),
+                                           GoldAnswer(2, nested=0, yes_no="YES")], html_style="wiki")
     doc = nq_data.document_from_json(original)
     assert [c.top_level for c in doc.candidates] == [True, False, False, True, False, False]
     raw = original["document_html"].encode()
@@ -55,12 +55,12 @@ def test_writer_nested_and_escaping():
     ([("p", ["<P>"])], None, "HTML tag"),
     ([("p", [""])], None, "non-empty"),
     ([("div", "a")], None, "unknown kind"),
-    ([("p", "a b")], Answer(3), "out of range"),
-    ([("h2", "a b")], Answer(0), "heading"),
-    ([("ul", ["a"])], Answer(0, nested=2), "nested index"),
-    ([("p", "a b")], Answer(0, span=(1, 3)), "short answer"),
-    ([("p", "a b")], Answer(0, yes_no="MAYBE"), "yes_no"),
+    ([("p", "a b")], GoldAnswer(3), "out of range"),
+    ([("h2", "a b")], GoldAnswer(0), "heading"),
+    ([("ul", ["a"])], GoldAnswer(0, nested=2), "nested index"),
+    ([("p", "a b")], GoldAnswer(0, span=(1, 3)), "short answer"),
+    ([("p", "a b")], GoldAnswer(0, yes_no="MAYBE"), "yes_no"),
 ])
 def test_writer_rejects(blocks, answer, message):
     with pytest.raises(ValueError, match=message):
-        nq_writer.build_example(1, "q", "T", blocks, [answer])
+        nq_writer.nq_examples(1, "q", "T", blocks, [answer])

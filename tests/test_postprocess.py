@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from conftest import NQ_REAL, require_nq_real
+from conftest import NQ_REAL
 from nq_baseline.features import windows as F
 from nq_baseline.prediction import postprocess as P
 from nq_baseline.reading.nq_data import Candidate
-from nq_baseline.features.prepare import PrepareConfig, iter_features
+from nq_baseline.features.prepare import PrepareConfig
+from support import iter_features
 
 SEQ = 16
 
@@ -83,39 +84,17 @@ def test_answer_type_head_shapes_the_answer(kind, yes_no, n_short):
 
 
 def test_example_without_windows_gets_a_null_prediction():
-    out = P.compute_predictions([type("D", (), {"example_id": 3, "candidates": CANDS})()], [])
-    pred = out[0].prediction
+    pred = P.predict_example(3, CANDS, []).prediction
     assert pred["example_id"] == 3 and pred["long_answer_score"] == P.NULL_SCORE
-    assert pred["long_answer"]["start_token"] == -1
-
-
-def test_grouping_by_unique_id_is_exact_for_64bit_ids():
-    ids = [2**63 - 2, -(2**63) + 10, 5_000_000_000_123]
-    docs = [type("D", (), {"example_id": i, "candidates": CANDS})() for i in ids]
-    results = []
-    for eid in ids:
-        for k in range(3):
-            results.append(_result({6: 1.0}, {7: 1.0}, TOKEN_MAP, uid=F.unique_id(eid, k)))
-    grouped = P.group_results(results, ids)
-    assert [len(grouped[i]) for i in ids] == [3, 3, 3]
-    assert grouped[2**63 - 2][2].unique_id == -(2**63)  # wrapped, yet assigned to the right example
-    with pytest.raises(ValueError, match="belongs to no example"):
-        P.group_results([_result({}, {}, TOKEN_MAP, uid=42)], ids)
-    assert len(P.compute_predictions(docs, results)) == 3
-    # adjacent ids make bert_joint's unique ids collide; our records' example_ids keep them apart
-    ids = [1000, 1001]
-    results = [_result({}, {}, TOKEN_MAP, uid=F.unique_id(e, k), eid=e, span=k) for e in ids for k in range(2)]
-    grouped = P.group_results(results, ids)
-    assert [r.doc_span_index for r in grouped[1000]] == [0, 1] and len(grouped[1001]) == 2
+    assert pred["long_answer"]["start_token"] == -1 and pred["yes_no_answer"] == "NONE"
 
 
 def test_oracle_logits_round_trip_through_features_and_nq_eval(nq_vocab):
     """Logits pointing at the gold tokens through token_map give official F1 = 1 on real NQ."""
-    from nq_baseline import nq_eval
+    from nq_baseline.evaluation import scorer as nq_eval
 
-    require_nq_real()
     cfg = PrepareConfig(vocab_file=str(nq_vocab), is_training=False)
-    docs, results = [], []
+    docs, results = [], {}
     for doc, ex, feats in iter_features(str(NQ_REAL / "*.jsonl.gz"), cfg):
         annotation, idx, short = F.first_annotation(doc)
         if annotation is None or short is None or not doc.candidates[idx].top_level:
@@ -129,11 +108,12 @@ def test_oracle_logits_round_trip_through_features_and_nq_eval(nq_vocab):
             if s.max() > 0:  # the first piece of the first token, the last piece of the last one
                 s[np.argmax(s) + 1:] = 0
                 e[:len(e) - np.argmax(e[::-1]) - 1] = 0
-            results.append(P.RawResult(F.unique_id(doc.example_id, f.doc_span_index), s, e,
-                                       np.asarray([0, 0, 0, 5, 0], np.float32), f.token_map, doc.example_id,
-                                       f.doc_span_index))
+            results.setdefault(doc.example_id, []).append(P.RawResult(
+                F.unique_id(doc.example_id, f.doc_span_index), s, e, np.asarray([0, 0, 0, 5, 0], np.float32),
+                f.token_map, doc.example_id, f.doc_span_index))
     assert len(docs) >= 2
-    preds = P.predictions_json(P.compute_predictions(docs, results))
+    preds = P.predictions_json(P.predict_example(d.example_id, d.candidates, results.get(d.example_id, []))
+                               for d in docs)
     by_id = {p["example_id"]: p for p in preds["predictions"]}
     gold_file = str(NQ_REAL / "nq-simplified-4.jsonl.gz")
     metrics = nq_eval.evaluate(gold_file, {"predictions": [by_id[d.example_id] for d in docs
@@ -150,7 +130,6 @@ def test_predict_raw_keeps_negative_and_64bit_example_ids(nq_vocab, tmp_path):
     from nq_baseline.model import training
     from nq_baseline.features.prepare import prepare
 
-    require_nq_real()
     records = tmp_path / "p.tfrecord"
     prepare(str(NQ_REAL / "*.jsonl.gz"), str(records), PrepareConfig(vocab_file=str(nq_vocab), is_training=False,
                                                                       features=F.FeatureConfig(max_seq_length=128)))

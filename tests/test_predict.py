@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import NQ_REAL, TINY_SEQ, require_nq_real, run_module, tiny_model, write_tiny_records
+from conftest import NQ_REAL, TINY_SEQ, run_module, tiny_model, write_tiny_records
 from nq_baseline.features import windows as F
 from nq_baseline.common import fileio
 from nq_baseline.model import modeling
@@ -15,7 +15,7 @@ from nq_baseline.prediction import streaming as predict
 from nq_baseline.model import training
 from nq_baseline.prediction import postprocess as P
 from nq_baseline.common.errors import NqInputError
-from nq_baseline.reading.nq_data import Candidate, ExampleHead, read_documents
+from nq_baseline.reading.nq_data import Candidate, ExampleHead
 
 
 def test_raw_results_keep_64_bit_ids_in_order(tmp_path):
@@ -67,14 +67,36 @@ def test_grouping_refuses_duplicates_and_foreign_records():
         list(predict.group_by_example(_heads([4]), iter([_raw(4, 4, 0), _raw(9, 9, 0)])))
 
 
-def test_streaming_equals_the_whole_file_computation():
-    ids = [3, 9, -2**40]
-    results = [_raw(F.unique_id(e, k), e, k) for e in ids for k in range(2)]
-    config = P.PostprocessConfig(n_best_size=3, nbest=2)
-    streamed = list(predict.stream_predictions(_heads(ids), iter(results), config))
-    whole = P.compute_predictions(_heads(ids), results, config)
-    assert [s.prediction for s in streamed] == [w.prediction for w in whole]
-    assert [s.nbest for s in streamed] == [w.nbest for w in whole]
+def _known_window(example_id, k, start_at, end_at, value):
+    """A window whose best span is [start_at, end_at] with score 2 * value ([CLS] logits are 0),
+    positions 2..6 reading NQ tokens 10 + 5k .. 14 + 5k."""
+    start, end = np.full(8, -10.0, np.float32), np.full(8, -10.0, np.float32)
+    start[0] = end[0] = 0.0
+    start[start_at], end[end_at] = value, value
+    token_map = np.asarray([-1, -1] + [10 + 5 * k + i for i in range(5)] + [-1])
+    return P.RawResult(F.unique_id(example_id, k), start, end, np.asarray([0, 0, 0, 5, 0], np.float32),
+                       token_map, example_id, k)
+
+
+def test_streaming_gives_each_example_its_known_answer():
+    """Hand-made windows with known best spans: each example's prediction, streamed as its last
+    window comes in, is the span and score worked out by hand (windows of another example, or
+    none at all, change nothing)."""
+    heads = [ExampleHead(e, [Candidate(0, 40, True)]) for e in (3, 9, -2**40, 77)]
+    results = [_known_window(3, 0, 2, 3, 1.5), _known_window(3, 1, 4, 5, 2.5),  # window 1 wins: 5.0
+               _known_window(9, 0, 3, 5, 4.0), _known_window(9, 1, 2, 2, 1.0),  # window 0 wins: 8.0
+               _known_window(-2**40, 0, 6, 6, 0.25)]  # 77 has no window
+    got = [p.prediction for p in predict.stream_predictions(heads, iter(results), P.PostprocessConfig())]
+
+    def span(start, end):
+        return {"start_token": start, "end_token": end, "start_byte": -1, "end_byte": -1}
+
+    expected = [(3, span(17, 19), 5.0), (9, span(11, 14), 8.0), (-2**40, span(14, 15), 0.5)]
+    for pred, (example_id, short, score) in zip(got, expected):
+        assert pred == {"example_id": example_id, "long_answer": span(0, 40), "long_answer_score": score,
+                        "short_answers": [short], "short_answers_score": score, "yes_no_answer": "NONE"}
+    assert got[3]["example_id"] == 77 and got[3]["long_answer_score"] == P.NULL_SCORE
+    assert got[3]["long_answer"] == span(-1, -1)
 
 
 @pytest.mark.parametrize("count", [0, 1, 3])
@@ -113,30 +135,27 @@ def test_writing_removes_the_temporaries_of_killed_writers(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted([live, other, "p.json"])
 
 
-def test_run_nq_predict_equals_whole_file_computation_on_real_nq(random_model_folder, tmp_path):
-    """run_nq --do_predict (streaming, flags from the model folder) writes byte for byte what
-    post-processing all documents and all windows in memory gives, on the real NQ examples
-    (both formats), and its n-best file too."""
-    from nq_baseline.features.prepare import PrepareConfig, prepare
-
-    require_nq_real()
-    folder, model = random_model_folder
+def test_run_nq_predicts_the_same_from_the_file_and_from_its_records(random_model_folder, tmp_path):
+    """Two routes to the windows: made in memory from the NQ file (run_nq's default, the Reader's
+    path, grouped by the known count per example) and read from prepare_nq_data's records
+    (grouped by example ids): the same predictions and n-best files, byte for byte, on the real
+    NQ examples (both formats)."""
+    folder, _ = random_model_folder
     predict_file = str(NQ_REAL / "*.jsonl.gz")
-    out, nbest = tmp_path / "predictions.json", tmp_path / "nbest.json"
-    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={folder}",
-                      f"--predict_file={predict_file}", f"--output_prediction_file={out}",
-                      f"--output_nbest_file={nbest}", "--predict_batch_size=16")
+    records = tmp_path / "dev.tfrecord"
+    proc = run_module("nq_baseline.prepare_nq_data", f"--vocab_file={folder / 'vocab.txt'}", "--is_training=false",
+                      f"--input_jsonl={predict_file}", f"--output_tfrecord={records}", "--max_seq_length=128",
+                      "--doc_stride=64")
     assert proc.returncode == 0, proc.stderr
-
-    records = tmp_path / "ref.tfrecord"
-    prepare(predict_file, str(records), PrepareConfig(
-        vocab_file=str(folder / "vocab.txt"), is_training=False,
-        features=F.FeatureConfig(max_seq_length=128, doc_stride=64)))
-    results = list(predict.iter_raw_results(predict.ForwardFunction(model),
-                                            training.make_predict_dataset(str(records), 16, 128)))
-    config = P.PostprocessConfig(nbest=5)
-    expected = P.compute_predictions(list(read_documents(predict_file)), results, config)
-    assert len(expected) == 5
-    assert out.read_text() == fileio.json_text(P.predictions_json(expected))
-    assert nbest.read_text() == fileio.json_text(P.nbest_json(expected))
-    assert json.loads(out.read_text())["predictions"][0]["long_answer_score"] != P.NULL_SCORE
+    outputs = {}
+    for route, extra in (("file", []), ("records", [f"--predict_precomputed_file={records}"])):
+        out, nbest = tmp_path / f"{route}.json", tmp_path / f"{route}-nbest.json"
+        proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={folder}",
+                          f"--predict_file={predict_file}", f"--output_prediction_file={out}",
+                          f"--output_nbest_file={nbest}", "--predict_batch_size=16", *extra)
+        assert proc.returncode == 0, proc.stderr
+        outputs[route] = (out.read_bytes(), nbest.read_bytes())
+    assert outputs["file"] == outputs["records"]
+    predictions = json.loads(outputs["file"][0])["predictions"]
+    assert len(predictions) == 5 and len({p["example_id"] for p in predictions}) == 5
+    assert any(p["long_answer"]["start_token"] >= 0 for p in predictions)

@@ -1,12 +1,11 @@
 """The Reader (one model loaded once, answers over NQ examples, HTML and text) and answer_nq."""
 
-import gzip
 import json
 import re
 
 import pytest
 
-from conftest import NQ_REAL, require_nq_real, run_module
+from conftest import KNOWN_ANSWER, NQ_REAL, run_module
 from nq_baseline import Reader
 from nq_baseline.common.errors import NqInputError
 from nq_baseline.reading.nq_data import read_documents
@@ -30,25 +29,42 @@ def reader(random_model_folder):
     return Reader.load(str(random_model_folder[0]), batch_size=4)
 
 
-def test_answers_equal_run_nq_predict_on_the_same_file(random_model_folder, reader, tmp_path):
-    """Same windows, same forward pass, same post-processing: the Reader's official fields are
-    what run_nq --do_predict writes, example by example (real NQ, both formats)."""
-    require_nq_real()
-    folder, _ = random_model_folder
-    predict_file = str(NQ_REAL / "*.jsonl.gz")
+def test_the_known_answer_from_every_kind_of_document_and_from_run_nq(known_answer_folder, tmp_path):
+    """The known-answer model (conftest) answers "1820": the Reader over HTML, text and an NQ
+    example in both formats (its JSON object and its line), and run_nq --do_predict over the
+    NQ file, with the token offsets of that word and the paragraph holding it."""
+    from nq_baseline.reading.nq_writer import GoldAnswer, Text, nq_examples
+
+    known = Reader.load(str(known_answer_folder))
+    for document, kind in ((PAGE, "html"), (TEXT, "text")):
+        answer = known.answer("when was veldmoor founded", document, kind)
+        assert answer.short_answers_text == [KNOWN_ANSWER] and answer.answer_type == "SHORT", kind
+        assert KNOWN_ANSWER in answer.long_answer.text and answer.long_answer.text.startswith(
+            "Veldmoor is" if kind == "html" else "It was founded")
+    blocks = [("p", Text("Veldmoor is a small town on the river Aln.")),
+              ("p", Text("It was founded in 1820 by Ada Corran, whose statue stands in the square.")),
+              ("p", Text("Its mayor is Ilse Varn."))]
+    original, simplified = nq_examples(-8062182676792486818, "when was veldmoor founded", "Veldmoor", blocks,
+                                       [GoldAnswer(block=1, span=(4, 5))])
+    word = [t["token"] for t in original["document_tokens"]].index(KNOWN_ANSWER)
+    expected = {"start_token": word, "end_token": word + 1}
+    for example in (original, simplified, json.dumps(original)):
+        answer = known.answer(original["question_text"], example, "nq")
+        short = answer.prediction["short_answers"][0]
+        assert (short["start_token"], short["end_token"]) == (word, word + 1), type(example)
+        assert answer.example_id == -8062182676792486818 and answer.long_answer_index == 1
+    predict_file = tmp_path / "dev.jsonl"
+    predict_file.write_text(json.dumps(original) + "\n" + json.dumps(dict(simplified, example_id=5)) + "\n")
     out = tmp_path / "p.json"
-    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={folder}", f"--predict_file={predict_file}",
-                      f"--output_prediction_file={out}")
+    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={known_answer_folder}",
+                      f"--predict_file={predict_file}", f"--output_prediction_file={out}")
     assert proc.returncode == 0, proc.stderr
-    expected = json.loads(out.read_text())["predictions"]
-    docs = list(read_documents(predict_file))
-    got = [reader.answer(d.question_text, d) for d in docs]
-    assert [a.prediction for a in got] == expected
-    # an NQ example given as its JSON object, or its line, answers the same
-    line = gzip.open(NQ_REAL / "nq-dev-full-1.jsonl.gz", "rb").readline()
-    assert reader.answer(docs[0].question_text, json.loads(line)).prediction == expected[0]
-    assert reader.answer(docs[0].question_text, line, kind="nq").prediction == expected[0]
-    assert got[0].example_id == docs[0].example_id and got[0].num_windows > 1
+    predictions = json.loads(out.read_text())["predictions"]
+    assert [p["example_id"] for p in predictions] == [-8062182676792486818, 5]
+    for p in predictions:
+        assert {k: p["short_answers"][0][k] for k in expected} == expected
+        assert (p["long_answer"]["start_token"], p["long_answer"]["end_token"]) == (
+            original["long_answer_candidates"][1]["start_token"], original["long_answer_candidates"][1]["end_token"])
 
 
 def test_lexical_weight_answers_equal_run_nq_and_move_long_answers(random_model_folder, reader, tmp_path):
@@ -56,7 +72,6 @@ def test_lexical_weight_answers_equal_run_nq_and_move_long_answers(random_model_
     their overlap) and the Reader (overlap with the asked question), and it changes answers."""
     from nq_baseline.prediction.postprocess import PostprocessConfig
 
-    require_nq_real()
     folder, _ = random_model_folder
     predict_file = str(NQ_REAL / "*.jsonl.gz")
     out = tmp_path / "p.json"
@@ -77,8 +92,8 @@ def test_answer_many_equals_one_by_one_and_tokenizes_once(reader, monkeypatch):
                  "what river", "is it a town"]
     one_by_one = [reader.answer(q, PAGE).to_json() for q in questions]
     calls = []
-    original = reader.prepare
-    monkeypatch.setattr(reader, "prepare", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = reader.tokenize
+    monkeypatch.setattr(reader, "tokenize", lambda *a, **k: calls.append(1) or original(*a, **k))
     many = reader.answer_many(questions, PAGE)
     assert [a.to_json() for a in many] == one_by_one
     assert len(calls) == 1
@@ -116,7 +131,7 @@ def test_html_answers_point_into_the_page(reader):
         assert short.text == expected
         assert source[short.start_byte:short.end_byte].decode() == PAGE[short.start_char:short.end_char]
         assert PAGE[short.start_char:short.end_char].replace("&amp;", "&").replace("&#39;", "'") == expected
-        cand = reader.prepare(PAGE).doc.candidates[a.long_answer_index]
+        cand = reader.tokenize(PAGE).doc.candidates[a.long_answer_index]
         assert cand.top_level and (a.long_answer.start_token, a.long_answer.end_token) == (cand.start_token,
                                                                                           cand.end_token)
         assert (a.long_answer.start_byte, a.long_answer.end_byte) == (cand.start_byte, cand.end_byte)
@@ -129,7 +144,7 @@ def test_html_answers_point_into_the_page(reader):
 
 
 def test_text_answers_point_into_the_text(reader):
-    prepared = reader.prepare(TEXT)
+    prepared = reader.tokenize(TEXT)
     assert prepared.kind == "text" and len(prepared.doc.candidates) == 3
     for first, last, expected, paragraph in (("Ada", "Corran", "Ada Corran", 1), ("13", "000", "13,000", 2),
                                              ("river", "Aln", "river Aln", 0)):
@@ -189,13 +204,12 @@ def test_answer_nq_cli(random_model_folder, tmp_path):
                 "long_answer_text", "short_answers_text", "answer_type_probabilities"):
         assert key in out
     assert "example_id" not in out and abs(sum(out["answer_type_probabilities"].values()) - 1) < 1e-5
-    if NQ_REAL.is_dir():
-        docs = list(read_documents(str(NQ_REAL / "nq-simplified-4.jsonl.gz")))
-        proc = run_module("nq_baseline.answer_nq", f"--model_dir={folder}", f"--nq_file={NQ_REAL / 'nq-simplified-4.jsonl.gz'}",
-                          f"--example_id={docs[2].example_id}", "--json")
-        assert proc.returncode == 0, proc.stderr
-        out = json.loads(proc.stdout)
-        assert out["example_id"] == docs[2].example_id and out["question"] == docs[2].question_text
+    docs = list(read_documents(str(NQ_REAL / "nq-simplified-4.jsonl.gz")))
+    proc = run_module("nq_baseline.answer_nq", f"--model_dir={folder}", f"--nq_file={NQ_REAL / 'nq-simplified-4.jsonl.gz'}",
+                      f"--example_id={docs[2].example_id}", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["example_id"] == docs[2].example_id and out["question"] == docs[2].question_text
     bad_nq = tmp_path / "bad.jsonl"
     bad_nq.write_text("{not json\n")
     for args, named in ((["--question=q"], "exactly one of"), ([f"--html_file={html}", f"--text_file={text}", "--question=q"],

@@ -4,11 +4,12 @@ import gzip
 
 import numpy as np
 
-from conftest import NQ_REAL, prepare_config, real_input, require_nq_real
+from conftest import NQ_REAL, prepare_config, real_input
 from nq_baseline.features import windows as F
 from nq_baseline.reading import nq_data
 from nq_baseline.features import records as R
-from nq_baseline.features.prepare import iter_features, prepare
+from nq_baseline.features.prepare import prepare
+from support import iter_features, serialize_feature
 
 
 def test_records_carry_bert_joint_names_and_exact_64bit_ids(nq_vocab, tmp_path):
@@ -31,14 +32,13 @@ def test_records_carry_bert_joint_names_and_exact_64bit_ids(nq_vocab, tmp_path):
 
 def test_fast_serializer_equals_protobuf_serialization(nq_vocab, tmp_path):
     """Our numpy encoder gives the exact bytes of tf.train.Example's deterministic serialization."""
-    require_nq_real()
     for training in (False, True):
         cfg = prepare_config(nq_vocab, is_training=training, include_unknowns=1.0)
         pattern = real_input(tmp_path, copies=1, annotated_only=True) if training else NQ_REAL / "*.jsonl.gz"
         for doc, ex, feats in iter_features(str(pattern), cfg):
             ids = [F.unique_id(doc.example_id, f.doc_span_index) for f in feats]
             fast = R.serialize_features(feats, training, ids)
-            ref = [R.serialize_feature(f, training, u) for f, u in zip(feats, ids)]
+            ref = [serialize_feature(f, training, u) for f, u in zip(feats, ids)]
             assert fast == ref
 
 

@@ -62,7 +62,7 @@ def test_pipeline_learns_on_sample_data(sample, tmp_path):
     assert all(isinstance(p["example_id"], int) for p in out["predictions"])
     nbest = json.loads((tmp_path / "nbest.json").read_text())
     assert len(nbest) == 60 and all(len(v) <= 5 for v in nbest.values())
-    from nq_baseline import nq_eval
+    from nq_baseline.evaluation import scorer as nq_eval
     metrics = nq_eval.evaluate(str(dev), str(preds))
     # It answers: 0.61 / 0.52 measured (the demo, trained 2x longer on more data, reaches 0.93);
     # an H64 model trained 500 steps scored 0.20, so the bar tells a working pipeline apart.
@@ -78,7 +78,7 @@ def test_cli_errors_exit_2(tmp_path, sample):
                       f"--output_dir={tmp_path}", "--train_precomputed_file=x")
     assert proc.returncode == 2 and "nope.json" in proc.stderr
     proc = run_module("nq_baseline.run_nq", "--do_train", f"--bert_config_file={cfg}", f"--output_dir={tmp_path}",
-                      "--train_precomputed_file=x", "--max_seq_length=1024")
+                      f"--vocab_file={sample / 'vocab-nq.txt'}", "--train_precomputed_file=x", "--max_seq_length=1024")
     assert proc.returncode == 2 and "max_position_embeddings" in proc.stderr
     proc = run_module("nq_baseline.run_nq", "--do_predict", f"--bert_config_file={cfg}", f"--output_dir={tmp_path}",
                       f"--vocab_file={sample / 'vocab-nq.txt'}", f"--predict_file={tmp_path / 'missing.jsonl'}",
@@ -204,7 +204,7 @@ def _cli(*args):
     ("--n_best_size=0", "--n_best_size"), ("--max_answer_length=0", "--max_answer_length"),
     ("--grad_accum_steps=0", "--grad_accum_steps"), ("--max_steps=-1", "--max_steps"),
     ("--train_num_precomputed=0", "--train_num_precomputed"), ("--include_unknowns=1.5", "--include_unknowns"),
-    ("--max_contexts=0", "--max_contexts"), ("--warmup_proportion=nan", "--warmup_proportion"),
+    ("--max_contexts=-1", "--max_contexts"), ("--warmup_proportion=nan", "--warmup_proportion"),
     ("--random_seed=-1", "--random_seed"), ("--random_seed=4294967296", "--random_seed"),
     ("--num_workers=0", "--num_workers"), ("--lexical_weight=-1", "--lexical_weight"),
     ("--lexical_weight=inf", "--lexical_weight")])

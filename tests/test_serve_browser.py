@@ -190,7 +190,8 @@ def oracle_server(random_model_folder):
     import uvicorn
 
     from nq_baseline import Reader
-    from nq_baseline.serving.service import AnswerService, MicroBatcher, ServiceConfig, create_app
+    from nq_baseline.serving.app import AnswerService, ServiceConfig, create_app
+    from nq_baseline.serving.batcher import MicroBatcher
     from serve_support import LiveServer
 
     reader = Reader.load(str(random_model_folder[0]))

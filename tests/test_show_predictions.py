@@ -100,18 +100,18 @@ def test_show_predictions_cli(tmp_path):
 def test_show_predictions_official_two_of_five_rule():
     """5 annotators: one answer alone is a null gold (the official rule); 2 or more are a gold answer."""
     from nq_baseline.reading import nq_writer
-    from nq_baseline.reading.nq_writer import Answer
+    from nq_baseline.reading.nq_writer import GoldAnswer
     blocks = [("p", "Alpha was founded in 1901 ."), ("p", "Beta is a river ."), ("ul", ["one", "two"])]
-    a = Answer(0, span=(4, 5))
-    yes = Answer(1, yes_no="YES")
+    a = GoldAnswer(0, span=(4, 5))
+    yes = GoldAnswer(1, yes_no="YES")
     cases = [  # annotations, (pred long block, nested), pred short words, pred yes/no, (long right, short right)
         ([a, None, None, None, None], None, None, "NONE", (True, True)),
         ([a, None, None, None, None], 0, (4, 5), "NONE", (False, False)),
-        ([None, a, None, Answer(0), None], 0, None, "NONE", (True, True)),  # 2 long, 1 short: short is null
-        ([None, a, None, Answer(0), None], 0, (4, 5), "NONE", (True, False)),
+        ([None, a, None, GoldAnswer(0), None], 0, None, "NONE", (True, True)),  # 2 long, 1 short: short is null
+        ([None, a, None, GoldAnswer(0), None], 0, (4, 5), "NONE", (True, False)),
         ([None, a, None, a, None], 0, (4, 5), "NONE", (True, True)),
         ([None, a, None, a, None], 0, (3, 5), "NONE", (True, False)),
-        ([a, a, Answer(2, nested=1)], (2, 1), None, "NONE", (True, False)),  # any annotator's span, nested too
+        ([a, a, GoldAnswer(2, nested=1)], (2, 1), None, "NONE", (True, False)),  # any annotator's span, nested too
         ([yes, yes, None], 1, None, "YES", (True, True)),
         ([yes, yes, None], 1, None, "NO", (True, False)),
         ([a], None, None, "NONE", (False, False)),  # one annotation (NQ train): it is the gold
@@ -129,7 +129,7 @@ def test_show_predictions_official_two_of_five_rule():
             long = {k2: c[k2] for k2 in ("start_token", "end_token", "start_byte", "end_byte")}
         shorts = []
         if pred_words is not None:
-            _, ((s, e),) = doc.resolve(Answer(0, span=pred_words))
+            _, ((s, e),) = doc.resolve(GoldAnswer(0, span=pred_words))
             shorts = [{"start_token": s, "end_token": e, "start_byte": -1, "end_byte": -1}]
         pred = {"example_id": k + 1, "long_answer": long, "long_answer_score": 1.0, "short_answers": shorts,
                 "short_answers_score": 1.0, "yes_no_answer": yes_no}
@@ -140,7 +140,7 @@ def test_show_predictions_official_two_of_five_rule():
 def test_show_predictions_applies_thresholds_like_the_metrics(tmp_path):
     """Below its threshold an answer is shown and judged as no answer; at nq_eval's best
     thresholds the rows give nq_eval's precision and recall."""
-    from nq_baseline import nq_eval
+    from nq_baseline.evaluation import scorer as nq_eval
     gold, pred_path, (q1, q2, q3) = _gold_and_predictions(tmp_path)
     docs = list(nq_data.read_documents(str(gold)))
     rows = {r["question"]: r for r in show_predictions.render_examples(docs, str(pred_path), 10, None, 2.5, 2.0)}
@@ -173,7 +173,7 @@ def test_show_predictions_applies_thresholds_like_the_metrics(tmp_path):
 
 
 # --------------------------------------------------------------------------- bad flags and faults
-# In-process (main() exits through fileio.fail): the CLI subprocess is tested above.
+# In-process (main() exits through cli.fail): the CLI subprocess is tested above.
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):

@@ -10,22 +10,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SQUAD = SHARED / "squad" / "dev-v1.1-train39.json"
 sys.path.insert(0, str(ROOT / "tools"))
 
 import squad_to_nq  # noqa: E402
-from conftest import SQUAD2, squad_to_nq_cli, write_json  # noqa: E402
+from conftest import SQUAD2, SQUAD_SLICE as SQUAD, squad_slice, squad_to_nq_cli, write_json  # noqa: E402
 from nq_baseline.reading import nq_data  # noqa: E402
 
-ARTICLES = "2,7,11"  # Normans, Sky_(United_Kingdom), 1973_oil_crisis
+ARTICLES = "2,7,11"  # Normans, Sky_(United_Kingdom), 1973_oil_crisis (whole in the slice)
 SPLIT = 2  # Normans + Sky -> train, 1973_oil_crisis -> dev
-
-
-def require_squad() -> Path:
-    if not SQUAD.is_file():
-        pytest.skip(f"{SQUAD} absent: the real SQuAD file lives in ../shared/data (not in the repo)")
-    return SQUAD
+TITLES = ROOT / "benchmarks" / "squad_articles.txt"  # benchmarks/quality.py's 39 articles
 
 
 def read_lines(path):
@@ -35,12 +28,9 @@ def read_lines(path):
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    squad = require_squad()
     out = tmp_path_factory.mktemp("squad_nq")
-    summary = squad_to_nq.run(str(squad), str(out), ARTICLES, split=SPLIT, null_rate=0.1, seed=0)
-    with open(squad, encoding="utf-8") as handle:
-        data = json.load(handle)["data"]
-    return out, summary, data
+    summary = squad_to_nq.run(str(SQUAD), str(out), ARTICLES, split=SPLIT, null_rate=0.1, seed=0)
+    return out, summary, squad_slice()
 
 
 def _squad_questions(data, indices):
@@ -163,8 +153,7 @@ def test_null_rate_adds_null_examples_and_output_is_deterministic(converted, tmp
 
 
 def test_cli_all_prefix_and_no_nulls(tmp_path):
-    squad = require_squad()
-    proc = squad_to_nq_cli(f"--input={squad}", f"--output_dir={tmp_path}", "--articles=7")
+    proc = squad_to_nq_cli(f"--input={SQUAD}", f"--output_dir={tmp_path}", "--articles=7")
     assert proc.returncode == 0, proc.stderr
     assert "%" in proc.stdout
     assert sorted(os.listdir(tmp_path)) == ["all-full.jsonl.gz", "all-simplified.jsonl.gz"]
@@ -189,6 +178,91 @@ def test_squad2_impossible_question_is_null(tmp_path):
     assert "U.S." in q1.tokens and "(" in q1.tokens and "&" in q1.tokens
     raw = read_lines(tmp_path / "out" / "all-full.jsonl.gz")[0]
     assert "<Test>" not in raw["document_html"] and "&lt;Test&gt;" in raw["document_html"]
+
+
+# --------------------------------------------------------------------------- articles chosen by title
+
+
+def test_quality_titles_are_the_39_articles_in_order():
+    """benchmarks/squad_articles.txt names the articles of the 39-article copy, in its order (the
+    slice keeps every article's title and place)."""
+    assert squad_to_nq.read_titles(str(TITLES)) == [a["title"] for a in squad_slice()]
+    assert len(TITLES.read_text(encoding="utf-8").splitlines()) == 39
+
+
+def _larger_squad_file(path):
+    """The official file's shape: the slice's articles shuffled among others (renamed copies
+    with their own question ids, SQuAD 2.0's tiny article), plain JSON, "data" before "version"."""
+    import random
+
+    articles = squad_slice()
+    others = [json.loads(json.dumps(SQUAD2["data"][0]))]
+    for k, source in enumerate(articles[:9]):
+        other = json.loads(json.dumps(source))
+        other["title"] = f"Other_{k}_{source['title']}"
+        for p in other["paragraphs"]:
+            for qa in p["qas"]:
+                qa["id"] = "other-" + qa["id"]
+        others.append(other)
+    mixed = articles + others
+    random.Random(4).shuffle(mixed)
+    assert [a["title"] for a in mixed] != [a["title"] for a in articles]
+    return write_json(path, {"data": mixed, "version": "1.1"})
+
+
+def test_titles_take_the_same_articles_and_questions_from_a_larger_file(tmp_path):
+    larger = _larger_squad_file(tmp_path / "dev-v1.1.json")
+    titles = squad_to_nq.read_titles(str(TITLES))
+    chosen = squad_to_nq.select_by_title(squad_to_nq.load_squad(str(larger)), titles, str(larger), str(TITLES))
+    assert chosen == squad_slice()
+    every = list(range(len(titles)))
+    ours, reference = squad_to_nq.convert(chosen, every), squad_to_nq.convert(squad_slice(), every)
+    assert ours.questions == reference.questions and ours.stats == reference.stats
+    assert len(ours.questions) == 1023
+    # the files written: byte for byte those of the slice itself (2 whole articles, nulls across them)
+    ours = squad_to_nq.run(str(larger), str(tmp_path / "a"), "7,11", split=1, null_rate=0.1, titles=str(TITLES))
+    reference = squad_to_nq.run(str(SQUAD), str(tmp_path / "b"), "7,11", split=1, null_rate=0.1)
+    for key in ("examples", "null_examples", "stats"):
+        assert ours[key] == reference[key], key
+    assert ours["examples"] == {"train": 108 + 11, "dev": 106 + 11}
+    names = sorted(os.listdir(tmp_path / "a"))
+    assert names == sorted(os.listdir(tmp_path / "b")) and len(names) == 4
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("case", ["absent_title", "title_twice", "no_title", "article_twice"])
+def test_bad_titles_exit_2(tmp_path, case):
+    src, titles = write_json(tmp_path / "tiny.json", SQUAD2), tmp_path / "titles.txt"
+    titles.write_text("Tiny_<Test>\n", encoding="utf-8")
+    expected = str(src)
+    if case == "absent_title":
+        titles.write_text("Tiny_<Test>\n\nNormans\nWarsaw\n", encoding="utf-8")
+        expected = "lacks 2 of the 3 articles"
+    elif case == "title_twice":
+        titles.write_text("Tiny_<Test>\nNormans\nTiny_<Test>\n", encoding="utf-8")
+        expected = f"{titles}:3: 'Tiny_<Test>' again (first on line 1)"
+    elif case == "no_title":
+        titles.write_text("\n \n", encoding="utf-8")
+        expected = "lists no title"
+    else:
+        src = write_json(tmp_path / "twice.json", {"data": SQUAD2["data"] * 2})
+        expected = "2 articles are titled 'Tiny_<Test>'"
+    proc = squad_to_nq_cli(f"--input={src}", f"--output_dir={tmp_path / 'out'}", f"--titles={titles}")
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in proc.stderr, lines
+    assert not (tmp_path / "out").exists()
+
+
+def test_gzipped_input_reads_as_plain(tmp_path):
+    plain = write_json(tmp_path / "tiny.json", SQUAD2)
+    packed = tmp_path / "tiny.json.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert squad_to_nq.load_squad(str(packed)) == squad_to_nq.load_squad(str(plain)) == SQUAD2["data"]
+    packed.write_bytes(gzip.compress(plain.read_bytes())[:-12])
+    proc = squad_to_nq_cli(f"--input={packed}", f"--output_dir={tmp_path / 'out'}")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "broken gzip" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("case", ["missing", "not_json", "not_squad", "out_of_range", "bad_articles"])
@@ -220,7 +294,7 @@ def test_bad_input_exits_2(tmp_path, case):
 def test_writer_text_blocks_and_char_answers():
     """nq_writer's SQuAD-style use: one document of Text paragraphs, many questions, char answers."""
     from nq_baseline.reading import nq_writer
-    from nq_baseline.reading.nq_writer import Answer, Text
+    from nq_baseline.reading.nq_writer import GoldAnswer, Text
 
     text = "The U.S. office  opened in 2001 with 13,000 staff\u200b; it's Zo\u00eb's idea."
     doc = nq_writer.build_document("Office (history)", [("p", Text(text)), ("p", "a b c")])
@@ -231,13 +305,13 @@ def test_writer_text_blocks_and_char_answers():
     assert words == ["The", "U.S.", "office", "opened", "in", "2001", "with", "13,000", "staff", ";", "it",
                      "'s", "Zo\u00eb", "'s", "idea", "."]
     start = text.index("13,000")
-    cand, shorts = doc.resolve(Answer(0, chars=[(start + 1, start + 4), (text.index("Zo"), text.index("Zo") + 2)]))
+    cand, shorts = doc.resolve(GoldAnswer(0, chars=[(start + 1, start + 4), (text.index("Zo"), text.index("Zo") + 2)]))
     assert cand == 0 and [doc.words(s, e) for s, e in shorts] == [["13,000"], ["Zo\u00eb"]]
     raw = doc.html.encode("utf-8")
     assert "  opened" in doc.html  # the original spacing is kept in the HTML
     for t in doc.tokens:
         assert html.unescape(raw[t["start_byte"]:t["end_byte"]].decode("utf-8")) == t["token"]
-    answers = [Answer(0, chars=(start, start + 6)), None, Answer(1, span=(1, 2))]
+    answers = [GoldAnswer(0, chars=(start, start + 6)), None, GoldAnswer(1, span=(1, 2))]
     for example_id in (2 ** 63 - 1, -(2 ** 62)):
         full, simple = doc.example_lines(example_id, "How many staff?", answers, [7, 8, 9])
         d_full, d_simple = doc.example(example_id, "How many staff?", answers, [7, 8, 9])
@@ -248,9 +322,9 @@ def test_writer_text_blocks_and_char_answers():
         assert [a.candidate_index for a in f.annotations] == [0, -1, 1]
         assert [(x.start_token, x.end_token) for x in f.annotations[0].short_answers] == \
             [(x.start_token, x.end_token) for x in s.annotations[0].short_answers] == [shorts[0]]
-    for bad, message in [(Answer(1, chars=(0, 1)), "Text"), (Answer(0, chars=(text.index("  "), text.index("  ") + 2)),
+    for bad, message in [(GoldAnswer(1, chars=(0, 1)), "Text"), (GoldAnswer(0, chars=(text.index("  "), text.index("  ") + 2)),
                                                                  "cover no word"),
-                         (Answer(0, span=(0, 1), chars=(0, 1)), "not both")]:
+                         (GoldAnswer(0, span=(0, 1), chars=(0, 1)), "not both")]:
         with pytest.raises(ValueError, match=message):
             doc.resolve(bad)
     with pytest.raises(ValueError, match="64 bits"):

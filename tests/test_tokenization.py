@@ -1,6 +1,6 @@
 """tokenization: WordPiece as BERT's tokenizer, NQ markers looked up whole."""
 
-from conftest import NQ_REAL, require_nq_real
+from conftest import NQ_REAL
 from nq_baseline.reading import nq_data
 from nq_baseline.features.tokenization import SPECIAL_TOKEN_RE, NqTokenizer, load_vocab, missing_nq_tokens, nq_tokens
 
@@ -8,7 +8,6 @@ from nq_baseline.features.tokenization import SPECIAL_TOKEN_RE, NqTokenizer, loa
 def test_tokenizer_matches_transformers_bert_tokenizer_on_real_text(nq_vocab):
     from transformers import BertTokenizer
 
-    require_nq_real()
     ref = BertTokenizer(vocab=str(nq_vocab), do_lower_case=True)  # vocab_file= maps all to [UNK] in 5.x
     ours = NqTokenizer(str(nq_vocab))
     words = []

@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nq_baseline.common import inputs
 from nq_baseline.model import modeling
 
-from nq_baseline.model import training
+from nq_baseline.model import checkpoints, training
 from nq_baseline.common.errors import NqInputError
 
-from conftest import TINY_CONFIG as CONFIG
 from conftest import TINY_SEQ as SEQ
-from conftest import tiny_config as config
 from conftest import tiny_model as fresh_model
 from conftest import write_tiny_records as write_records
 
@@ -38,11 +37,11 @@ def weights(model):
 
 def test_datasets_read_plain_gzip_glob_and_keep_int64_ids(tmp_path, train_files):
     a, b = train_files
-    assert not training.is_gzip_record_file(a) and training.is_gzip_record_file(b)
+    assert not inputs.is_gzip(a) and inputs.is_gzip(b)
     disguised = tmp_path / "disguised.rec"  # gzip without the .gz suffix: found by header
     disguised.write_bytes(open(b, "rb").read())
-    assert training.is_gzip_record_file(str(disguised))
-    assert training.expand_file_pattern(f"{os.path.dirname(a)}/train-*") == [a, b]
+    assert inputs.is_gzip(str(disguised))
+    assert inputs.expand_paths(f"{os.path.dirname(a)}/train-*") == [a, b]
     ds = training.make_train_dataset(f"{a},{disguised}", 5, SEQ, shuffle=False, repeat=False)
     spec = ds.element_spec
     assert spec["unique_ids"].dtype == tf.int64 and spec["input_ids"].dtype == tf.int32
@@ -51,7 +50,7 @@ def test_datasets_read_plain_gzip_glob_and_keep_int64_ids(tmp_path, train_files)
     assert len(ids) == 45  # 48 records, remainder dropped
     assert sorted(set(ids)) == sorted(ids)
     with pytest.raises(NqInputError, match="nothing-"):
-        training.expand_file_pattern(str(tmp_path / "nothing-*.tfrecord"))
+        inputs.expand_paths(str(tmp_path / "nothing-*.tfrecord"))
 
 
 def test_shuffled_dataset_is_deterministic_per_seed(train_files):
@@ -122,10 +121,10 @@ def test_loss_decreases_on_tiny_overfit_set(tmp_path, train_files):
     assert modeling.BertConfig.from_json_file(str(tmp_path / "bert_config.json")) == model.config
     # Prediction side: restore_latest gives the trained weights and the step.
     other = fresh_model(seed=5, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    assert training.restore_latest(other, str(tmp_path)) == 60
+    assert checkpoints.restore_latest(other, str(tmp_path)) == 60
     for a, b in zip(weights(model), weights(other)):
         np.testing.assert_array_equal(a, b)
-    assert training.restore_latest(other, str(tmp_path / "empty")) is None
+    assert checkpoints.restore_latest(other, str(tmp_path / "empty")) is None
 
 
 class Killed(Exception):

@@ -12,7 +12,8 @@ Every other line is kept byte for byte.
 import argparse
 import sys
 
-from nq_baseline.common.fileio import atomic_write, fail
+from nq_baseline.common.fileio import atomic_write
+from nq_baseline.common.cli import fail
 from nq_baseline.features.tokenization import nq_tokens
 
 FIRST_SLOT = 99

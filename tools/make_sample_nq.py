@@ -32,8 +32,9 @@ import orjson
 from tokenizers import normalizers, pre_tokenizers
 
 from nq_baseline.reading import nq_writer
-from nq_baseline.common.fileio import atomic_output, atomic_write, fail
-from nq_baseline.reading.nq_writer import Answer
+from nq_baseline.common.fileio import atomic_output, atomic_write
+from nq_baseline.common.cli import fail
+from nq_baseline.reading.nq_writer import GoldAnswer
 
 SHARE_NULL = 0.30
 SHARE_YES_NO = 0.08
@@ -296,8 +297,8 @@ def _question_kind(rng: random.Random) -> str:
     return "para"
 
 
-def _annotations(rng: random.Random, answer: Optional[Answer], split: str,
-                 enclosing: Optional[Answer] = None) -> list[Optional[Answer]]:
+def _annotations(rng: random.Random, answer: Optional[GoldAnswer], split: str,
+                 enclosing: Optional[GoldAnswer] = None) -> list[Optional[GoldAnswer]]:
     """Train: the one annotation.  Dev: 5, of which 3-5 agree on the answer and the rest are null;
     for a table-row answer one or two of those agreeing mark the enclosing table instead (as
     real annotators do), so a system that predicts only top-level candidates can match too."""
@@ -306,7 +307,7 @@ def _annotations(rng: random.Random, answer: Optional[Answer], split: str,
     if answer is None:
         return [None] * DEV_ANNOTATORS
     agree = rng.choice((3, 4, 5))
-    anns: list[Optional[Answer]] = [answer] * agree + [None] * (DEV_ANNOTATORS - agree)
+    anns: list[Optional[GoldAnswer]] = [answer] * agree + [None] * (DEV_ANNOTATORS - agree)
     if enclosing is not None:
         for k in range(1 if agree == 3 else rng.randint(1, 2)):
             anns[k] = enclosing
@@ -368,8 +369,8 @@ def make_example(index: int, seed: int = 0, split: str = "train", large: bool = 
             blocks.append(block)
 
     e = entity.lower()
-    answer: Optional[Answer] = None
-    enclosing: Optional[Answer] = None
+    answer: Optional[GoldAnswer] = None
+    enclosing: Optional[GoldAnswer] = None
     if kind == "null":
         q_attr = rng.choice(absent)
         if q_attr == "known_for" and rng.random() < 0.3:
@@ -382,21 +383,21 @@ def make_example(index: int, seed: int = 0, split: str = "train", large: bool = 
         if not yes:
             thing = rng.choice([t for t in _THINGS if t != thing])
         question = f"is {e} {rng.choice(('known', 'best known', 'mostly known'))} for {thing}"
-        answer = Answer(block=where["known_for"][0], yes_no="YES" if yes else "NO")
+        answer = GoldAnswer(block=where["known_for"][0], yes_no="YES" if yes else "NO")
     elif kind == "table":
         q_attr = rng.choice(table_attrs)
         row = table_attrs.index(q_attr)
         question = rng.choice(ATTRIBUTES[q_attr]["questions"]).format(e=e)
-        answer = Answer(block=where["<table>"][0], nested=row, span=(1, 1 + len(values[q_attr])))
+        answer = GoldAnswer(block=where["<table>"][0], nested=row, span=(1, 1 + len(values[q_attr])))
         before = sum(1 + len(values[a]) for a in table_attrs[:row])  # words of the rows above
-        enclosing = Answer(block=answer.block, span=(before + 1, before + 1 + len(values[q_attr])))
+        enclosing = GoldAnswer(block=answer.block, span=(before + 1, before + 1 + len(values[q_attr])))
     else:
         q_attr = rng.choice(para_attrs)
         question = rng.choice(ATTRIBUTES[q_attr]["questions"]).format(e=e)
-        answer = Answer(block=where[q_attr][0], span=where[q_attr][1])
+        answer = GoldAnswer(block=where[q_attr][0], span=where[q_attr][1])
 
     anns = _annotations(rng, answer, split, enclosing)
-    return nq_writer.build_example(
+    return nq_writer.nq_examples(
         example_id, question, entity, blocks, anns,
         url=f"https://en.wikipedia.org//w/index.php?title={entity}&oldid={rng.randrange(10 ** 8, 10 ** 9)}",
         html_style="wiki" if large else "plain", head_bytes=20000 if large else 0,

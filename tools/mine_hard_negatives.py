@@ -28,7 +28,7 @@ import sys
 import numpy as np
 
 from nq_baseline.features import windows as F
-from nq_baseline.common import fileio
+from nq_baseline.common import fileio, cli
 from nq_baseline.features import records as R
 from nq_baseline.common.errors import NqInputError
 from nq_baseline.reading.nq_data import read_documents
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch_size", type=int, default=64)
     args = p.parse_args(argv)
     if args.per_example < 1 or args.max_examples < 0 or args.batch_size < 1:
-        fileio.fail(PROGRAM, "--per_example and --batch_size must be >= 1, --max_examples >= 0")
+        cli.fail(PROGRAM, "--per_example and --batch_size must be >= 1, --max_examples >= 0")
     fileio.install_signal_cleanup()
     from nq_baseline.prediction.reader import Reader
 
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
             writer.abort()
             raise
     except (NqInputError, ValueError, OSError) as err:
-        fileio.fail(PROGRAM, str(err))
+        cli.fail(PROGRAM, str(err))
     stats = {"num_instances": n_records, "num_examples": n_examples, "per_example": args.per_example,
              "model_dir": args.model_dir}
     fileio.write_json_atomic(args.output_tfrecord + ".stats.json", stats)

@@ -35,12 +35,12 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, Optional
 
-from nq_baseline import nq_eval
+from nq_baseline.evaluation import scorer as nq_eval
 
-from nq_baseline.common import fileio
+from nq_baseline.common import fileio, cli, inputs
 
 from nq_baseline.reading import nq_data
-from nq_baseline.nq_eval import NULL_SPAN, AnswerStat, GoldAnnotation, Prediction, Span, load_predictions
+from nq_baseline.evaluation.scorer import NULL_SPAN, AnswerStat, GoldAnnotation, Prediction, Span, load_predictions
 
 MAX_WORDS = 40
 NO_ANSWER = "no answer"
@@ -305,7 +305,7 @@ def _count_flag(text: str) -> int:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line and exit status 2, like every program here
-        fileio.fail(PROGRAM, message)
+        cli.fail(PROGRAM, message)
 
 
 def _parse(argv):
@@ -331,7 +331,7 @@ def _write_html(path: str, rows: list[dict]) -> None:
         reason = err.strerror or str(err)
         if isinstance(err, (FileExistsError, NotADirectoryError)):
             reason = "a part of its folder path is a file"
-        fileio.fail(PROGRAM, f"--html_out={path}: cannot write ({reason})")
+        cli.fail(PROGRAM, f"--html_out={path}: cannot write ({reason})")
 
 
 def main(argv=None) -> int:
@@ -341,10 +341,10 @@ def main(argv=None) -> int:
         if args.metrics_path:
             long_t, short_t = _thresholds(args.metrics_path, long_t, short_t)
         preds = load_predictions(args.predictions_path)
-        fileio.expand_paths(args.gold_path)  # a directory or a pattern matching nothing: named here
+        inputs.expand_paths(args.gold_path)  # a directory or a pattern matching nothing: named here
         rows = render_examples(nq_data.read_documents(args.gold_path), preds, args.num, args.seed, long_t, short_t)
     except (ValueError, OSError) as err:  # NqInputError is a ValueError
-        fileio.fail(PROGRAM, str(err))
+        cli.fail(PROGRAM, str(err))
     if args.html_out:  # written before anything is printed: a failure leaves no half report
         _write_html(args.html_out, rows)
     if not rows:

@@ -16,7 +16,11 @@ duplicates are kept).  A SQuAD 2.0 impossible question gets one null annotation,
 split) as extra null examples.
 
   python tools/squad_to_nq.py --input dev-v1.1.json --output_dir out \
-      [--articles 0-29,35] [--split 30] [--null_rate 0.1] [--seed 0]
+      [--titles titles.txt] [--articles 0-29,35] [--split 30] [--null_rate 0.1] [--seed 0]
+
+The input may be gzipped.  `--titles` names the articles to take, one title a line, in the
+order given (a file holding other articles too gives the same output); `--articles` then
+indexes the articles taken.
 
 writes `<prefix>-full.jsonl.gz` (original format: document_html, document_tokens with
 byte offsets) and `<prefix>-simplified.jsonl.gz` (document_text), prefix `train`/`dev`
@@ -37,14 +41,16 @@ import re
 import string
 import sys
 import unicodedata
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Optional
 
 import orjson
 
 from nq_baseline.reading import nq_writer
-from nq_baseline.common.fileio import atomic_output, fail
-from nq_baseline.reading.nq_writer import Answer, tokenize  # noqa: F401  (tokenize: part of this tool's API)
+from nq_baseline.common.fileio import atomic_output
+from nq_baseline.common.cli import fail
+from nq_baseline.reading.nq_writer import GoldAnswer, tokenize  # noqa: F401  (tokenize: part of this tool's API)
 
 WIKI_URL = "https://en.wikipedia.org/wiki/"
 _PUNCT = set(string.punctuation)
@@ -73,7 +79,7 @@ class Article:
     index: int
     title: str
     contexts: list[str]
-    doc: nq_writer.Document
+    doc: nq_writer.NqPage
 
 
 def build_article(index: int, title: str, contexts: list[str]) -> Article:
@@ -89,7 +95,7 @@ class Question:
     qid: str
     text: str
     article: int  # index into the selected articles
-    answers: list[Optional[Answer]]  # one per annotator; None: null
+    answers: list[Optional[GoldAnswer]]  # one per annotator; None: null
     annotation_ids: list[int]
     example_id: int
     num_answers: int = 0
@@ -125,6 +131,11 @@ def load_squad(path: str) -> list[dict]:
             raw = handle.read()
     except OSError as err:
         raise SquadInputError(f"{path}: unreadable ({err.strerror or err})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as err:
+            raise SquadInputError(f"{path}: a broken gzip file ({err})") from None
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
@@ -132,6 +143,44 @@ def load_squad(path: str) -> list[dict]:
     if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
         raise SquadInputError(f"{path}: not SQuAD JSON (expected an object with a 'data' list of articles)")
     return obj["data"]
+
+
+def read_titles(path: str) -> list[str]:
+    """The article titles of `path`, one a line (blank lines ignored), each once."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise SquadInputError(f"--titles {path}: unreadable ({getattr(err, 'strerror', None) or err})") from None
+    titles, first_line = [], {}
+    for number, line in enumerate(lines, 1):
+        title = line.strip()
+        if not title:
+            continue
+        if title in first_line:
+            raise SquadInputError(f"{path}:{number}: {title!r} again (first on line {first_line[title]})")
+        first_line[title] = number
+        titles.append(title)
+    if not titles:
+        raise SquadInputError(f"--titles {path}: lists no title")
+    return titles
+
+
+def select_by_title(data: list[dict], titles: list[str], source: str, titles_path: str) -> list[dict]:
+    """The articles of `data` named by `titles`, in the order of `titles`."""
+    found: dict[str, list[dict]] = {}
+    for article in data:
+        if isinstance(article, dict) and "title" in article:
+            found.setdefault(str(article["title"]), []).append(article)
+    missing = [t for t in titles if t not in found]
+    if missing:
+        shown = ", ".join(repr(t) for t in missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise SquadInputError(f"{source}: lacks {len(missing)} of the {len(titles)} articles of {titles_path}: "
+                              f"{shown}")
+    twice = [t for t in titles if len(found[t]) > 1]
+    if twice:
+        raise SquadInputError(f"{source}: {len(found[twice[0]])} articles are titled {twice[0]!r}")
+    return [found[t][0] for t in titles]
 
 
 @dataclasses.dataclass
@@ -189,7 +238,7 @@ def convert(data: list[dict], selected: list[int], source: str = "<squad>") -> C
                         raise SquadInputError(
                             f"{source}: question {qid}: answer_start {start} (+{len(text)} chars) out of "
                             f"range for its paragraph of {len(context)} chars")
-                    answer = Answer(block=block, chars=(start, start + len(text)))
+                    answer = GoldAnswer(block=block, chars=(start, start + len(text)))
                     try:
                         _, ((s, e),) = article.doc.resolve(answer)
                     except ValueError:
@@ -271,13 +320,16 @@ def write_outputs(groups: dict[str, list[Question]], articles: list[Article], ou
 
 
 def run(input_path: str, output_dir: str, articles: Optional[str] = None, split: int = 0,
-        null_rate: float = 0.0, seed: int = 0, compresslevel: int = 1) -> dict:
-    """The whole conversion; returns a summary (counts per output file, decoding stats)."""
+        null_rate: float = 0.0, seed: int = 0, compresslevel: int = 1, titles: Optional[str] = None) -> dict:
+    """The whole conversion; returns a summary (counts per output file, decoding stats).
+    `titles`: a file of the article titles to take (read_titles), before `articles` indexes them."""
     if not 0.0 <= null_rate <= 1.0:
         raise SquadInputError(f"--null_rate {null_rate} is not in [0, 1]")
     if split < 0:
         raise SquadInputError(f"--split {split} is negative")
     data = load_squad(input_path)
+    if titles:
+        data = select_by_title(data, read_titles(titles), input_path, titles)
     selected = parse_article_spec(articles, len(data), input_path)
     conv = convert(data, selected, input_path)
     if split:
@@ -301,8 +353,10 @@ def run(input_path: str, output_dir: str, articles: Optional[str] = None, split:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", required=True, help="SQuAD v1.1/v2.0 JSON file")
+    parser.add_argument("--input", required=True, help="SQuAD v1.1/v2.0 JSON file (may be gzipped)")
     parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--titles", default=None,
+                        help="a file of article titles, one a line: those articles, in that order")
     parser.add_argument("--articles", default=None, help="article indices/ranges, e.g. 0-29,35 (default all)")
     parser.add_argument("--split", type=int, default=0,
                         help="the first K selected articles -> train-*, the rest -> dev-*; 0: all-*")
@@ -314,7 +368,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         summary = run(args.input, args.output_dir, args.articles, args.split, args.null_rate,
-                      args.seed, args.compresslevel)
+                      args.seed, args.compresslevel, args.titles)
     except SquadInputError as err:
         fail("squad_to_nq", str(err))
     except OSError as err:  # the output directory cannot be written

@@ -1,5 +1,5 @@
-"""File helpers every stage shares: atomic outputs, gzip detection, path patterns, int64 ids,
-and the one-line error exit of the command-line programs.
+"""Outputs, the one place for writing them: atomic files and folders, temporaries that no
+crash leaves behind, and the check that an output never is, holds or lies inside an input.
 
 Atomic outputs. Every output is written under a temporary name in its own directory,
 `.<name>.tmp-<pid>-<random>`, and renamed over the final name only when complete, so a
@@ -12,19 +12,15 @@ name lets a later run remove those of a process that was killed outright
 from __future__ import annotations
 
 import contextlib
-import glob
+import errno
 import json
 import os
 import secrets
 import signal
-import sys
 import threading
-import zlib
-from typing import IO, Iterator, Optional, Union
+from typing import IO, Iterator, Mapping, Optional, Union
 
-from nq_baseline.common.errors import NqInputError
 
-GZIP_MAGIC = b"\x1f\x8b\x08"
 _TMP_MARK = ".tmp-"
 
 # --------------------------------------------------------------------------- temporaries
@@ -112,15 +108,21 @@ def remove_stale_temporaries(directory: str, base: Optional[str] = None) -> list
 _SIGNALS_INSTALLED = False
 
 
-def install_signal_cleanup() -> None:
-    """On SIGTERM, SIGINT or SIGHUP: remove this process's temporaries, then die of the
-    signal as usual (exit status 128 + signal number). Main thread only; idempotent."""
+def install_signal_cleanup(program: Optional[str] = None) -> None:
+    """On SIGTERM, SIGINT or SIGHUP: remove this process's temporaries, say so in one line
+    (`program: interrupted (SIGINT)`) when `program` is given, then die of the signal as usual
+    (exit status 128 + signal number). Main thread only; idempotent."""
     global _SIGNALS_INSTALLED
     if _SIGNALS_INSTALLED or threading.current_thread() is not threading.main_thread():
         return
 
     def handler(signum, frame):
         remove_live_temporaries()
+        if program:
+            try:
+                os.write(2, f"{program}: interrupted ({signal.Signals(signum).name})\n".encode())
+            except OSError:
+                pass
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
@@ -191,106 +193,113 @@ def temporary_directory(near: str, prefix: str) -> Iterator[str]:
         release_temporary(path)
 
 
-# --------------------------------------------------------------------------- inputs
+@contextlib.contextmanager
+def atomic_folder(path: str, replace: bool = False) -> Iterator[str]:
+    """`with atomic_folder(path) as work: <write files in work>`: the folder appears at `path`,
+    complete, when the block ends without an error; an existing folder is replaced only with
+    `replace`, and only once the new one is complete (an error while putting it in place puts
+    the old one back). Made beside `path` (same file system); nothing is left on an error."""
+    final = os.path.abspath(path)
+    base = os.path.basename(final.rstrip(os.sep)) or "output"
+    with temporary_directory(final, base) as work:
+        yield work
+        if not os.path.isdir(final):
+            os.rename(work, final)
+            return
+        if not replace:
+            raise FileExistsError(errno.EEXIST, "exists", final)
+        with temporary_directory(final, base) as old:
+            previous = os.path.join(old, "previous")
+            os.rename(final, previous)
+            try:
+                os.rename(work, final)
+            except OSError:
+                os.rename(previous, final)
+                raise
 
 
-def is_gzip(path: str) -> bool:
-    """True when `path` holds a gzip stream: the gzip header (1f 8b 08) AND a deflate
-    stream that starts validly (a plain TFRecord whose length happens to begin 1f 8b 08
-    is not gzip). An empty or short file is not gzip."""
-    with open(path, "rb") as handle:
-        head = handle.read(64)
-    if head[:3] != GZIP_MAGIC:
-        return False
-    try:
-        zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head)
-    except zlib.error:
-        return False
-    return True
+# --------------------------------------------------------------------------- outputs checked first
 
 
-def expand_paths(pattern: Union[str, list, tuple]) -> list[str]:
-    """A path, a glob, or a comma-separated list of those (or a list) -> the existing files,
-    each glob sorted, duplicates dropped, in the order given.
-
-    Raises NqInputError naming the part that matches nothing, or that is a directory."""
-    parts = pattern if isinstance(pattern, (list, tuple)) else str(pattern).split(",")
-    paths: list[str] = []
-    for part in (str(p).strip() for p in parts):
-        if not part:
-            continue
-        if any(c in part for c in "*?["):
-            matches = sorted(p for p in glob.glob(part) if not os.path.isdir(p))
-        else:
-            if os.path.isdir(part):
-                raise NqInputError(part, None, "is a directory, not a file (give a file, a glob or a list)")
-            matches = [part] if os.path.exists(part) else []
-        if not matches:
-            raise NqInputError(part, None, "no such file (or the glob matched nothing)")
-        paths.extend(m for m in matches if m not in paths)
-    if not paths:
-        raise NqInputError(str(pattern), None, "no input file given")
-    return paths
+class OutputPathError(ValueError):
+    """An output path that cannot be written (a folder in the way, a file where a folder must be)."""
 
 
-# --------------------------------------------------------------------------- numbers
-
-INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
-
-
-def wrap_int64(value: int) -> int:
-    """`value` wrapped into the signed 64-bit range (two's complement)."""
-    value &= 0xFFFFFFFFFFFFFFFF
-    return value - (1 << 64) if value >= (1 << 63) else value
+def _first_existing_parent(path: str) -> str:
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    return parent
 
 
-def in_int64(value: int) -> bool:
-    return INT64_MIN <= value <= INT64_MAX
+def _check_parent(path: str, flag: str) -> None:
+    parent = _first_existing_parent(path)
+    if not os.path.isdir(parent):
+        raise OutputPathError(f"{flag} {path}: {parent} is a file, not a folder: the output cannot go there")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+        raise OutputPathError(f"{flag} {path}: cannot write in {parent} "
+                              f"({'Read-only file system' if read_only else 'permission denied'})")
 
 
-# --------------------------------------------------------------------------- command lines
+def check_output_file(path: str, flag: str) -> None:
+    """OutputPathError naming `flag` unless a file can be written at `path` (checked before the
+    work, not found out after it): not a folder, under folders that exist or can be made."""
+    if os.path.isdir(path):
+        raise OutputPathError(f"{flag} {path}: is a folder; give a file name")
+    _check_parent(path, flag)
 
 
-def fail(program: str, message: str, status: int = 2):
-    """The command-line programs' one-line error: `program: error: message`, exit 2."""
-    print(f"{program}: error: {message}", file=sys.stderr)
-    sys.exit(status)
+def check_output_folder(path: str, flag: str) -> None:
+    """OutputPathError naming `flag` unless `path` is a folder, or one can be made there."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise OutputPathError(f"{flag} {path}: exists and is not a folder")
+    if not os.path.isdir(path):
+        _check_parent(path, flag)
 
 
-def absl_flags_parser(program: str):
-    """A `flags_parser` for `absl.app.run` that turns a bad flag (a bound, an enum, a type,
-    a NaN or an infinity) into the one-line error with exit 2, instead of absl's "FATAL
-    Flags parsing error" and exit 1."""
-
-    def parse(argv):
-        from absl import flags
-
-        try:
-            rest = flags.FLAGS(argv)
-        except flags.Error as err:
-            fail(program, " ".join(str(err).split()))
-        problem = _non_finite_float_flag(flags.FLAGS)
-        if problem:
-            fail(program, problem)
-        return rest
-
-    return parse
+# --------------------------------------------------------------------------- outputs vs inputs
 
 
-def _non_finite_float_flag(flag_values) -> Optional[str]:
-    """absl's float bounds let NaN through (every comparison with it is false), and an open
-    bound lets infinity through: no float flag of these programs means anything as either."""
-    import math
+def _real(path: str) -> str:
+    return os.path.realpath(os.path.abspath(os.fspath(path)))
 
-    for name in flag_values:
-        flag = flag_values[name]
-        if not (isinstance(flag.value, float) and not math.isfinite(flag.value)):
-            continue
-        got = "nan" if math.isnan(flag.value) else repr(flag.value)
-        low, high = getattr(flag.parser, "lower_bound", None), getattr(flag.parser, "upper_bound", None)
-        if low is not None and high is not None:
-            return f"--{name} must be within [{low:g}, {high:g}], got {got}"
-        if low is not None:
-            return f"--{name} must be a finite number >= {low:g}, got {got}"
-        return f"--{name} must be a finite number, got {got}"
+
+def _inside(path: str, folder: str) -> bool:
+    return path != folder and path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def overlap(output: str, source: str) -> Optional[str]:
+    """How output path `output` would touch input path `source` ('is', 'holds', 'lies inside'),
+    links resolved; None when it would not."""
+    out, src = _real(output), _real(source)
+    if out == src:
+        return "is"
+    if _inside(src, out):
+        return "holds"
+    if _inside(out, src):
+        return "lies inside"
     return None
+
+
+def refuse_outputs_over_inputs(outputs: Mapping[str, Optional[str]], inputs: Mapping[str, object]) -> None:
+    """Raises OutputOverInputError when an output (flag -> path) is, holds or lies inside an input
+    (flag -> a path or a list of paths, files or folders), or two outputs are one path: no failed
+    or finished run may change a file it reads. Empty paths are left out."""
+    given_outputs = [(flag, path) for flag, path in outputs.items() if path]
+    sources = [(flag, p) for flag, paths in inputs.items() if paths
+               for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths) if p]
+    for flag, path in given_outputs:
+        for source_flag, source in sources:
+            how = overlap(path, source)
+            if how is not None:
+                raise OutputOverInputError(f"{flag} {path} {how} the input {source_flag} {source}: "
+                                           "refusing to write over what this run reads (choose another output)")
+    for i, (flag, path) in enumerate(given_outputs):
+        for other_flag, other in given_outputs[i + 1:]:
+            if _real(path) == _real(other):
+                raise OutputOverInputError(f"{flag} and {other_flag} are the same file {path}: give two paths")
+
+
+class OutputOverInputError(ValueError):
+    """An output that would overwrite, replace or sit inside one of the run's inputs."""

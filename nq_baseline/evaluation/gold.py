@@ -15,9 +15,9 @@ the scoring in `nq_eval`):
 * `load_gold(..., cache_gold_data=True)` keeps the decoded annotations in a small JSON
   file keyed on the SHA-256 of each gold file's bytes (as stored, compressed or not), so
   a gold file rewritten in any way -- even at the same size and with its mtime restored --
-  misses the cache. Hashing reads the file without inflating it: 4-5% of the time of a
-  cold read (benchmarks/bench_nq_eval.py: `sha256_share_of_cold`), done while the cache
-  file is read; a cold read with caching hashes the bytes as it inflates them.
+  misses the cache. Hashing reads the file without inflating it (a small share of a cold
+  read: benchmarks/bench_nq_eval.py), done while the cache file is read; a cold read with
+  caching hashes the bytes as it inflates them.
 """
 
 from __future__ import annotations
@@ -27,16 +27,14 @@ import hashlib
 import logging
 import math
 import os
-import queue
 import re
-import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Optional, Union
 
 import orjson
 
-from nq_baseline.common import fileio
+from nq_baseline.common import fileio, ids, inputs
 from nq_baseline.common.errors import NqInputError
 
 __all__ = [
@@ -161,7 +159,7 @@ def example_id_from_json(value: Any) -> int:
 
 
 def _checked_id(number: int) -> int:
-    if not fileio.in_int64(number):
+    if not ids.in_int64(number):
         raise TypeError(f"example_id {number} is outside the signed 64-bit range of NQ ids")
     return number
 
@@ -358,46 +356,6 @@ def _blocks(handle, gz: bool, digest=None) -> Iterator[bytes]:
         raise EOFError("truncated gzip file (the compressed stream ends early)")
 
 
-def _prefetched(blocks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
-    """Runs `blocks` in a helper thread: zlib inflates without the GIL while the caller
-    looks for the annotations in the previous blocks."""
-    box: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                pass
-        return False
-
-    def produce():
-        try:
-            for block in blocks:
-                if not put((True, block)):
-                    return
-            put((False, None))
-        except BaseException as err:  # handed to the consumer
-            put((False, err))
-
-    worker = threading.Thread(target=produce, name="nq_eval-inflate", daemon=True)
-    worker.start()
-    try:
-        while True:
-            ok, item = box.get()
-            if ok:
-                yield item
-            elif item is None:
-                return
-            else:
-                raise item
-    finally:
-        stop.set()
-        worker.join()
-
-
 def _iter_file_lines(path: str, digest=None) -> Iterator[tuple[int, bytes, int, int]]:
     """(1-based line number, buffer, start, end) per line; the line is buffer[start:end].
 
@@ -405,12 +363,12 @@ def _iter_file_lines(path: str, digest=None) -> Iterator[tuple[int, bytes, int, 
     """
     line_no = 0
     try:
-        gz = fileio.is_gzip(path)
+        gz = inputs.is_gzip(path)
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             blocks = _blocks(handle, gz, digest)
             if size > 4 * _READ_CHUNK:
-                blocks = _prefetched(blocks)
+                blocks = inputs.prefetched(blocks)
             try:
                 parts: list[bytes] = []  # the unfinished line, across blocks
                 for block in blocks:
@@ -466,7 +424,7 @@ def _read_hashed_gold_file(path: str) -> _GoldFile:
 
 def _expand(pattern: PathLike) -> list[str]:
     try:
-        return fileio.expand_paths(os.fspath(pattern))
+        return inputs.expand_paths(os.fspath(pattern))
     except NqInputError as err:
         raise GoldDataError(err.path, err.line, err.reason) from None
 

@@ -59,7 +59,7 @@ from typing import Optional
 
 from nq_baseline.common.fileio import atomic_output
 from nq_baseline.reading.nq_data import NqDocument
-from nq_baseline.wordnet_setup import WordNetMissingError, load_wordnet  # noqa: F401 (re-exported)
+from nq_baseline.features.wordnet import WordNetMissingError, load_wordnet  # noqa: F401 (re-exported)
 
 SCOPES = ("document", "question", "both")
 MARKER_RE = re.compile(r"^\[[^ ]*\]$")
@@ -306,8 +306,8 @@ TABLE_VERSION = 1  # bump when the synonym rules change: old table files are the
 def _table_file_name(source: SynonymSource) -> str:
     wordnet_dir = str(getattr(getattr(source._wn, "root", None), "path", "") or "")
     try:
-        from nq_baseline.wordnet_setup import _signature
-        signature = _signature(wordnet_dir) if wordnet_dir else "unknown"
+        from nq_baseline.features.wordnet import signature
+        signature = signature(wordnet_dir) if wordnet_dir else "unknown"
     except OSError:
         signature = wordnet_dir or "unknown"
     key = f"{TABLE_VERSION}|{source._min_sense_share!r}|{signature}"

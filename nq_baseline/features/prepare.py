@@ -33,13 +33,14 @@ import os
 import random
 import signal
 import time
-from typing import Iterable, Iterator, Optional
+from typing import Iterator, Optional
 
 from nq_baseline.features import windows as F
 from nq_baseline.features import records as R
-from nq_baseline.common.fileio import (atomic_output, json_text, remove_stale_temporaries, temporary_directory,
-                                wrap_int64)
-from nq_baseline.reading.nq_data import LineReader, NqDocument, NqInputError, iter_line_refs, iter_lines, parse_line
+from nq_baseline.common.fileio import atomic_output, json_text, remove_stale_temporaries, temporary_directory
+from nq_baseline.common.ids import wrap_int64
+from nq_baseline.reading.nq_data import NqDocument, NqInputError, parse_line
+from nq_baseline.common.inputs import LineReader, iter_line_refs
 from nq_baseline.features.tokenization import NqTokenizer, missing_nq_tokens, nq_tokens
 
 
@@ -167,6 +168,8 @@ def augmented_example_id(example_id: int, copy: int) -> int:
 class _Worker:
     """Per-process state: tokenizer, synonym source."""
 
+    frame_records = True  # TFRecord framing done here, in the worker (the Beam path's sink frames its own)
+
     def __init__(self, cfg: PrepareConfig):
         self.cfg = cfg
         self.tokenizer = nq_tokenizer(cfg)
@@ -187,9 +190,10 @@ class _Worker:
         feats = F.make_features(ex, self.tokenizer, cfg.features, cfg.is_training, rng)
         if cfg.is_training:
             stats.instances_by_answer_type.update(F.ANSWER_TYPE_NAMES[f.answer_type] for f in feats)
-        # framed here (TFRecord length + CRCs), in the worker process, so the writer only copies bytes
-        out = list(map(R.frame_record, R.serialize_features(
-            feats, cfg.is_training, [F.unique_id(id_for_unique, f.doc_span_index) for f in feats])))
+        out = R.serialize_features(feats, cfg.is_training, [F.unique_id(id_for_unique, f.doc_span_index)
+                                                            for f in feats])
+        if self.frame_records:  # framed here (length + CRCs), in the worker process: the writer only copies bytes
+            out = list(map(R.frame_record, out))
         return out, ex
 
     def process(self, ordinal: int, path: str, line: int, ref) -> tuple[list[bytes], PrepareStats, Optional[tuple]]:
@@ -455,13 +459,3 @@ def _deal_buckets(buckets: _BucketFiles, writers: list, cfg: PrepareConfig) -> N
         for rec in recs:
             writers[k % len(writers)].write_framed(rec)
             k += 1
-
-
-def iter_features(input_pattern: str, cfg: PrepareConfig) -> Iterable[tuple[NqDocument, Optional[F.NqExample], list]]:
-    """(document, example, features) triples, in memory, for tools and tests (no records written)."""
-    tok = nq_tokenizer(cfg)
-    for ordinal, (path, line, raw) in enumerate(iter_lines(input_pattern)):
-        doc = parse_line(raw, path, line, training=cfg.is_training)
-        ex = F.build_example(doc, cfg.features)
-        rng = example_rng(cfg.random_seed, ordinal)
-        yield doc, ex, ([] if ex is None else F.make_features(ex, tok, cfg.features, cfg.is_training, rng))

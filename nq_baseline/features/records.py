@@ -27,12 +27,14 @@ import errno
 import gzip as _gzip
 import os
 import struct
+import zlib
 from typing import Iterator, Optional
 
 import google_crc32c
 import numpy as np
 
-from nq_baseline.common import fileio
+from nq_baseline.common import fileio, inputs
+from nq_baseline.common.errors import NqInputError
 from nq_baseline.features.windows import Feature
 
 TRAIN_FEATURES = ("unique_ids", "input_ids", "input_mask", "segment_ids",
@@ -40,6 +42,27 @@ TRAIN_FEATURES = ("unique_ids", "input_ids", "input_mask", "segment_ids",
 PREDICT_FEATURES = ("unique_ids", "input_ids", "input_mask", "segment_ids", "token_map")
 EXTRA_FEATURES = ("example_ids", "doc_span_index", "context_positions", "context_candidates")
 TRAIN_EXTRA_FEATURES = EXTRA_FEATURES + ("long_positions",)
+TRAIN_LABELS = ("start_positions", "end_positions", "answer_types")
+# Records of bert_joint carry no `example_ids`; NQ ids may be negative, so the "absent" mark is
+# the one int64 value no NQ id takes.
+NO_EXAMPLE_ID = -(2**63)
+SEQUENCE, SCALAR, LIST = "sequence", "scalar", "list"  # a feature's length: max_seq_length, 1, any
+
+
+def record_schema(is_training: bool) -> dict[str, tuple[str, Optional[int]]]:
+    """What a reader of these records parses: name -> (length kind, the value when a record lacks
+    the feature, None when it must have it). The features this project adds have defaults, so
+    bert_joint's records read as well."""
+    schema = {"unique_ids": (SCALAR, None), "input_ids": (SEQUENCE, None), "input_mask": (SEQUENCE, None),
+              "segment_ids": (SEQUENCE, None),
+              # the long-answer head's: absent from bert_joint's records (then no candidate marker is known)
+              "context_positions": (LIST, None), "context_candidates": (LIST, None)}
+    if is_training:
+        schema.update({name: (SCALAR, None) for name in TRAIN_LABELS})
+        schema["long_positions"] = (SCALAR, -1)
+    else:
+        schema.update(token_map=(SEQUENCE, None), example_ids=(SCALAR, NO_EXAMPLE_ID), doc_span_index=(SCALAR, -1))
+    return schema
 
 
 def _varint_slow(n: int) -> bytes:
@@ -225,38 +248,22 @@ def _context_lists(feats: list[Feature]) -> dict[str, list[list[int]]]:
     return {"context_positions": positions, "context_candidates": candidates}
 
 
-def serialize_feature(f: Feature, is_training: bool, unique_id: int) -> bytes:
-    """One feature through the protobuf library (the reference for serialize_features)."""
-    from tensorflow.core.example import example_pb2, feature_pb2
-
-    def _ints(values) -> feature_pb2.Feature:
-        return feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=values))
-
-    feats = {
-        "unique_ids": _ints([unique_id]),
-        "input_ids": _ints(f.input_ids.tolist()),
-        "input_mask": _ints(f.input_mask.tolist()),
-        "segment_ids": _ints(f.segment_ids.tolist()),
-        "example_ids": _ints([f.example_id]),
-        "doc_span_index": _ints([f.doc_span_index]),
-    }
-    if is_training:
-        feats["start_positions"] = _ints([f.start_position])
-        feats["end_positions"] = _ints([f.end_position])
-        feats["answer_types"] = _ints([f.answer_type])
-        feats["long_positions"] = _ints([f.long_position])
-    else:
-        feats["token_map"] = _ints(f.token_map.tolist())
-    for name, rows in _context_lists([f]).items():
-        feats[name] = _ints(rows[0])
-    return example_pb2.Example(features=feature_pb2.Features(feature=feats)).SerializeToString(deterministic=True)
-
-
 def parse_record(raw: bytes) -> dict[str, np.ndarray]:
     """One serialized Example -> {name: int64 array} (for tests and tools)."""
     from tensorflow.core.example import example_pb2
     ex = example_pb2.Example.FromString(raw)
     return {k: np.asarray(v.int64_list.value, dtype=np.int64) for k, v in ex.features.feature.items()}
+
+
+def first_record(path: str) -> dict[str, np.ndarray]:
+    """The first record of a TFRecord file (plain or GZIP), parsed; {} when it holds none."""
+    opener = _gzip.open if inputs.is_gzip(path) else open
+    with opener(path, "rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12:
+            return {}
+        (length,) = _LENGTH.unpack_from(header)
+        return parse_record(handle.read(length))
 
 
 def shard_paths(output: str, num_shards: int) -> list[str]:
@@ -269,8 +276,8 @@ def read_records(pattern: str) -> Iterator[bytes]:
     """Serialized records from a path, glob or comma list (GZIP detected by its stream)."""
     import tensorflow as tf
 
-    for path in fileio.expand_paths(pattern):
-        compression = "GZIP" if fileio.is_gzip(path) else ""
+    for path in inputs.expand_paths(pattern):
+        compression = "GZIP" if inputs.is_gzip(path) else ""
         for rec in tf.data.TFRecordDataset(path, compression_type=compression):
             yield rec.numpy()
 
@@ -289,6 +296,36 @@ def frame_record(record: bytes) -> bytes:
     """One record in TFRecord framing, as `tf.io.TFRecordWriter` writes it."""
     header = _LENGTH.pack(len(record))
     return b"".join((header, _CRC.pack(_masked_crc(header)), record, _CRC.pack(_masked_crc(record))))
+
+
+def check_framing(path: str) -> int:
+    """Reads a TFRecord file (plain or GZIP) through and checks every record's framing: lengths,
+    and the CRC-32C of each length and each record. Returns the number of records; a truncated
+    or corrupted file raises NqInputError naming it and the byte offset of the bad record
+    (TensorFlow's own reader says "corrupted record at 476" without the file)."""
+    opener = _gzip.open if inputs.is_gzip(path) else open
+    count, offset = 0, 0
+    try:
+        with opener(path, "rb") as reader:
+            while True:
+                header = reader.read(12)
+                if not header:
+                    return count
+                if len(header) < 12:
+                    raise NqInputError(path, None, f"truncated record at byte {offset} (the file ends in its header)")
+                (length,) = _LENGTH.unpack_from(header)
+                if _CRC.unpack_from(header, 8)[0] != _masked_crc(header[:8]):
+                    raise NqInputError(path, None, f"corrupted record at byte {offset} (its length's checksum "
+                                       "does not match): not a TFRecord file, or a damaged one")
+                data = reader.read(length + 4)
+                if len(data) < length + 4:
+                    raise NqInputError(path, None, f"truncated record at byte {offset} (the file ends inside it)")
+                if _CRC.unpack_from(data, length)[0] != _masked_crc(data[:length]):
+                    raise NqInputError(path, None, f"corrupted record at byte {offset} (its checksum does not match)")
+                count += 1
+                offset += 16 + length
+    except (OSError, EOFError, zlib.error) as err:
+        raise NqInputError(path, None, f"unreadable records ({err})") from None
 
 
 def iter_frames(data: bytes) -> Iterator[bytes]:

@@ -50,7 +50,7 @@ class FeatureConfig:
     max_query_length: int = 64
     include_unknowns: float = -1.0
     skip_nested_contexts: bool = True
-    max_contexts: int = 48
+    max_contexts: int = 48  # 0: every context
     max_position: int = 50
     legacy_labels: bool = False
     negatives_per_positive: float = -1.0  # >= 0: null windows per answer window, instead of include_unknowns
@@ -61,8 +61,10 @@ class FeatureConfig:
         positive = ("max_seq_length", "doc_stride", "max_query_length", "max_contexts", "max_position")
         for name in positive:
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"--{name} must be a positive integer, got {value!r}")
+            low = 0 if name == "max_contexts" else 1  # max_contexts 0: every context
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"--{name} must be a {'non-negative' if low == 0 else 'positive'} integer, "
+                                 f"got {value!r}")
         if self.max_seq_length <= self.max_query_length + 3:
             raise ValueError(f"--max_seq_length ({self.max_seq_length}) must exceed --max_query_length "
                              f"({self.max_query_length}) + 3: [CLS], [SEP], [SEP] and at least one "
@@ -195,7 +197,7 @@ def build_example(doc: NqDocument, cfg: FeatureConfig) -> Optional[NqExample]:
     text_mask = [not h for h in doc.is_html]
     clean_tokens = _clean_tokens(doc.tokens)
     for i in kept:
-        if len(contexts) >= cfg.max_contexts:
+        if cfg.max_contexts and len(contexts) >= cfg.max_contexts:
             break
         contexts.append(i)
         positions, cwords = _candidate_words(doc, i, text_mask, clean_tokens)
@@ -335,6 +337,19 @@ def max_document_pieces(cfg: FeatureConfig, query: list[int]) -> int:
         raise ValueError(f"max_seq_length {cfg.max_seq_length} leaves no room for the document "
                          f"after a question of {len(query)} pieces")
     return max_doc
+
+
+def question_windows(doc: DocumentPieces, question: str, tokenizer: NqTokenizer, cfg: FeatureConfig,
+                     layouts: Optional[dict] = None) -> tuple[dict[str, np.ndarray], bool]:
+    """Every window of `question` over a document's pieces (`window_arrays`), and whether the
+    question was cut to max_query_length; `layouts` caches the window spans per question length."""
+    query, cut = query_ids(question, tokenizer, cfg.max_query_length)
+    spans = layouts.get(len(query)) if layouts is not None else None
+    if spans is None:
+        spans = window_spans(doc.num_pieces, max_document_pieces(cfg, query), cfg.doc_stride)
+        if layouts is not None:
+            layouts[len(query)] = spans
+    return window_arrays(doc, query, spans, list(range(len(spans))), tokenizer, cfg.max_seq_length), cut
 
 
 def window_arrays(doc: DocumentPieces, query: list[int], spans: list[tuple[int, int]], rows: list[int],

@@ -24,7 +24,9 @@ raise a ``ValueError`` naming both sides.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import os
 import re
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -33,14 +35,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from nq_baseline.model.errors import CheckpointError, DamagedCheckpointError  # noqa: F401 (re-exported)
 from nq_baseline.model.modeling import BertConfig, BertEncoder, BertNqModel
 
 _CONFIG_NAMES = ("bert_config.json", "config.json")
 _SAFETENSORS_NAMES = ("model.safetensors",)
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded into the model (missing, unreadable, mismatched)."""
 
 
 @dataclasses.dataclass
@@ -110,6 +111,20 @@ def _head_slots(model: BertNqModel) -> List[_Slot]:
         (h.answer_type_output_weights, ("answer_type_output_weights",), _single),
         (h.answer_type_output_bias, ("answer_type_output_bias",), _single),
     ]
+
+
+def google_tensors(model) -> Dict[str, np.ndarray]:
+    """Google name -> float32 array of every encoder and bert_joint head weight of `model`: the
+    loading table run backwards, i.e. what a Google / bert_joint checkpoint of this model holds
+    (the fused query/key/value kernel split back into three)."""
+    encoder, nq_model = _model_parts(model)
+    slots = _encoder_slots(encoder) + (_head_slots(nq_model) if nq_model is not None else [])
+    out: Dict[str, np.ndarray] = {}
+    for variable, names, combine in slots:
+        value = np.asarray(variable.numpy(), np.float32)
+        parts = [value] if combine is _single else np.split(value, len(names), axis=-1)
+        out.update((name, np.ascontiguousarray(part)) for name, part in zip(names, parts))
+    return out
 
 
 def _model_parts(model) -> Tuple[BertEncoder, Optional[BertNqModel]]:
@@ -394,3 +409,136 @@ def load_init_checkpoint(model, path: str) -> LoadReport:
         f" (e.g. {unused[:5]})" if unused else "",
     )
     return LoadReport(location, "tf1" if kind == "tf" else kind, loaded, missing, unused, head_loaded)
+
+
+# ------------------------------------------------------------------- training checkpoints
+
+# What reading a damaged checkpoint raises: DataLossError / OpError (a checksum that does not
+# match), IndexError ("Read less bytes than requested": a cut .data file), ValueError or
+# AssertionError from a cut or foreign .index file.
+_READ_FAILURES = (tf.errors.OpError, IndexError, ValueError, AssertionError)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    if not text:
+        return type(err).__name__
+    line = text.splitlines()[0]
+    # TensorFlow prefixes the op's wrapper name: "{{function_node ...}} TensorBundle at ..."
+    return re.sub(r"^\{\{[^}]*\}\}\s*", "", line).replace(" [Op:RestoreV2]", "")
+
+
+def checkpoint_is_intact(prefix: str) -> bool:
+    """Whether every tensor of the checkpoint at `prefix` reads back with its checksum."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except _READ_FAILURES:
+        return False
+    return True
+
+
+def _damaged(prefix: str, folder: str, err) -> DamagedCheckpointError:
+    """The one-line error for a damaged `prefix`, naming an intact older checkpoint of `folder`."""
+    state = tf.train.get_checkpoint_state(folder)
+    older = [p for p in (list(state.all_model_checkpoint_paths) if state else []) if p != prefix]
+    intact = next((p for p in reversed(older) if checkpoint_is_intact(p)), None)
+    advice = (f"the folder has an intact older checkpoint, {intact}: remove the damaged one's files "
+              f"({os.path.basename(prefix)}.*) to use it" if intact else "the folder has no intact older checkpoint")
+    reason = err if isinstance(err, str) else _first_line(err)
+    return DamagedCheckpointError(f"{prefix}: the checkpoint is damaged ({reason}); {advice}")
+
+
+def saved_values(prefix: str, folder: str) -> dict:
+    """name -> a function reading that value, of the checkpoint at `prefix` (of `folder`);
+    DamagedCheckpointError when its index cannot be read (and at a damaged value's read)."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        names = list(reader.get_variable_to_shape_map())
+    except _READ_FAILURES as err:
+        raise _damaged(prefix, folder, err) from None
+
+    def read(name):
+        try:
+            return reader.get_tensor(name)
+        except _READ_FAILURES as err:
+            raise _damaged(prefix, folder, err) from None
+
+    return {name: (lambda n=name: read(n)) for name in names}
+
+
+def restore_checkpoint(checkpoint: tf.train.Checkpoint, prefix: str, folder: str, partial: bool = False) -> None:
+    """Restores `checkpoint` from `prefix` (a checkpoint of `folder`): DamagedCheckpointError when its
+    files are damaged, CheckpointError when it does not fit the objects (another model)."""
+    failure = None
+    with _tensorflow_warnings_off():  # a failed restore warns of its unrestored values as it goes
+        try:
+            status = checkpoint.restore(prefix)
+            if partial:
+                status.expect_partial()
+            status.assert_existing_objects_matched()
+        except _READ_FAILURES as err:
+            failure = _first_line(err)  # not the exception: its traceback holds the half-restored objects
+        if failure is None:
+            return
+        del checkpoint
+        gc.collect()
+    if checkpoint_is_intact(prefix):  # whole files, other shapes or names: another model's
+        raise CheckpointError(f"{prefix}: the checkpoint does not fit this model ({failure})")
+    raise _damaged(prefix, folder, failure)
+
+
+@contextlib.contextmanager
+def _tensorflow_warnings_off():
+    """TensorFlow's Python warnings held back (its logger and absl's), e.g. a half-restored
+    model's "deleted with unrestored values" when it is collected."""
+    tf_logger = tf.get_logger()
+    level, verbosity = tf_logger.level, logging.get_verbosity()
+    tf_logger.setLevel("ERROR")
+    logging.set_verbosity(logging.ERROR)
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)
+        logging.set_verbosity(verbosity)
+
+
+def latest_checkpoint(folder: str) -> Optional[str]:
+    """The newest training checkpoint of `folder` (its prefix), or None."""
+    if not folder or not tf.io.gfile.isdir(folder):
+        return None
+    try:
+        return tf.train.latest_checkpoint(folder)
+    except _READ_FAILURES as err:  # a damaged `checkpoint` state file
+        raise DamagedCheckpointError(f"{os.path.join(folder, 'checkpoint')}: unreadable checkpoint list "
+                                     f"({_first_line(err)})") from None
+
+
+def restore_latest(model, folder: str) -> Optional[int]:
+    """Restores the model weights of `folder`'s newest training checkpoint; returns its global
+    step, or None when the folder holds none. Damage and misfit raise CheckpointError naming
+    the checkpoint (see `restore_checkpoint`)."""
+    prefix = latest_checkpoint(folder)
+    if not prefix:
+        return None
+    step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    restore_checkpoint(tf.train.Checkpoint(model=model, step=step), prefix, folder, partial=True)
+    return int(step.numpy())
+
+
+def restored_model(build: Callable[[], object], folder: str, init_checkpoint: Optional[str] = None):
+    """(model, step): `build()`'s model with `folder`'s newest checkpoint restored (step None and
+    `init_checkpoint`'s weights when the folder holds none). On a CheckpointError the model is
+    dropped first: a half-restored model warns when it is collected, after the error line."""
+    model = build()
+    try:
+        step = restore_latest(model, folder)
+        if step is None and init_checkpoint:
+            load_init_checkpoint(model, init_checkpoint)
+    except CheckpointError:
+        with _tensorflow_warnings_off():
+            del model
+            gc.collect()
+        raise
+    return model, step

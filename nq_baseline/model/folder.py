@@ -8,12 +8,15 @@
   the two files above, and the training settings, for the record.
 
 Everything that uses a trained model (`run_nq --do_predict`, the `Reader`, `answer_nq`,
-`export_nq`, `serve_nq`) reads it through `ModelSpec.load(model_dir)`, so no flag has to be
-repeated.
+`export_nq`, `serve_nq`) reads it through this one loader: `ModelSpec.load(model_dir)` for the
+description, then `spec.tokenizer()` and `spec.load_model()` (the Keras model with the newest
+checkpoint's weights), so no flag has to be repeated and every program reports a missing,
+damaged or misfit folder in the same words.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -84,13 +87,42 @@ class ModelSpec:
 
     def bert_config(self):
         from nq_baseline.model.modeling import BertConfig
-        return BertConfig.from_json_file(self.bert_config_file)
+
+        # written by this project: "gelu" is erf, also in folders written before files said so
+        return BertConfig.from_json_file(self.bert_config_file, google=False)
+
+    def tokenizer(self):
+        """The WordPiece tokenizer of the folder's vocabulary (bert_joint's tokenization)."""
+        from nq_baseline.features.tokenization import NqTokenizer
+
+        try:
+            return NqTokenizer(self.vocab_file, self.do_lower_case)
+        except ValueError as err:
+            raise NqInputError(self.vocab_file, None, f"unusable vocabulary ({err})") from None
 
     def build_model(self, max_seq_length: Optional[int] = None):
         """The Keras model this folder's checkpoints belong to (weights not restored)."""
         from nq_baseline.model.modeling import build_nq_model
-        return build_nq_model(self.bert_config(), max_seq_length or self.features.max_seq_length,
-                              long_answer_head=self.long_answer_head)
+
+        try:
+            config = self.bert_config()
+            return build_nq_model(config, max_seq_length or self.features.max_seq_length,
+                                  long_answer_head=self.long_answer_head)
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            raise NqInputError(self.bert_config_file, None, f"unusable encoder config ({err})") from None
+
+    def load_model(self, max_seq_length: Optional[int] = None, init_checkpoint: Optional[str] = None):
+        """(Keras model, step): the folder's model with its newest checkpoint's weights, or, in a
+        folder without checkpoints, with `init_checkpoint`'s (step None). CheckpointError names a
+        damaged or misfit checkpoint; NqInputError a folder with nothing to load."""
+        from nq_baseline.model import checkpoints
+
+        model, step = checkpoints.restored_model(lambda: self.build_model(max_seq_length), self.model_dir,
+                                                 init_checkpoint)
+        if step is None and not init_checkpoint:
+            raise NqInputError(self.model_dir, None, "holds no checkpoint to answer with (train it with "
+                               "run_nq --do_train)")
+        return model, step
 
 
 def write_model_dir(model_dir: str, *, bert_config_json: str, vocab_file: str, do_lower_case: bool,
@@ -109,3 +141,29 @@ def write_model_dir(model_dir: str, *, bert_config_json: str, vocab_file: str, d
             "model": {"long_answer_head": bool(long_answer_head)}, "train": dict(train or {})}
     fileio.write_json_atomic(os.path.join(model_dir, SPEC_FILE), spec)
     return ModelSpec.load(model_dir)
+
+
+@contextlib.contextmanager
+def new_files_removed_on_failure(model_dir: str):
+    """Training into `model_dir`: when the block fails before the folder holds a checkpoint, the
+    files and folders it added are removed again (the folder too, if it made it), so a failed
+    run leaves no model folder without weights; one with a checkpoint is kept (it resumes)."""
+    existed = os.path.isdir(model_dir)
+    before = set(os.listdir(model_dir)) if existed else set()
+    try:
+        yield
+    except BaseException:
+        if not any(name == "checkpoint" or name.endswith(".index") for name in _listing(model_dir)):
+            if not existed:
+                shutil.rmtree(model_dir, ignore_errors=True)
+            else:
+                for name in set(_listing(model_dir)) - before:
+                    fileio.remove_path(os.path.join(model_dir, name))
+        raise
+
+
+def _listing(folder: str) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []

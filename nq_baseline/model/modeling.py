@@ -68,9 +68,19 @@ class BertConfig:
         _activation(self.hidden_act)  # validates the name early
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "BertConfig":
-        """From a Google ``bert_config.json`` or HF ``config.json`` dict; extra keys ignored."""
+    def from_dict(cls, data: Mapping[str, Any], google: Optional[bool] = None) -> "BertConfig":
+        """From a Google ``bert_config.json`` or HF ``config.json`` dict; extra keys ignored.
+
+        "gelu" means two things: Google's BERT code (and so every TF1 BERT and bert_joint
+        checkpoint) computes it with the tanh approximation, transformers with erf. A dict
+        with HF's ``model_type`` key is read as HF's, one without as Google's (``google``
+        decides when given); the config keeps the unambiguous names ("gelu" erf, "gelu_new"
+        tanh) and `to_json_string` writes ``model_type`` so its file reads back the same."""
         data = dict(data)
+        if google is None:
+            google = "model_type" not in data
+        if google and str(data.get("hidden_act", "")).lower() == "gelu":
+            data["hidden_act"] = "gelu_new"  # Google's gelu: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)))
         # HF spellings that differ from Google's.
         aliases = {"layer_norm_epsilon": "layer_norm_eps", "n_layers": "num_hidden_layers"}
         for src, dst in aliases.items():
@@ -87,14 +97,16 @@ class BertConfig:
         return cls(**{k: v for k, v in data.items() if k in fields})
 
     @classmethod
-    def from_json_file(cls, path: str) -> "BertConfig":
+    def from_json_file(cls, path: str, google: Optional[bool] = None) -> "BertConfig":
         with tf.io.gfile.GFile(path, "r") as f:
             try:
                 data = json.load(f)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}: not a JSON BERT config: {e}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: not a JSON BERT config (not an object)")
         try:
-            return cls.from_dict(data)
+            return cls.from_dict(data, google)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{path}: {e}") from None
 
@@ -102,7 +114,9 @@ class BertConfig:
         return dataclasses.asdict(self)
 
     def to_json_string(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        """The config as JSON, in transformers' meaning of the activation names (``model_type``
+        says so to `from_dict`)."""
+        return json.dumps(dict(self.to_dict(), model_type="bert"), indent=2, sort_keys=True) + "\n"
 
 
 def _activation(name: str):

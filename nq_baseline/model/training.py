@@ -39,12 +39,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nq_baseline.common import fileio
+from nq_baseline.common import inputs
 
+from nq_baseline.features import records
 from nq_baseline.model import modeling
-from nq_baseline.common.errors import NqInputError
+from nq_baseline.model.errors import NonFiniteLossError, NoTrainingDataError  # noqa: F401 (re-exported)
 
-TRAIN_LABEL_KEYS = ("start_positions", "end_positions", "answer_types")
 WEIGHT_DECAY_EXCLUDE = ("LayerNorm", "layer_norm", "bias")
 CLIP_NORM = 1.0
 TRAIN_LOG = "train_log.jsonl"
@@ -52,30 +52,8 @@ TRAIN_LOG = "train_log.jsonl"
 # --------------------------------------------------------------------------- input
 
 
-def expand_file_pattern(file_pattern) -> List[str]:
-    """A path, a glob, a comma-separated list of those (or a list) -> the record files
-    (`fileio.expand_paths`; URLs such as gs://... through tf.io.gfile)."""
-    parts = file_pattern if isinstance(file_pattern, (list, tuple)) else str(file_pattern).split(",")
-    if not any("://" in str(p) for p in parts):
-        return fileio.expand_paths(parts)
-    files: List[str] = []
-    for part in (str(p).strip() for p in parts if str(p).strip()):
-        matches = sorted(tf.io.gfile.glob(part))
-        if not matches:
-            raise NqInputError(part, None, "no such file (or the glob matched nothing)")
-        files.extend(m for m in matches if m not in files)
-    return files
-
-
-def is_gzip_record_file(path: str) -> bool:
-    if "://" not in path:
-        return fileio.is_gzip(path)
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return f.read(3) == fileio.GZIP_MAGIC
-
-
 def _records(files: Sequence[str], shuffle: bool, seed: Optional[int], cycle_length: int = 8):
-    compression = ["GZIP" if is_gzip_record_file(f) else "" for f in files]
+    compression = ["GZIP" if inputs.is_gzip(f) else "" for f in files]
     ds = tf.data.Dataset.from_tensor_slices((list(files), compression))
     if shuffle and len(files) > 1:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -88,29 +66,13 @@ def _records(files: Sequence[str], shuffle: bool, seed: Optional[int], cycle_len
     )
 
 
-# Records of bert_joint carry no `example_ids`; NQ ids may be negative, so the "absent" mark
-# is the one int64 value no NQ id takes.
-NO_EXAMPLE_ID = -(2**63)
-
-
 def _parser(seq_length: int, is_training: bool):
-    spec = {
-        "unique_ids": tf.io.FixedLenFeature([1], tf.int64),
-        "input_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
-        "input_mask": tf.io.FixedLenFeature([seq_length], tf.int64),
-        "segment_ids": tf.io.FixedLenFeature([seq_length], tf.int64),
-        # the long-answer head's: absent from bert_joint's records (then no candidate marker is known)
-        "context_positions": tf.io.VarLenFeature(tf.int64),
-        "context_candidates": tf.io.VarLenFeature(tf.int64),
-    }
-    if is_training:
-        for k in TRAIN_LABEL_KEYS:
-            spec[k] = tf.io.FixedLenFeature([1], tf.int64)
-        spec["long_positions"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[-1])
-    else:
-        spec["token_map"] = tf.io.FixedLenFeature([seq_length], tf.int64)
-        spec["example_ids"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[NO_EXAMPLE_ID])
-        spec["doc_span_index"] = tf.io.FixedLenFeature([1], tf.int64, default_value=[-1])
+    """Batches of serialized records -> the model's features (`records.record_schema`)."""
+    kinds = records.record_schema(is_training)
+    spec = {name: (tf.io.VarLenFeature(tf.int64) if kind == records.LIST else
+                   tf.io.FixedLenFeature([seq_length if kind == records.SEQUENCE else 1], tf.int64,
+                                         default_value=None if default is None else [default]))
+            for name, (kind, default) in kinds.items()}
 
     def parse(serialized):
         ex = tf.io.parse_example(serialized, spec)
@@ -147,7 +109,7 @@ def make_train_dataset(file_pattern, batch_size: int, seq_length: int, shuffle: 
     int64, ``input_ids/input_mask/segment_ids`` [b, seq] int32 and
     ``start_positions/end_positions/answer_types`` [b] int32.
     """
-    files = expand_file_pattern(file_pattern)
+    files = inputs.expand_paths(file_pattern)
     ds = _records(files, shuffle, seed)
     if repeat:
         ds = ds.repeat()
@@ -165,7 +127,7 @@ def make_predict_dataset(file_pattern, batch_size: int, seq_length: int) -> tf.d
     [b, seq] int32, and ``example_ids`` [b] int64 / ``doc_span_index`` [b] int32 (-1 when
     the records do not carry them).  The last batch may be smaller.
     """
-    files = expand_file_pattern(file_pattern)
+    files = inputs.expand_paths(file_pattern)
     ds = _records(files, shuffle=False, seed=None)
     ds = ds.batch(batch_size, drop_remainder=False)
     ds = ds.map(_parser(seq_length, False), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -371,21 +333,6 @@ def make_train_step(model: keras.Model, optimizer, *, strategy: Optional[tf.dist
     return train_step
 
 
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite: training stopped before saving that state."""
-
-    def __init__(self, step: int, loss: float, last_checkpoint: Optional[str]):
-        kept = (f"the last finite checkpoint is {last_checkpoint}" if last_checkpoint
-                else "no checkpoint was saved")
-        super().__init__(f"the training loss is {loss} at step {step} (or its gradient is not finite: a learning "
-                         f"rate too high, or bad records?); stopped without applying or saving that step: {kept}")
-        self.step, self.loss, self.last_checkpoint = step, loss, last_checkpoint
-
-
-class NoTrainingDataError(ValueError):
-    """The input ended before the first step: nothing to train on."""
-
-
 def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_train_steps: int,
           learning_rate: float = 5e-5, warmup_proportion: float = 0.1,
           save_checkpoints_steps: int = 1000, grad_accum_steps: int = 1,
@@ -501,11 +448,11 @@ def _open_checkpoints(model, optimizer, global_step, dataset, strategy, output_d
     iterator over a seeded, reshuffling dataset would see another order."""
     from nq_baseline.model import checkpoints  # local: keeps `training` importable alone
 
-    latest = tf.train.latest_checkpoint(output_dir)
-    saved_names = {n.split("/")[0] for n, _ in tf.train.list_variables(latest)} if latest else set()
+    latest = checkpoints.latest_checkpoint(output_dir)
+    saved = checkpoints.saved_values(latest, output_dir) if latest else {}
     save_iterator = checkpoint_iterator and _iterator_checkpointable(strategy)
-    if latest and not (save_iterator and "iterator" in saved_names):
-        consumed = int(tf.train.load_checkpoint(latest).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+    if latest and not (save_iterator and "iterator" in {n.split("/")[0] for n in saved}):
+        consumed = int(saved["step/.ATTRIBUTES/VARIABLE_VALUE"]())
         logging.info("No input iterator state in %s: skipping %d consumed batches", latest, consumed)
         dataset = dataset.skip(consumed)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
@@ -520,7 +467,7 @@ def _open_checkpoints(model, optimizer, global_step, dataset, strategy, output_d
                                          step_counter=global_step)
     resumed_from = None
     if latest:
-        ckpt.restore(latest).assert_existing_objects_matched()
+        checkpoints.restore_checkpoint(ckpt, latest, output_dir)
         resumed_from = int(global_step.numpy())
         logging.info("Resumed from %s at step %d", latest, resumed_from)
     elif init_checkpoint:
@@ -608,20 +555,3 @@ def _global_batch_size(dataset: tf.data.Dataset, accum: int) -> Optional[int]:
     if shape[0] is None:
         return None
     return int(shape[0]) * (int(shape[1]) if accum > 1 else 1)
-
-
-def restore_latest(model: keras.Model, output_dir: str) -> Optional[int]:
-    """Restore the model weights of the latest training checkpoint in ``output_dir``.
-
-    Returns its global step, or None when ``output_dir`` holds no checkpoint.
-    """
-    if not output_dir or not tf.io.gfile.isdir(output_dir):
-        return None
-    latest = tf.train.latest_checkpoint(output_dir)
-    if not latest:
-        return None
-    step = tf.Variable(0, dtype=tf.int64, trainable=False)
-    status = tf.train.Checkpoint(model=model, step=step).restore(latest)
-    status.expect_partial()
-    status.assert_existing_objects_matched()
-    return int(step.numpy())

@@ -20,9 +20,8 @@ the candidate, the answer-type head's log-odds join the null score, the answer's
 decided per example, and `lexical_weight` mixes each candidate's BM25 score for the
 question (`nq_baseline.prediction.lexical`) into the scores of the spans inside it.
 
-The streaming driver (records -> model -> these functions -> predictions file) is
-`nq_baseline.prediction.streaming`; `compute_predictions` here is the same computation over lists held
-in memory (tools and tests).
+The streaming drivers (windows -> model -> these functions -> predictions file) are
+`nq_baseline.prediction.streaming` (records) and `Reader.answer_stream` (windows made in memory).
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from nq_baseline.features.windows import LONG, NO, YES
-from nq_baseline.common.fileio import wrap_int64
+from nq_baseline.common.ids import wrap_int64
 from nq_baseline.reading.nq_data import Candidate
 
 NULL_SCORE = -10000.0
@@ -55,7 +54,7 @@ class RawResult:
     candidate_map: Optional[np.ndarray] = None  # int [seq]: candidate index at its marker, else -1
 
 
-LONG_ANSWER_FROM = ("span", "head")
+LONG_ANSWER_FROM = ("auto", "span", "head")
 NULL_SCORES = ("cls", "answer_type")
 ANSWER_TYPE_SCOPES = ("window", "example")
 
@@ -72,7 +71,9 @@ class PostprocessConfig:
     nbest: int = 0  # spans kept per example in ExamplePrediction.nbest (0: none)
     # "span": the long answer is the top-level candidate holding the best short span (bert_joint);
     # "head": the candidate the long-answer head scores best over all windows, the short answer
-    # the best span inside it (needs a model with that head; otherwise "span" is used)
+    # the best span inside it (needs a model with that head: `for_model` refuses it otherwise);
+    # "auto": "head" for a model with the head, else "span" (`for_model` decides; the Reader's and
+    # the programs' default)
     long_answer_from: str = "span"
     # "cls": score = span - [CLS] logits (bert_joint); "answer_type": plus the answer-type head's
     # log-odds that the window holds an answer (log P(not UNKNOWN) - log P(UNKNOWN))
@@ -99,6 +100,17 @@ class PostprocessConfig:
                               ("answer_type_scope", ANSWER_TYPE_SCOPES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+
+
+    def for_model(self, long_answer_head: bool) -> "PostprocessConfig":
+        """This configuration for a model with (or without) the long-answer head: "auto" decided,
+        "head" refused (ValueError naming the flag) for a model without the head. The one place
+        the rule lives: run_nq, the Reader and the exports all call it."""
+        if self.long_answer_from == "head" and not long_answer_head:
+            raise ValueError("--long_answer_from=head needs a model trained with --long_answer_head")
+        if self.long_answer_from != "auto":
+            return self
+        return dataclasses.replace(self, long_answer_from="head" if long_answer_head else "span")
 
 
 @dataclasses.dataclass
@@ -276,7 +288,7 @@ def predict_example(example_id: int, candidates: Sequence[Candidate], results: I
     lexical = _lexical(candidates, config, lexical_scores)
     spans = _scored_spans(results, candidates, config, lexical)
     pred = null_prediction(example_id)
-    if config.long_answer_from == "head" and _has_long_head(results):
+    if config.long_answer_from in ("head", "auto") and _has_long_head(results):
         long_index, long_score, long_window = best_long_candidate(results, config, lexical)
         if long_index < 0:
             return ExamplePrediction(pred, [])
@@ -324,35 +336,6 @@ def result_belongs_to(result: RawResult, example_id: int, windows_so_far: int) -
     if result.example_id is not None:
         return result.example_id == example_id
     return wrap_int64(result.unique_id - example_id) == windows_so_far
-
-
-def group_results(results: Iterable[RawResult], example_ids: Sequence[int]) -> dict[int, list[RawResult]]:
-    """Results grouped by example, exactly, whatever their order (see `result_belongs_to`
-    for records without example ids: the known id u - k with the smallest k)."""
-    known = set(example_ids)
-    grouped: dict[int, list[RawResult]] = {e: [] for e in example_ids}
-    for r in results:
-        eid = r.example_id
-        if eid is None:
-            eid = next((wrap_int64(r.unique_id - k) for k in range(4096)
-                        if wrap_int64(r.unique_id - k) in known), None)
-        if eid not in grouped:
-            raise ValueError(f"a prediction record (unique id {r.unique_id}) belongs to no example of the "
-                             "predict file: were the records built from another file?")
-        grouped[eid].append(r)
-    return grouped
-
-
-def compute_predictions(documents: Sequence, results: Iterable[RawResult],
-                        config: PostprocessConfig = PostprocessConfig()) -> list[ExamplePrediction]:
-    """All examples (NqDocuments, or objects with example_id and candidates when
-    lexical_weight is 0) -> their predictions, in order."""
-    from nq_baseline.prediction.lexical import candidate_scores
-
-    grouped = group_results(results, [d.example_id for d in documents])
-    return [predict_example(d.example_id, d.candidates, grouped[d.example_id], config,
-                            candidate_scores(d.question_text, d.tokens, d.candidates)
-                            if config.lexical_weight else None) for d in documents]
 
 
 def predictions_json(predictions: Iterable[ExamplePrediction]) -> dict:

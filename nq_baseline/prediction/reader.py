@@ -7,7 +7,7 @@
 
 A document is an NQ example (a dict of either format, its JSON line, or an
 `nq_data.NqDocument`), raw HTML, or plain text (paragraphs split on blank lines): see
-`documents.py`. It is parsed, flattened into bert_joint's word sequence and tokenized ONCE;
+`reading.html_page` and `reading.plain_text`. It is parsed, flattened into bert_joint's word sequence and tokenized ONCE;
 every question then only adds its windows. The windows go through the same compiled
 forward pass and the same post-processing (`postprocess.predict_example`) as
 `run_nq --do_predict`, so the official prediction fields are those `run_nq` writes for the
@@ -20,28 +20,31 @@ three steps are public: `encode(questions, document)` -> `Encoded` (windows as a
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from nq_baseline.reading import documents
-
-from nq_baseline.features import windows as F
+from nq_baseline.reading import html_page, plain_text, source_text
 from nq_baseline.common.errors import NqInputError
-from nq_baseline.prediction.lexical import candidate_scores
+from nq_baseline.common.inputs import prefetched
+from nq_baseline.features import windows as F
 from nq_baseline.model.folder import ModelSpec
-from nq_baseline.reading.nq_data import NqDocument, document_from_json, parse_line
+from nq_baseline.model.modeling import MODEL_INPUT_KEYS
+from nq_baseline.prediction.lexical import candidate_scores
 from nq_baseline.prediction.postprocess import ExamplePrediction, PostprocessConfig, RawResult, predict_example
+from nq_baseline.reading.nq_data import NqDocument, document_from_json, parse_line
 
 DEFAULT_MAX_DOCUMENT_BYTES = 16 << 20
+READ_EVERY_CONTEXT = 0  # FeatureConfig.max_contexts: no limit
 DOCUMENT_KINDS = ("html", "text", "nq")
-Document = Union[NqDocument, Mapping, str, bytes]
+DocumentInput = Union[NqDocument, Mapping, str, bytes]
 
 
 @dataclasses.dataclass(frozen=True)
-class Span:
+class AnswerSpan:
     """A span of the document: NQ tokens [start_token, end_token), the source's bytes and
     characters where the source is known (HTML, text, original-format NQ; else -1)."""
 
@@ -63,9 +66,9 @@ class Answer:
 
     question: str
     prediction: dict  # the official fields, exactly as run_nq --do_predict writes them
-    long_answer: Optional[Span]  # None: no long answer
+    long_answer: Optional[AnswerSpan]  # None: no long answer
     long_answer_index: int  # candidate index, -1 when none
-    short_answers: tuple[Span, ...]
+    short_answers: tuple[AnswerSpan, ...]
     yes_no_answer: str  # "YES", "NO" or "NONE"
     long_answer_score: float
     short_answers_score: float
@@ -74,6 +77,8 @@ class Answer:
     example_id: Optional[int] = None  # the NQ example's id (None for HTML and text)
     question_truncated: bool = False  # longer than max_query_length: its first pieces were cut
     num_windows: int = 0
+    document_cut: bool = False  # max_contexts left long-answer candidates of the document unread
+    nbest: list = dataclasses.field(default_factory=list)  # the best spans, when PostprocessConfig.nbest > 0
 
     @property
     def short_answers_text(self) -> list[str]:
@@ -94,7 +99,8 @@ class Answer:
                    long_answer_candidate_index=self.long_answer_index,
                    short_answers_text=self.short_answers_text,
                    answer_type=self.answer_type, answer_type_probabilities=self.answer_type_probabilities,
-                   question_truncated=self.question_truncated, num_windows=self.num_windows)
+                   question_truncated=self.question_truncated, num_windows=self.num_windows,
+                   document_cut=self.document_cut)
         if self.long_answer is not None and self.long_answer.start_char >= 0:
             out["long_answer_chars"] = [self.long_answer.start_char, self.long_answer.end_char]
             out["short_answers_chars"] = [[s.start_char, s.end_char] for s in self.short_answers]
@@ -102,14 +108,21 @@ class Answer:
 
 
 @dataclasses.dataclass
-class PreparedDocument:
+class TokenizedDocument:
     """A document parsed, flattened and tokenized once, for any number of questions."""
 
     doc: NqDocument
     kind: str  # html | text | nq
     source: Optional[bytes]  # the HTML or text the byte offsets index (None for NQ examples)
     pieces: F.DocumentPieces
-    _layouts: dict = dataclasses.field(default_factory=dict)  # query length -> window spans
+    contexts_read: int = 0  # long-answer candidates given a [ContextId] in the windows
+    contexts_total: int = 0  # candidates there were to read (more: cut at max_contexts)
+    layouts: dict = dataclasses.field(default_factory=dict)  # query length -> window spans (a cache)
+
+    @property
+    def cut(self) -> bool:
+        """Whether max_contexts left candidates of the document unread."""
+        return self.contexts_read < self.contexts_total
 
     @property
     def example_id(self) -> Optional[int]:
@@ -118,9 +131,9 @@ class PreparedDocument:
 
 @dataclasses.dataclass
 class Encoded:
-    """The windows of some questions over one prepared document."""
+    """The windows of some questions over one tokenized document."""
 
-    document: PreparedDocument
+    document: TokenizedDocument
     questions: list[str]
     truncated: list[bool]
     windows: dict  # input_ids, input_mask, segment_ids, token_map, candidate_map: [n, seq] int arrays
@@ -144,39 +157,38 @@ class Reader:
         if self.batch_size < 1 or self.max_document_bytes < 1:
             raise ValueError("batch_size and max_document_bytes must be >= 1")
         self.spec, self.step = spec, step
-        self._forward = ForwardFunction(model)
+        self.forward = ForwardFunction(model)
 
     @classmethod
     def load(cls, model_dir: str, *, batch_size: int = 64, max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
              postprocess: Union[PostprocessConfig, Mapping[str, Any], None] = None,
-             **feature_overrides) -> "Reader":
+             init_checkpoint: Optional[str] = None, **feature_overrides) -> "Reader":
         """The model folder `run_nq --do_train` leaves (nq_model.json, config, vocabulary,
-        checkpoints). `postprocess`: a PostprocessConfig, or settings over the model's default
-        one (e.g. {"lexical_weight": 0.5}). `feature_overrides` (e.g. doc_stride=64) change the
-        windows only."""
-        from nq_baseline.model import training
-        from nq_baseline.features.tokenization import NqTokenizer
-
+        checkpoints; a folder without checkpoints answers with `init_checkpoint`'s weights).
+        `postprocess`: a PostprocessConfig, or settings over the default one (e.g.
+        {"lexical_weight": 0.5}); "auto" is decided for this model. The windows are the model's
+        but for `max_contexts`: a Reader reads every paragraph of a document (max_contexts 0; a
+        model trains on the first 48, bert_joint's limit); `feature_overrides` change them (e.g.
+        doc_stride=64, or max_contexts=48 for the model's own layout, as run_nq predicts)."""
         spec = ModelSpec.load(model_dir)
         if postprocess is None or isinstance(postprocess, Mapping):
-            postprocess = default_postprocess(spec.long_answer_head, **(postprocess or {}))
-        if postprocess is not None and postprocess.long_answer_from == "head" and not spec.long_answer_head:
-            raise ValueError(f"{model_dir}: long_answer_from='head' needs a model trained with --long_answer_head")
-        features = dataclasses.replace(spec.features, **feature_overrides) if feature_overrides else spec.features
-        model = spec.build_model(features.max_seq_length)
-        step = training.restore_latest(model, model_dir)
-        if step is None:
-            raise NqInputError(model_dir, None, "holds no checkpoint to answer with (train it with run_nq --do_train)")
-        return cls(model, NqTokenizer(spec.vocab_file, spec.do_lower_case), features, postprocess, batch_size,
-                   max_document_bytes, spec, step)
+            postprocess = PostprocessConfig(**{"long_answer_from": "auto", **(postprocess or {})})
+        try:
+            postprocess = postprocess.for_model(spec.long_answer_head)
+        except ValueError as err:
+            raise ValueError(f"{model_dir}: {err}") from None
+        features = dataclasses.replace(spec.features, **{"max_contexts": READ_EVERY_CONTEXT, **feature_overrides})
+        model, step = spec.load_model(features.max_seq_length, init_checkpoint)
+        return cls(model, spec.tokenizer(), features, postprocess, batch_size, max_document_bytes, spec, step)
 
     # ------------------------------------------------------------------ documents
 
-    def prepare(self, document: Union[Document, PreparedDocument], kind: Optional[str] = None) -> PreparedDocument:
-        """Parses and tokenizes a document once. `kind` is html, text or nq; by default an
-        NqDocument or a dict is an NQ example, a string or bytes HTML when it looks like
-        HTML (`documents.looks_like_html`), else plain text."""
-        if isinstance(document, PreparedDocument):
+    def tokenize(self, document: Union[DocumentInput, TokenizedDocument], kind: Optional[str] = None
+                 ) -> TokenizedDocument:
+        """Parses, flattens and tokenizes a document once. `kind` is html, text or nq; by default
+        an NqDocument or a dict is an NQ example, a string or bytes HTML when it looks like HTML
+        (`source_text.looks_like_html`), else plain text."""
+        if isinstance(document, TokenizedDocument):
             return document
         kind = kind or _guess_kind(document)
         if kind not in DOCUMENT_KINDS:
@@ -188,38 +200,32 @@ class Reader:
             if not isinstance(document, (str, bytes, bytearray)):
                 raise NqInputError(f"<{kind}>", None, f"a {kind} document must be a string or bytes, "
                                    f"got {type(document).__name__}")
-            convert = documents.document_from_html if kind == "html" else documents.document_from_text
+            convert = html_page.document_from_html if kind == "html" else plain_text.document_from_text
             doc = convert(document, source=f"<{kind}>", max_document_bytes=self.max_document_bytes)
             source = document.encode("utf-8") if isinstance(document, str) else bytes(document)
         example = F.build_example(doc, self.features)
-        return PreparedDocument(doc, kind, source, F.document_pieces(example, self.tokenizer))
+        return TokenizedDocument(doc, kind, source, F.document_pieces(example, self.tokenizer),
+                                 len(example.context_candidates), len(F.kept_candidates(doc, self.features)))
 
     # ------------------------------------------------------------------ the three steps
 
-    def encode(self, questions: Sequence[str], document: Union[Document, PreparedDocument],
+    def encode(self, questions: Sequence[str], document: Union[DocumentInput, TokenizedDocument],
                kind: Optional[str] = None) -> Encoded:
         """The windows of every question over the document (parsed once)."""
         if isinstance(questions, str) or not len(questions):
             raise ValueError("questions must be a non-empty list of strings")
         for i, q in enumerate(questions):
-            if not isinstance(q, str) or not q.strip():
-                raise NqInputError("question" if len(questions) == 1 else f"questions[{i}]", None,
-                                   "is empty: ask a question")
-        prepared = self.prepare(document, kind)
+            _check_question("question" if len(questions) == 1 else f"questions[{i}]", q)
+        tokenized = self.tokenize(document, kind)
         parts, counts, truncated = [], [], []
         for question in questions:
-            query, cut = F.query_ids(question, self.tokenizer, self.features.max_query_length)
-            spans = prepared._layouts.get(len(query))
-            if spans is None:
-                spans = F.window_spans(prepared.pieces.num_pieces, F.max_document_pieces(self.features, query),
-                                       self.features.doc_stride)
-                prepared._layouts[len(query)] = spans
-            parts.append(F.window_arrays(prepared.pieces, query, spans, list(range(len(spans))), self.tokenizer,
-                                         self.features.max_seq_length))
-            counts.append(len(spans))
+            arrays, cut = F.question_windows(tokenized.pieces, question, self.tokenizer, self.features,
+                                             tokenized.layouts)
+            parts.append(arrays)
+            counts.append(len(arrays["input_ids"]))
             truncated.append(cut)
         windows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        return Encoded(prepared, list(questions), truncated, windows, counts)
+        return Encoded(tokenized, list(questions), truncated, windows, counts)
 
     def run(self, windows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The model's outputs for [n, seq] windows, in batches of `batch_size`."""
@@ -228,14 +234,14 @@ class Reader:
             seq = self.features.max_seq_length
             return {"start_logits": np.zeros((0, seq), np.float32), "end_logits": np.zeros((0, seq), np.float32),
                     "answer_type_logits": np.zeros((0, 5), np.float32)}
-        outs = [self._forward({k: v[lo:lo + self.batch_size] for k, v in windows.items()})
+        outs = [self.forward({k: v[lo:lo + self.batch_size] for k, v in windows.items()})
                 for lo in range(0, n, self.batch_size)]
         return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
     def decode(self, encoded: Encoded, outputs: Mapping[str, np.ndarray]) -> list[Answer]:
         """The answers of `encoded`'s questions from the model's outputs for its windows."""
-        prepared = encoded.document
-        doc = prepared.doc
+        tokenized = encoded.document
+        doc = tokenized.doc
         answers, lo = [], 0
         for question, cut, count in zip(encoded.questions, encoded.truncated, encoded.counts):
             long_logits = outputs.get("long_logits")
@@ -247,20 +253,70 @@ class Reader:
             lo += count
             lexical = (candidate_scores(question, doc.tokens, doc.candidates)
                        if self.postprocess.lexical_weight else None)
-            answers.append(self._answer(question, cut, prepared, predict_example(
+            answers.append(self._answer(question, cut, tokenized, predict_example(
                 doc.example_id, doc.candidates, results, self.postprocess, lexical), count))
         return answers
 
+    def answer_stream(self, pairs: Iterable[tuple[str, Union[DocumentInput, TokenizedDocument]]],
+                      kind: Optional[str] = None) -> Iterator[Answer]:
+        """The answer of each (question, document) pair, in order, streaming: the documents are
+        read and encoded a few ahead in a helper thread while the model runs full batches of
+        `batch_size` windows drawn across documents, and each answer comes as soon as its last
+        window is through (how `run_nq --do_predict` answers a whole NQ file)."""
+        encoded = prefetched((self.encode([question], document, kind) for question, document in pairs),
+                             depth=8, name="nq-encode")
+        pending: collections.deque = collections.deque()  # [Encoded, outputs so far, windows still out]
+        queued: list = []  # (entry, first row, end row) of windows not yet run
+        queued_rows = 0
+        for item in encoded:
+            entry = [item, [], item.num_windows]
+            pending.append(entry)
+            if item.num_windows:
+                queued.append((entry, 0, item.num_windows))
+                queued_rows += item.num_windows
+            while queued_rows >= self.batch_size:
+                queued_rows -= self._run_queued(queued, self.batch_size)
+            yield from self._finished(pending)
+        while queued:
+            self._run_queued(queued, self.batch_size)
+        yield from self._finished(pending)
+
+    def _run_queued(self, queued: list, limit: int) -> int:
+        """Runs the first `limit` queued windows in one forward pass; hands each entry its rows."""
+        taken, rows = [], 0
+        while queued and rows < limit:
+            entry, lo, hi = queued.pop(0)
+            take = min(hi - lo, limit - rows)
+            taken.append((entry, lo, lo + take))
+            if lo + take < hi:
+                queued.insert(0, (entry, lo + take, hi))
+            rows += take
+        inputs = {k: np.concatenate([e[0].windows[k][lo:hi] for e, lo, hi in taken]) for k in MODEL_INPUT_KEYS}
+        outputs = self.forward(inputs)
+        at = 0
+        for entry, lo, hi in taken:
+            entry[1].append({k: v[at:at + hi - lo] for k, v in outputs.items()})
+            entry[2] -= hi - lo
+            at += hi - lo
+        return rows
+
+    def _finished(self, pending: collections.deque) -> Iterator[Answer]:
+        while pending and pending[0][2] == 0:
+            item, parts, _ = pending.popleft()
+            outputs = ({k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts
+                       else self.run({k: v[:0] for k, v in item.windows.items()}))
+            yield from self.decode(item, outputs)
+
     # ------------------------------------------------------------------ conveniences
 
-    def answer_many(self, questions: Sequence[str], document: Union[Document, PreparedDocument],
+    def answer_many(self, questions: Sequence[str], document: Union[DocumentInput, TokenizedDocument],
                     kind: Optional[str] = None) -> list[Answer]:
         """Answers to every question over one document: parsed and tokenized once, all the
         windows of all the questions through the model in shared batches."""
         encoded = self.encode(questions, document, kind)
         return self.decode(encoded, self.run(encoded.windows))
 
-    def answer(self, question: str, document: Union[Document, PreparedDocument],
+    def answer(self, question: str, document: Union[DocumentInput, TokenizedDocument],
                kind: Optional[str] = None) -> Answer:
         return self.answer_many([question], document, kind)[0]
 
@@ -278,7 +334,7 @@ class Reader:
 
     # ------------------------------------------------------------------ answers
 
-    def _answer(self, question: str, truncated: bool, prepared: PreparedDocument, predicted: ExamplePrediction,
+    def _answer(self, question: str, truncated: bool, tokenized: TokenizedDocument, predicted: ExamplePrediction,
                 num_windows: int) -> Answer:
         pred = predicted.prediction
         logits = predicted.answer_type_logits
@@ -290,45 +346,52 @@ class Reader:
             probabilities = {name: float(p) for name, p in zip(F.ANSWER_TYPE_NAMES, exp / exp.sum())}
             answer_type = F.ANSWER_TYPE_NAMES[int(np.argmax(logits))]
         long_span = pred["long_answer"]
-        long_answer = (self._span(prepared, long_span["start_token"], long_span["end_token"])
+        long_answer = (self._span(tokenized, long_span["start_token"], long_span["end_token"])
                        if long_span["start_token"] >= 0 else None)
-        shorts = tuple(self._span(prepared, s["start_token"], s["end_token"]) for s in pred["short_answers"]
+        shorts = tuple(self._span(tokenized, s["start_token"], s["end_token"]) for s in pred["short_answers"]
                        if s["start_token"] >= 0)
         return Answer(question=question, prediction=pred, long_answer=long_answer,
                       long_answer_index=predicted.long_answer_index, short_answers=shorts,
                       yes_no_answer=pred["yes_no_answer"], long_answer_score=pred["long_answer_score"],
                       short_answers_score=pred["short_answers_score"], answer_type=answer_type,
-                      answer_type_probabilities=probabilities, example_id=prepared.example_id,
-                      question_truncated=truncated, num_windows=num_windows)
+                      answer_type_probabilities=probabilities, example_id=tokenized.example_id,
+                      question_truncated=truncated, num_windows=num_windows, document_cut=tokenized.cut,
+                      nbest=predicted.nbest)
 
     @staticmethod
-    def _span(prepared: PreparedDocument, start: int, end: int) -> Span:
-        doc = prepared.doc
-        text = documents.text_of(doc, start, end, prepared.source)
+    def _span(tokenized: TokenizedDocument, start: int, end: int) -> AnswerSpan:
+        doc = tokenized.doc
+        text = source_text.text_of(doc, start, end, tokenized.source)
         if doc.start_bytes is None or end <= start:
-            return Span(start, end, text=text)
+            return AnswerSpan(start, end, text=text)
         words = [i for i in range(start, end) if doc.start_bytes[i] >= 0]
         if not words:
-            return Span(start, end, text=text)
+            return AnswerSpan(start, end, text=text)
         start_byte, end_byte = doc.start_bytes[start], doc.end_bytes[end - 1]
         if start_byte < 0 or end_byte < 0:
             start_byte, end_byte = doc.start_bytes[words[0]], doc.end_bytes[words[-1]]
-        if prepared.source is None:
-            return Span(start, end, start_byte, end_byte, text=text)
-        start_char, end_char = documents.char_offsets(prepared.source, start_byte, end_byte)
-        return Span(start, end, start_byte, end_byte, start_char, end_char, text)
+        if tokenized.source is None:
+            return AnswerSpan(start, end, start_byte, end_byte, text=text)
+        start_char, end_char = source_text.char_offsets(tokenized.source, start_byte, end_byte)
+        return AnswerSpan(start, end, start_byte, end_byte, start_char, end_char, text)
 
 
-def default_postprocess(long_answer_head: bool, **settings) -> PostprocessConfig:
-    """The post-processing a model answers with by default: its long-answer head when it has one."""
-    return PostprocessConfig(**{"long_answer_from": "head" if long_answer_head else "span", **settings})
+def _check_question(field: str, question) -> None:
+    """A question is a non-empty string of valid Unicode (a shell can pass bytes that are not
+    UTF-8: Python keeps them as lone surrogates, which no tokenizer takes)."""
+    if not isinstance(question, str) or not question.strip():
+        raise NqInputError(field, None, "is empty: ask a question")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise NqInputError(field, None, f"is not valid UTF-8 text (character {err.start})") from None
 
 
 def _guess_kind(document: Any) -> str:
     if isinstance(document, (NqDocument, Mapping)):
         return "nq"
     if isinstance(document, (str, bytes, bytearray)):
-        return "html" if documents.looks_like_html(document) else "text"
+        return "html" if source_text.looks_like_html(document) else "text"
     raise NqInputError("<document>", None, f"not a document: {type(document).__name__} (give an NQ example, "
                        "HTML or text)")
 

@@ -24,7 +24,7 @@ from nq_baseline.common.errors import NqInputError
 from nq_baseline.reading.nq_data import ExampleHead
 from nq_baseline.prediction.postprocess import ExamplePrediction, PostprocessConfig, RawResult, predict_example, \
     result_belongs_to
-from nq_baseline.model.training import NO_EXAMPLE_ID
+from nq_baseline.features.records import NO_EXAMPLE_ID
 
 
 

@@ -22,17 +22,15 @@ The two formats map to one representation:
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import operator
-import os
 import re
-import zlib
 from typing import Iterator, Optional, Sequence, Union
 
 import msgspec
 
 from nq_baseline.common.errors import NqInputError  # noqa: F401  (re-exported: nq_data.NqInputError)
-from nq_baseline.common.fileio import expand_paths, in_int64, is_gzip  # noqa: F401  (expand_paths: nq_data.expand_paths)
+from nq_baseline.common.inputs import iter_lines
+from nq_baseline.common.ids import in_int64
 
 _HTML_TOKEN_RE = re.compile(r"^</?[A-Za-z][A-Za-z0-9]*( [^>]*)?/?>$")
 
@@ -88,117 +86,6 @@ class NqDocument:
 def is_html_token(token: str) -> bool:
     """Simplified format: a token is HTML when it looks like a tag."""
     return bool(_HTML_TOKEN_RE.match(token))
-
-
-def iter_lines(pattern: str) -> Iterator[tuple[str, int, bytes]]:
-    """Streams (path, 1-based line number, raw line) over every file of `pattern`."""
-    for path in expand_paths(pattern):
-        yield from _iter_file_lines(path, gzip.open if _is_gzip(path) else open)
-
-
-_BLANK_BYTES = frozenset(b" \t\n\r\x0b\x0c")
-
-
-@dataclasses.dataclass(frozen=True)
-class LineRef:
-    """Where one line of a plain (uncompressed) file lies (read it with `LineReader`)."""
-
-    offset: int
-    length: int
-
-
-def iter_line_refs(pattern: str, block_size: int = 1 << 22) -> Iterator[tuple[str, int, Union[bytes, LineRef]]]:
-    """Like `iter_lines`, but a line of a plain file comes as a `LineRef` (offset, length)
-    instead of its bytes: the reader only scans for newlines (memchr speed, one fixed
-    buffer), and whoever converts the line reads it itself (worker processes, in parallel),
-    so no line is copied through a pipe. Lines of gzip files come as bytes (a gzip stream
-    cannot be read from the middle). Blank lines are skipped, as by `iter_lines`."""
-    for path in expand_paths(pattern):
-        if _is_gzip(path):
-            yield from _iter_file_lines(path, gzip.open)
-            continue
-        try:
-            with open(path, "rb", buffering=0) as handle:
-                fd = handle.fileno()
-                for line_no, (start, length, first) in enumerate(_scan_lines(handle, block_size), start=1):
-                    if first in _BLANK_BYTES and not os.pread(fd, length, start).strip():
-                        continue  # rare: a line that starts with white space; blank ones are skipped
-                    yield path, line_no, LineRef(start, length)
-        except OSError as err:
-            raise NqInputError(path, None, f"unreadable input ({err})") from err
-
-
-def _scan_lines(handle, block_size: int) -> Iterator[tuple[int, int, int]]:
-    """(file offset, length with the newline, first byte) of every line of a binary file."""
-    buf = bytearray(block_size)
-    offset = line_start = 0  # file offsets of buf[0] and of the current line
-    first = -1  # first byte of the current line (-1: not read yet)
-    while True:
-        n = handle.readinto(buf)
-        if not n:
-            break
-        if first < 0:
-            first = buf[0]
-        pos = 0
-        while True:
-            i = buf.find(b"\n", pos, n)
-            if i < 0:
-                break
-            end = offset + i + 1
-            yield line_start, end - line_start, first
-            line_start, pos = end, i + 1
-            first = buf[pos] if pos < n else -1
-        offset += n
-    if line_start < offset:  # a last line without a newline
-        yield line_start, offset - line_start, first
-
-
-class LineReader:
-    """Reads `LineRef`s (keeps one open file per path); bytes pass through unchanged."""
-
-    def __init__(self):
-        self._fds: dict[str, int] = {}
-
-    def read(self, path: str, line: int, ref: Union[bytes, LineRef]) -> bytes:
-        if not isinstance(ref, LineRef):
-            return ref
-        try:
-            fd = self._fds.get(path)
-            if fd is None:
-                if len(self._fds) >= 64:
-                    self.close()
-                fd = self._fds[path] = os.open(path, os.O_RDONLY)
-            raw = os.pread(fd, ref.length, ref.offset)
-        except OSError as err:
-            raise NqInputError(path, line, f"unreadable input ({err})") from err
-        if len(raw) != ref.length:
-            raise NqInputError(path, line, "the file changed while it was read (truncated)")
-        return raw
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
-
-
-def _iter_file_lines(path: str, opener) -> Iterator[tuple[str, int, bytes]]:
-    line_no = 0
-    try:
-        with opener(path, "rb") as handle:
-            for raw in handle:
-                line_no += 1
-                if raw.strip():
-                    yield path, line_no, raw
-    except (EOFError, OSError, zlib.error) as err:
-        raise NqInputError(path, line_no + 1, f"unreadable input ({err})") from err
-
-
-def _is_gzip(path: str) -> bool:
-    """fileio.is_gzip, with an unreadable file reported as bad input."""
-    try:
-        return is_gzip(path)
-    except OSError as err:
-        raise NqInputError(path, None, f"unreadable input ({err.strerror or err})") from None
 
 
 class _Token(msgspec.Struct, gc=False):
@@ -444,11 +331,17 @@ def read_example_heads(pattern: str, skip_bad: bool = False) -> Iterator[Example
         yield ExampleHead(doc.example_id, doc.candidates)
 
 
-def read_documents(pattern: str, skip_bad: bool = False) -> Iterator[NqDocument]:
-    """Streams NqDocuments from `pattern`; with skip_bad, bad lines are left out."""
+def iter_documents(pattern: str, skip_bad: bool = False) -> Iterator[tuple[str, int, NqDocument]]:
+    """Streams (path, 1-based line, NqDocument) from `pattern`; with skip_bad, bad lines are left out."""
     for path, line_no, raw in iter_lines(pattern):
         try:
-            yield parse_line(raw, path, line_no)
+            yield path, line_no, parse_line(raw, path, line_no)
         except NqInputError:
             if not skip_bad:
                 raise
+
+
+def read_documents(pattern: str, skip_bad: bool = False) -> Iterator[NqDocument]:
+    """Streams NqDocuments from `pattern`; with skip_bad, bad lines are left out."""
+    for _, _, doc in iter_documents(pattern, skip_bad):
+        yield doc

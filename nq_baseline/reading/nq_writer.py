@@ -20,7 +20,7 @@ initialisms like U.S. whole), its original spacing kept in the HTML.
   ("h2", words) .. ("h6", words) a heading: tokens, but no candidate
 The document starts with `<H1> title </H1>` (the title tokenized like `Text`).
 
-Answers (`Answer`) point into the blocks: `block` is the index in the block list, `nested`
+Answers (`GoldAnswer`) point into the blocks: `block` is the index in the block list, `nested`
 (optional) a row / item of that block, and then the long answer is that nested candidate,
 else the block's own candidate.  Short answers are given either as `span` = (start, end),
 end exclusive, counting the WORDS (non-HTML tokens) of the long-answer candidate (for a
@@ -29,10 +29,10 @@ table or list without `nested`: the words of all its cells / items in order), or
 answer is every word overlapping them).  Either may be a list of pairs (several short
 answers).  `yes_no` is "YES", "NO" or "NONE".  An annotation that is `None` is null.
 
-  original, simplified = build_example(example_id, "who founded x", "X", blocks,
-                                       [Answer(block=2, span=(4, 6)), None, None])
+  original, simplified = nq_examples(example_id, "who founded x", "X", blocks,
+                                       [GoldAnswer(block=2, span=(4, 6)), None, None])
   doc = build_document("X", blocks)            # one document, many questions:
-  full_line, simple_line = doc.example_lines(example_id, "who founded x", [Answer(2, span=(4, 6))])
+  full_line, simple_line = doc.example_lines(example_id, "who founded x", [GoldAnswer(2, span=(4, 6))])
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ import orjson
 
 from nq_baseline.reading import nq_data
 
-Span = tuple[int, int]
+WordSpan = tuple[int, int]
 
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 
@@ -65,7 +65,7 @@ class Text:
 Words = Union[str, Sequence[str], Text]
 
 
-def _pairs(value) -> list[Span]:
+def _pairs(value) -> list[WordSpan]:
     if value is None:
         return []
     if len(value) == 2 and all(isinstance(x, int) for x in value):
@@ -74,16 +74,16 @@ def _pairs(value) -> list[Span]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Answer:
+class GoldAnswer:
     """One non-null annotation: where the long answer is and which words are short answers."""
 
     block: int
     nested: Optional[int] = None
-    span: Union[None, Span, Sequence[Span]] = None
+    span: Union[None, WordSpan, Sequence[WordSpan]] = None
     yes_no: str = "NONE"
-    chars: Union[None, Span, Sequence[Span]] = None
+    chars: Union[None, WordSpan, Sequence[WordSpan]] = None
 
-    def spans(self) -> list[Span]:
+    def spans(self) -> list[WordSpan]:
         """The short answers as word spans of the long-answer candidate (`span`)."""
         return _pairs(self.span)
 
@@ -126,7 +126,7 @@ def tokenize(text: str) -> list[tuple[str, int, int]]:
 
 
 def char_span_to_word_span(offsets: Sequence[tuple[str, int, int]], char_start: int,
-                           char_end: int) -> Optional[Span]:
+                           char_end: int) -> Optional[WordSpan]:
     """The words of `tokenize` overlapping [char_start, char_end) -> (start, end) or None."""
     first = bisect.bisect_right([e for _, _, e in offsets], char_start)  # first word ending after start
     last = bisect.bisect_left([s for _, s, _ in offsets], char_end)  # words starting before end
@@ -142,7 +142,7 @@ def words_of(value: Words) -> list[str]:
     return list(value)
 
 
-def find_span(words: Sequence[str], phrase: Words, start: int = 0) -> Optional[Span]:
+def find_span(words: Sequence[str], phrase: Words, start: int = 0) -> Optional[WordSpan]:
     """First occurrence of `phrase` (tokens) in `words` at or after `start` -> (start, end)."""
     target = words_of(phrase)
     n = len(target)
@@ -366,7 +366,7 @@ def _add_block(doc: _Builder, block, index: int) -> None:
     doc.block_text.append(text_words)
 
 
-class Document:
+class NqPage:
     """One built document: tokens, HTML and candidates; `example*` add a question and annotations.
 
     `tokens` and `candidates` are the original-format dicts (shared by every example made
@@ -411,8 +411,8 @@ class Document:
             cand = rows[nested]
         return cand
 
-    def resolve(self, answer: Answer) -> tuple[int, list[Span]]:
-        """Answer -> (candidate index, short answers as token spans [start, end))."""
+    def resolve(self, answer: GoldAnswer) -> tuple[int, list[WordSpan]]:
+        """GoldAnswer -> (candidate index, short answers as token spans [start, end))."""
         cand = self.candidate_index(answer.block, answer.nested)
         if answer.yes_no not in ("YES", "NO", "NONE"):
             raise ValueError(f"yes_no must be YES, NO or NONE, got {answer.yes_no!r}")
@@ -440,7 +440,7 @@ class Document:
                 shorts.append((text_words[first][0], text_words[last - 1][0] + 1))
         return cand, shorts
 
-    def _annotations(self, example_id: int, annotations: Sequence[Optional[Answer]],
+    def _annotations(self, example_id: int, annotations: Sequence[Optional[GoldAnswer]],
                      annotation_ids: Optional[Sequence[int]]) -> tuple[list[dict], list[dict]]:
         if annotation_ids is not None and len(annotation_ids) != len(annotations):
             raise ValueError(f"{len(annotation_ids)} annotation ids for {len(annotations)} annotations")
@@ -452,7 +452,7 @@ class Document:
                 orig_la = {"start_token": -1, "end_token": -1, "start_byte": -1, "end_byte": -1,
                            "candidate_index": -1}
                 simp_la = {"start_token": -1, "end_token": -1, "candidate_index": -1}
-                shorts: list[Span] = []
+                shorts: list[WordSpan] = []
                 yes_no = "NONE"
             else:
                 cand, shorts = self.resolve(answer)
@@ -477,7 +477,7 @@ class Document:
             raise ValueError(f"example_id {example_id} does not fit in 64 bits")
         return example_id
 
-    def example(self, example_id: int, question: str, annotations: Sequence[Optional[Answer]],
+    def example(self, example_id: int, question: str, annotations: Sequence[Optional[GoldAnswer]],
                 annotation_ids: Optional[Sequence[int]] = None) -> tuple[dict, dict]:
         """One question over this document -> (original-format dict, simplified-format dict)."""
         example_id = self._check_id(example_id)
@@ -504,7 +504,7 @@ class Document:
         }
         return original, simplified
 
-    def example_lines(self, example_id: int, question: str, annotations: Sequence[Optional[Answer]],
+    def example_lines(self, example_id: int, question: str, annotations: Sequence[Optional[GoldAnswer]],
                       annotation_ids: Optional[Sequence[int]] = None) -> tuple[bytes, bytes]:
         """Like `example`, as newline-terminated JSON lines; the document's part is serialized
         once per document (many questions over one long document stay cheap)."""
@@ -529,8 +529,8 @@ class Document:
 
 
 def build_document(title: str, blocks: Sequence, *, url: Optional[str] = None, html_style: str = "plain",
-                   head_bytes: int = 0, title_heading: bool = True, seed: int = 0) -> Document:
-    """Title + blocks -> Document (tokens, HTML with byte offsets, candidates).
+                   head_bytes: int = 0, title_heading: bool = True, seed: int = 0) -> NqPage:
+    """Title + blocks -> NqPage (tokens, HTML with byte offsets, candidates).
 
     html_style: "plain" (each tag token is written as itself) or "wiki" (Wikipedia-like
     tags with attributes, links, reference marks, and a <HEAD> of about `head_bytes` bytes of
@@ -556,16 +556,16 @@ def build_document(title: str, blocks: Sequence, *, url: Optional[str] = None, h
         raise ValueError("the document has no tokens")
     if url is None:
         url = f"https://en.wikipedia.org//w/index.php?title={title.replace(' ', '_')}&oldid={stable_id(title) % 10 ** 9}"
-    return Document(title, url, doc)
+    return NqPage(title, url, doc)
 
 
-def build_example(example_id: int, question: str, title: str, blocks: Sequence,
-                  annotations: Sequence[Optional[Answer]], *, url: Optional[str] = None,
+def nq_examples(example_id: int, question: str, title: str, blocks: Sequence,
+                  annotations: Sequence[Optional[GoldAnswer]], *, url: Optional[str] = None,
                   html_style: str = "plain", head_bytes: int = 0, title_heading: bool = True,
                   seed: Optional[int] = None) -> tuple[dict, dict]:
     """One example -> (original-format dict, simplified-format dict); see `build_document`
     (`seed` defaults to the example id)."""
-    example_id = Document._check_id(example_id)
+    example_id = NqPage._check_id(example_id)
     doc = build_document(title, blocks, url=url, html_style=html_style, head_bytes=head_bytes,
                          title_heading=title_heading, seed=example_id if seed is None else seed)
     return doc.example(example_id, question, annotations)

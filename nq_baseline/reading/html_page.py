@@ -1,4 +1,4 @@
-"""Raw HTML and plain text -> NQ documents (`nq_data.NqDocument`), for a user's own page.
+"""A user's HTML page -> an NQ document (`nq_data.NqDocument`), as Natural Questions made its pages.
 
 `document_from_html` does to any page what Natural Questions did to a Wikipedia page:
 - HTML tags that define a heading, paragraph, table or list become html tokens, spelled as
@@ -35,151 +35,21 @@ applied on top of it, and tested against html5lib.  Two differences remain by de
 text a browser would move out of a table (foster parenting) stays where it is, since NQ
 spans are contiguous source ranges; and a `<table>` closes an open `<p>` as in standards
 mode (a page without `<!DOCTYPE html>` is in quirks mode for a browser).
-
-`document_from_text` splits plain text into paragraphs at blank lines: each is one
-top-level `<P>` candidate whose words are BERT's pre-tokenization of it (the layout a
-TensorFlow graph reproduces, so it is exact: see the function).
-
-Helpers for whoever shows answers: `char_offsets` (byte span -> character span),
-`text_of` (a token range -> its text as the source had it), `looks_like_html`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html as _html
-import unicodedata
 from html.parser import HTMLParser
-from typing import Optional, Union
+from typing import Optional
 
-import numpy as np
 import regex
-from tokenizers.pre_tokenizers import BertPreTokenizer
 
-from nq_baseline.common.errors import NqInputError
 from nq_baseline.reading.nq_data import Candidate, NqDocument
+from nq_baseline.reading.source_text import Source, byte_offsets, collapse, decode_source
+from nq_baseline.reading.words import nq_words
 
-Source = Union[str, bytes]
-
-# ----------------------------------------------------------------------------- input
-
-
-def _check_limit(max_document_bytes: Optional[int]) -> None:
-    if max_document_bytes is None:
-        return
-    if not isinstance(max_document_bytes, int) or isinstance(max_document_bytes, bool) or max_document_bytes < 1:
-        raise ValueError(f"max_document_bytes must be a positive integer or None, got {max_document_bytes!r}")
-
-
-def _decode_input(data: Source, source: str, max_document_bytes: Optional[int]) -> tuple[str, bytes]:
-    """str or UTF-8 bytes -> (text, its UTF-8 bytes); NqInputError for anything else."""
-    _check_limit(max_document_bytes)
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        raw = bytes(data)
-        if max_document_bytes is not None and len(raw) > max_document_bytes:
-            raise NqInputError(source, None, f"document is {len(raw)} bytes, over the limit of "
-                                             f"{max_document_bytes} bytes (max_document_bytes)")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise NqInputError(source, None, f"document is not UTF-8 (byte offset {err.start}: "
-                                             f"{err.reason})") from None
-        return text, raw
-    if not isinstance(data, str):
-        raise TypeError(f"a document must be str or bytes, got {type(data).__name__}")
-    try:
-        raw = data.encode("utf-8")
-    except UnicodeEncodeError as err:
-        raise NqInputError(source, None, f"document is not valid Unicode (character offset {err.start}: "
-                                         f"{err.reason})") from None
-    if max_document_bytes is not None and len(raw) > max_document_bytes:
-        raise NqInputError(source, None, f"document is {len(raw)} bytes, over the limit of "
-                                         f"{max_document_bytes} bytes (max_document_bytes)")
-    return data, raw
-
-
-def _byte_offsets(text: str) -> list[int]:
-    """UTF-8 byte offset of every character of `text`, and of its end (len(text) + 1 values)."""
-    if text.isascii():
-        return list(range(len(text) + 1))
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
-    sizes = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
-    offsets = np.zeros(len(codes) + 1, np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    return offsets.tolist()
-
-
-# ----------------------------------------------------------------------------- words, NQ style
-
-# Prefixes that keep a hyphenated word whole (NQ: `non-profit`, `mid-summer`, `e-mail`,
-# `mid-2016`, `Anti-Spam` whole; `Pay - per - click`, `cost - effective`, `2 - 4` split).
-_PREFIXES = ("anti|auto|bi|bio|co|counter|cross|cyber|de|e|eco|ex|extra|hyper|inter|intra|macro|mega|"
-             "micro|mid|mini|multi|neo|non|over|pan|para|post|pre|pro|proto|pseudo|quasi|re|semi|"
-             "self|sub|super|trans|tri|ultra|un|under|uni|vice|x")
-# Abbreviations that keep their period wherever they stand (`Inc.,`  `Inc. p.`); any word
-# keeps it before a digit or a letter with no space between (`Geology. 208`, `j.margeo`,
-# `(1909).Advanced` -> `).`), and gives it up before a space and a letter (`Springer. p.`).
-_ABBREVIATIONS = ("Inc|Ltd|Corp|Co|Bros|Mr|Mrs|Ms|Dr|Prof|St|Jr|Sr|vs|etc|al|Gen|Lt|Col|Capt|Sgt|Rev|"
-                  "Gov|Sen|Rep|Mt|Ft|Jan|Feb|Aug|Sep|Sept|Oct|Nov|Dec|approx|ca|cf|pp|vol|Vol")
-_W = r"[\p{L}\p{N}\p{M}]"  # a word character (letters with their combining marks, digits)
-
-_WORD_RE = regex.compile(
-    r"(?P<url>(?:https?|ftp)://[^\s\"<>]*[^\s\"<>.,;:!?)\]'])"
-    r"|(?P<initials>(?<!\p{L})(?:\p{Lu}\.[ ])+\p{Lu}\.)"  # U. S. -> U.S. (NQ joins them)
-    r"|(?<!" + _W + r")(?:\p{L}\.){2,}(?!\p{L})"  # U.S.  i.e.
-    r"|\p{L}" + _W + r"*(?:\." + r"\p{L}" + _W + r"*){2,}"  # usinfo.state.gov
-    r"|(?<!" + _W + r")\p{N}+(?:,\p{N}{3})+(?:\.\p{N}+)?(?!\p{N})"  # 13,000  1,000.5
-    r"|(?<!" + _W + r")\p{N}+\.\p{N}+(?:\.(?=\p{N}))?"  # 10.1016  2.2. (NQ: 2.2.1 -> 2.2. 1)
-    r"|(?i:can)(?=not(?!\p{L}))|(?i:not)(?<=(?i:cannot))"  # cannot -> can not
-    r"|\p{L}+(?=(?i:n['\u2019]t)(?!\p{L}))|(?i:n['\u2019]t)(?!\p{L})"  # don't -> do n't
-    r"|(?<=" + _W + r")['\u2019](?i:s|re|ve|ll|d|m)(?!" + _W + r")"  # world's -> world 's
-    r"|(?<!" + _W + r")\p{L}['\u2019](?=\p{Lu})\p{L}+"  # O'Brien
-    r"|(?<!" + _W + r")(?i:" + _PREFIXES + r")-" + _W + r"+"  # non-profit  mid-2016
-    r"|(?<![A-Za-z])[A-Za-z]+&[A-Za-z]+(?![A-Za-z])"  # A&M  AT&T
-    r"|(?<!" + _W + r")(?:\p{L}|" + _ABBREVIATIONS + r")\.(?!\p{L}\.)"  # G.  p.  Inc.
-    r"|(?=\p{N}*\p{L})" + _W + r"+\.(?=\p{L}|\s*\p{N})"  # Geology. 208  j.margeo
-    r"|\)\.(?=\p{L})"  # (1909).Advanced
-    r"|" + _W + r"+(?:_" + _W + r"+)*"
-    r"|(?P<ellipsis>\.{2,}|\u2026)"
-    r"|(?P<dash>[\u2013\u2014])"
-    r"|\S")
-
-_BRACKETS = {"[": "(", "]": ")"}
-_OPENERS = frozenset("([{<`\u201c\u2018")
-
-
-def _is_gap(token: str) -> bool:
-    """Invisible characters (controls, format characters such as a BOM) are no word."""
-    return all(unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp") for c in token)
-
-
-def nq_words(text: str) -> list[tuple[str, int, int]]:
-    """Text -> [(token, char_start, char_end)], tokenized as NQ's documents are.
-
-    The token may differ from the text it spans: quotes become `` `` `` or `''`, brackets
-    parentheses, dashes `--`, dots `...`, and initials split by a space (`U. S.`) join."""
-    out: list[tuple[str, int, int]] = []
-    for m in _WORD_RE.finditer(text):
-        tok, s, e = m.group(), m.start(), m.end()
-        kind = m.lastgroup
-        if kind == "initials":
-            tok = tok.replace(" ", "")
-        elif kind == "ellipsis":
-            tok = "..."
-        elif kind == "dash":
-            tok = "--"
-        elif tok == '"' or tok == "\u201c" or tok == "\u201d":
-            opening = tok == "\u201c" or (tok == '"' and (s == 0 or text[s - 1].isspace() or text[s - 1] in _OPENERS))
-            tok = "``" if opening else "''"
-        elif tok in _BRACKETS:
-            tok = _BRACKETS[tok]
-        elif len(tok) == 1 and _is_gap(tok):
-            continue
-        out.append((tok, s, e))
-    return out
-
-
-# ----------------------------------------------------------------------------- HTML structure
 
 _TOKEN_TAGS = {"p": "P", "table": "Table", "tr": "Tr", "td": "Td", "th": "Th", "ul": "Ul", "ol": "Ol",
                "li": "Li", "dl": "Dl", "dt": "Dt", "dd": "Dd", "h1": "H1", "h2": "H2", "h3": "H3",
@@ -262,7 +132,7 @@ class _PageParser(HTMLParser):
     def __init__(self, text: str):
         super().__init__(convert_charrefs=True)
         self.text = text
-        self.bytes_at = _byte_offsets(text)
+        self.bytes_at = byte_offsets(text)
         self.line_starts = [0] + [m.end() for m in regex.finditer("\n", text)]
         self.tokens: list[str] = []
         self.is_html: list[bool] = []
@@ -543,10 +413,6 @@ def _top_level(spans: list[tuple[int, int]]) -> list[bool]:
     return flags
 
 
-def _collapse(text: str) -> str:
-    return " ".join(text.split())
-
-
 def document_from_html(html: Source, *, example_id: int = 0, question_text: str = "",
                        title: Optional[str] = None, source: str = "<html>",
                        max_document_bytes: Optional[int] = None) -> NqDocument:
@@ -556,7 +422,7 @@ def document_from_html(html: Source, *, example_id: int = 0, question_text: str 
     `html`.  `title` defaults to the page's first `<h1>`, else its `<title>`.  Bad input
     (not UTF-8, over `max_document_bytes`) raises NqInputError naming `source`; malformed
     HTML is never an error."""
-    text, _ = _decode_input(html, source, max_document_bytes)
+    text, _ = decode_source(html, source, max_document_bytes)
     parser = _PageParser(text)
     parser.feed(text)
     parser.finish()
@@ -564,156 +430,7 @@ def document_from_html(html: Source, *, example_id: int = 0, question_text: str 
     tops = _top_level([(s, e) for s, e, _, _ in found])
     candidates = [Candidate(s, e, top, sb, eb) for (s, e, sb, eb), top in zip(found, tops)]
     if title is None:
-        title = _collapse("".join(parser.title_parts["h1"])) or _collapse("".join(parser.title_parts["title"]))
+        title = collapse("".join(parser.title_parts["h1"])) or collapse("".join(parser.title_parts["title"]))
     return NqDocument(example_id=example_id, question_text=question_text, title=title,
                       tokens=parser.tokens, is_html=parser.is_html, candidates=candidates, annotations=[],
                       start_bytes=parser.starts, end_bytes=parser.ends, simplified=False)
-
-
-# ----------------------------------------------------------------------------- plain text
-
-_PRE_TOKENIZER = BertPreTokenizer()
-_BLANK_RE = regex.compile(r"[\p{White_Space}]*")
-
-
-def _paragraph_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the paragraphs of `text`: runs of non-blank lines ('\\n'-separated;
-    a line of white space only is blank), stripped of surrounding white space."""
-    spans = []
-    para_start = None  # first character of the current paragraph's first line
-    line_start = 0
-    for line_end in [m.start() for m in regex.finditer("\n", text)] + [len(text)]:
-        blank = _BLANK_RE.fullmatch(text, line_start, line_end) is not None
-        if not blank and para_start is None:
-            para_start = line_start
-        if blank and para_start is not None:
-            spans.append(_strip_span(text, para_start, line_start))
-            para_start = None
-        line_start = line_end + 1
-    if para_start is not None:
-        spans.append(_strip_span(text, para_start, len(text)))
-    return spans
-
-
-def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
-    lead = _BLANK_RE.match(text, start, end).end()
-    trail = end
-    while trail > lead and _BLANK_RE.fullmatch(text[trail - 1]):
-        trail -= 1
-    return lead, trail
-
-
-def document_from_text(text: Source, *, example_id: int = 0, question_text: str = "", title: str = "",
-                       source: str = "<text>", max_document_bytes: Optional[int] = None) -> NqDocument:
-    """Plain text (str, or UTF-8 bytes) -> NqDocument: one top-level `<P>` candidate per paragraph.
-
-    The layout, which a TensorFlow graph reproduces and so must not change:
-    - paragraphs: runs of lines ('\\n'-separated) that are not blank (a line of white space
-      only is blank; white space is Unicode's White_Space, BERT's), each stripped of its
-      surrounding white space;
-    - tokens: for each paragraph `<P>`, its words, `</P>`; `<P>` and `</P>` are html tokens
-      with an empty byte span, at the paragraph's first byte and one past its last;
-    - words: `tokenizers.pre_tokenizers.BertPreTokenizer().pre_tokenize_str(paragraph)`
-      (split on white space, every punctuation character a word), byte offsets into the
-      UTF-8 bytes of the whole text;
-    - candidates: one per paragraph, tokens [<P>, </P> + 1), top_level, the paragraph's bytes.
-    """
-    text, _ = _decode_input(text, source, max_document_bytes)
-    at = _byte_offsets(text)
-    tokens: list[str] = []
-    is_html: list[bool] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    candidates = []
-    for para_start, para_end in _paragraph_spans(text):
-        first = len(tokens)
-        tokens.append("<P>")
-        is_html.append(True)
-        starts.append(at[para_start])
-        ends.append(at[para_start])
-        for word, (s, e) in _PRE_TOKENIZER.pre_tokenize_str(text[para_start:para_end]):
-            tokens.append(word)
-            is_html.append(False)
-            starts.append(at[para_start + s])
-            ends.append(at[para_start + e])
-        tokens.append("</P>")
-        is_html.append(True)
-        starts.append(at[para_end])
-        ends.append(at[para_end])
-        candidates.append(Candidate(first, len(tokens), True, at[para_start], at[para_end]))
-    return NqDocument(example_id=example_id, question_text=question_text, title=title, tokens=tokens,
-                      is_html=is_html, candidates=candidates, annotations=[], start_bytes=starts,
-                      end_bytes=ends, simplified=False)
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def char_offsets(doc_source: Source, start_byte: int, end_byte: int) -> tuple[int, int]:
-    """A byte span of the UTF-8 source -> the same span in characters of the decoded source
-    (what a browser or a Python str indexes).  ValueError for a span out of range or one
-    that cuts a character."""
-    data = doc_source.encode("utf-8") if isinstance(doc_source, str) else bytes(doc_source)
-    if not 0 <= start_byte <= end_byte <= len(data):
-        raise ValueError(f"byte span [{start_byte}, {end_byte}) out of range for a source of {len(data)} bytes")
-    try:
-        start_char = len(data[:start_byte].decode("utf-8"))
-        return start_char, start_char + len(data[start_byte:end_byte].decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError(f"byte span [{start_byte}, {end_byte}) cuts a UTF-8 character") from None
-
-
-_TAG_RE = regex.compile(r"<!--.*?(?:-->|\Z)|<[^>]*>", regex.DOTALL)  # comments, then tags
-
-
-def text_of(doc: NqDocument, start_token: int, end_token: int, source: Optional[Source] = None) -> str:
-    """The words of tokens [start_token, end_token) without tags, as the source had them.
-
-    With `source` (the document's HTML or text) each word is its source text (entities
-    decoded, inline tags removed: `"` rather than `` `` ``) and two words are joined by a
-    space when the source has white space or dropped text between them, by nothing when
-    it has none (`Earth's`, `tropics,`).  Without it, words are joined by a space where
-    their byte spans are apart, by nothing where they touch, and by spaces when the
-    document has no byte offsets (simplified format)."""
-    if not 0 <= start_token <= end_token <= len(doc.tokens):
-        raise ValueError(f"token range [{start_token}, {end_token}) out of range for {len(doc.tokens)} tokens")
-    words = [i for i in range(start_token, end_token) if not doc.is_html[i]]
-    if doc.start_bytes is None or doc.end_bytes is None or any(doc.start_bytes[i] < 0 for i in words):
-        return " ".join(doc.tokens[i] for i in words)
-    data = None
-    if source is not None:
-        data = source.encode("utf-8") if isinstance(source, str) else bytes(source)
-    out: list[str] = []
-    prev_end = None
-    for i in words:
-        start, end = doc.start_bytes[i], doc.end_bytes[i]
-        if prev_end is not None:
-            if data is None:
-                apart = start > prev_end
-            else:
-                apart = bool(_source_text(data, prev_end, start))
-            if apart:
-                out.append(" ")
-        out.append(doc.tokens[i] if data is None else _collapse(_source_text(data, start, end)) or doc.tokens[i])
-        prev_end = end
-    return "".join(out)
-
-
-def _source_text(data: bytes, start: int, end: int) -> str:
-    """The text of source bytes [start, end) with tags removed and entities decoded."""
-    return _html.unescape(_TAG_RE.sub("", data[start:end].decode("utf-8", errors="replace")))
-
-
-_HTML_START_RE = regex.compile(r"\A[\s\ufeff]*(?:<!doctype\s+html|<html[\s>]|<!--)", regex.IGNORECASE)
-_HTML_TAG_RE = regex.compile(
-    r"</?(?:a|abbr|article|aside|b|blockquote|body|br|caption|center|code|dd|div|dl|dt|em|footer|form|"
-    r"h[1-6]|head|header|hr|html|i|img|li|link|main|meta|nav|ol|p|pre|script|section|span|strong|style|"
-    r"sub|sup|table|tbody|td|th|thead|title|tr|u|ul)(?:\s[^<>]*)?/?>", regex.IGNORECASE)
-
-
-def looks_like_html(s: Source) -> bool:
-    """Whether a string of unknown kind is HTML: it starts like a page (`<!DOCTYPE html>`,
-    `<html>`, a comment) or holds a tag of a common HTML element (`<p>`, `</div>`, `<br/>`)."""
-    if isinstance(s, (bytes, bytearray, memoryview)):
-        s = bytes(s).decode("utf-8", errors="replace")
-    return bool(_HTML_START_RE.match(s) or _HTML_TAG_RE.search(s))
