@@ -89,6 +89,13 @@ def _gold(doc, annotation) -> dict:
             "yes_no_answer": annotation.yes_no_answer}
 
 
+def _page_title(doc, limit: int = 200) -> str:
+    """The words of an NQ page's <title> (those before its first tag): simplified examples have
+    no document_title."""
+    first_tag = next((i for i, h in enumerate(doc.is_html) if h), len(doc.tokens))
+    return " ".join(doc.tokens[:first_tag])[:limit]
+
+
 @dataclasses.dataclass(frozen=True)
 class Example:
     example_id: int
@@ -113,7 +120,8 @@ def load_examples(path: str, max_examples: int, max_request_bytes: int) -> tuple
                 > max_request_bytes:
             too_large += 1
             continue
-        examples.append(Example(doc.example_id, doc.question_text, doc.title, line, bool(doc.annotations)))
+        examples.append(Example(doc.example_id, doc.question_text, doc.title or _page_title(doc), line,
+                                bool(doc.annotations)))
         if len(examples) >= max_examples:
             break
     return examples, too_large
