@@ -24,28 +24,30 @@ def document_view(tokenized) -> dict:
     "title", which the page shows as the document's heading: on an NQ page the words before
     its first tag, on an HTML page the words inside its `<title>` element."""
     doc, source = tokenized.doc, tokenized.source
-    blocks, words, prev = [], [], None
+    # prev: the last word read, across blocks, so that a block's first word carries the
+    # space the Reader's span text puts between two blocks
+    blocks, words, prev, prev_text = [], [], None, ""
     in_title = _title_words(tokenized)
     tag = "title" if in_title(0) else "p"
     for i, is_html in enumerate(doc.is_html):
         if is_html:
             if words:
                 blocks.append({"tag": tag, "words": words})
-                words, prev = [], None
+                words = []
             tag = _tag_name(doc.tokens[i]) or ("p" if tag == "title" else tag)
             continue
         if tag == "title" and not in_title(i):
             if words:
                 blocks.append({"tag": tag, "words": words})
-                words, prev = [], None
+                words = []
             tag = "p"
         text = source_text.text_of(doc, i, i + 1, source)
         sep = ""
         if prev is not None:
             both = source_text.text_of(doc, prev, i + 1, source)
-            sep = " " if len(both) > len(text) + len(words[-1][1]) else ""
+            sep = " " if len(both) > len(text) + len(prev_text) else ""
         words.append([i, text, sep])
-        prev = i
+        prev, prev_text = i, text
     if words:
         blocks.append({"tag": tag, "words": words})
     return {"kind": tokenized.kind, "title": doc.title, "num_tokens": len(doc.tokens), "blocks": blocks,
