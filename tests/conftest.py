@@ -127,6 +127,59 @@ def random_model_folder(tmp_path_factory, nq_vocab):
     return d, model
 
 
+KNOWN_ANSWER = "1820"  # a word piece of the NQ vocabulary
+
+
+def known_answer_model(vocab_file):
+    """A model whose answer is known without running it: one layer whose attention and
+    feed-forward weights are zero, so each position's output is its word embedding, normalised;
+    the embedding of the word piece KNOWN_ANSWER points along both the start and the end weights
+    (score 2 x 64 against ~N(0, 16^2) for any other span), the answer type is SHORT whatever the
+    input. So every question over a document holding KNOWN_ANSWER once is answered with that word,
+    inside its paragraph, by whatever runs the model right."""
+    import numpy as np
+
+    from nq_baseline.features.tokenization import load_vocab
+
+    answer_id = load_vocab(str(vocab_file))[KNOWN_ANSWER]
+    model = tiny_model(seed=1, seq=128, vocab_size=30522, hidden_size=64, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.0,
+                       attention_probs_dropout_prob=0.0)
+    rng = np.random.default_rng(0)
+    direction = rng.standard_normal(64)
+    direction = (direction - direction.mean()) / direction.std()  # its own layer-normalised form
+    for v in model.trainable_variables:
+        if v.path.endswith("word_embeddings"):
+            table = rng.standard_normal(v.shape)
+            table[answer_id] = direction
+            v.assign(table.astype(np.float32))
+        elif v.path.endswith("LayerNorm_gamma"):
+            v.assign(np.ones(v.shape, np.float32))
+        elif v.path.endswith("nq_head/output_weights"):
+            v.assign(np.stack([direction, direction]).astype(np.float32))
+        elif v.path.endswith("answer_type_output_bias"):
+            v.assign(np.asarray([0, 0, 0, 10, 0], np.float32))  # SHORT
+        else:
+            v.assign(np.zeros(v.shape, np.float32))
+    return model
+
+
+@pytest.fixture(scope="session")
+def known_answer_folder(tmp_path_factory, nq_vocab):
+    """A model folder (as run_nq --do_train leaves it) of `known_answer_model`, 128 positions."""
+    import tensorflow as tf
+
+    from nq_baseline.features import windows as features
+    from nq_baseline.model import folder as model_dir
+
+    d = tmp_path_factory.mktemp("known_answer_model")
+    model = known_answer_model(nq_vocab)
+    tf.train.Checkpoint(model=model, step=tf.Variable(1, dtype=tf.int64)).save(str(d / "ckpt"))
+    model_dir.write_model_dir(str(d), bert_config_json=model.config.to_json_string(), vocab_file=str(nq_vocab),
+                              do_lower_case=True, features=features.FeatureConfig(max_seq_length=128, doc_stride=64))
+    return d
+
+
 # --------------------------------------------------------------------------- NQ gold and predictions
 # Small NQ gold lines and official-format predictions, made in the test (test_nq_gold,
 # test_nq_eval).

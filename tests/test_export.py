@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tokenizers.pre_tokenizers import BertPreTokenizer
 
-from conftest import NQ_REAL, minilm_dir, run_module
+from conftest import KNOWN_ANSWER, NQ_REAL, ROOT, minilm_dir, run_module
 from conftest import squad_slice as squad_articles
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -126,11 +127,9 @@ def span_export(tiny, tmp_path_factory):
 def reader(folder, **settings):
     """The Python path: the Reader, its default post-processing for the model with `settings`
     changed, the span always given (use_answer_type off, as answer_text)."""
-    from nq_baseline.model.folder import ModelSpec
     from nq_baseline.prediction.reader import Reader
 
-    contexts = ModelSpec.load(str(folder)).features.max_contexts  # answer_text reads the model's paragraphs
-    return Reader.load(str(folder), postprocess={"use_answer_type": False, **settings}, max_contexts=contexts)
+    return Reader.load(str(folder), postprocess={"use_answer_type": False, **settings})
 
 
 def reader_answer(python, question, context):
@@ -182,7 +181,7 @@ def assert_same_windows(loaded, python, question, context):
 def multi_paragraph_contexts(articles):
     """Real paragraphs joined with every kind of blank line (spaces, tabs, CRLF, NBSP,
     ideographic space), a line break and double spaces inside a paragraph, leading blank
-    lines; more paragraphs than max_contexts keeps."""
+    lines; more paragraphs than the model's max_contexts (answer_text and the Reader read every one)."""
     separators = ["\n\n", "\n \n", "\r\n\r\n", "\n\n\n", "\n\t\u00a0\n", "\n\u3000\n\n"]
     out = []
     for n, article in enumerate(articles[3:9]):
@@ -271,7 +270,29 @@ def test_answer_text_equals_reader_on_squad(tiny, loaded):
             assert context.encode()[ref["start_byte"]:ref["end_byte"]].decode() == context[ref["start_char"]:ref["end_char"]]
         answered += ref["start_char"] >= 0
     assert answered >= 50, answered  # the comparison is over real spans, not over "no answer"
-    assert {a["paragraph"] for a in got[60:66]} <= {0, 1, 2}  # max_contexts 4: 3 paragraphs
+
+
+def test_answer_text_gives_the_known_answer(known_answer_folder, tmp_path):
+    """The SavedModel alone, in a fresh process (TF Serving's view): the known-answer model's
+    answer, "1820", with its offsets and its paragraph, for a question over a text holding it."""
+    out = tmp_path / "saved"
+    proc = run_module("nq_baseline.export_nq", f"--model_dir={known_answer_folder}", f"--export_dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    context = ("The mill was rebuilt after the flood.\n\n" * 60 + "The town was founded in 1820 by Ada Corran.\n\n"
+               "Its market is held on the square.")  # its paragraph 60: every paragraph is read
+    code = ("import json, sys, tensorflow as tf, tensorflow_text; m = tf.saved_model.load(sys.argv[1]); "
+            "a = m.signatures['answer_text'](question=tf.constant(['when was it founded']), "
+            "context=tf.constant([sys.argv[2]])); "
+            "print(json.dumps({k: v.numpy()[0].decode() if v.dtype == tf.string else v.numpy()[0].item() "
+            "for k, v in a.items()}))")
+    proc = subprocess.run([sys.executable, "-c", code, str(out), context], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    start = context.index(KNOWN_ANSWER)
+    assert (answer["answer"], answer["start_char"], answer["end_char"]) == (KNOWN_ANSWER, start, start + 4)
+    assert answer["paragraph"] == 60 and answer["long_answer"] == "The town was founded in 1820 by Ada Corran."
+    assert answer["answer_type"] == "SHORT"
 
 
 def test_answer_text_equals_reader_span_mode(tiny, span_export):
@@ -285,7 +306,8 @@ def test_answer_text_equals_reader_span_mode(tiny, span_export):
     got = graph_answers(span_export, pairs)
     for (question, context), answer in zip(pairs, got):
         assert_same_answer(answer, reader_answer(python, question, context), question)
-        assert len(python.tokenizer.tokenize_text(answer["answer"])) <= 12  # max_answer_length pieces
+        # at most 12 pieces (max_answer_length), extended to whole words: at most 12 words
+        assert len(BertPreTokenizer().pre_tokenize_str(answer["answer"])) <= 12
     assert sum(a["start_char"] >= 0 for a in got) >= 20
 
 
@@ -514,40 +536,24 @@ def test_hf_tokenizer_equals_nq_tokenizer_offline(minilm_hf, monkeypatch):
     assert pair["token_type_ids"] == [0, 0, 0, 0, 1, 1]
 
 
-def _question_answering_pipeline_available() -> bool:
-    from transformers.pipelines import SUPPORTED_TASKS
-
-    return "question-answering" in SUPPORTED_TASKS
-
-
-def test_hf_pipeline_question_answering_offline(minilm_hf, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import transformers
-
-    if not _question_answering_pipeline_available():
-        pytest.skip(f"transformers {transformers.__version__} has no question-answering pipeline (removed in "
-                    "5.x); test_hf_extractive_answer_offline decodes the same way by hand")
-    folder = str(minilm_hf[0])
-    paragraph = squad_articles()[0]["paragraphs"][0]
-    qa = transformers.pipeline("question-answering", model=folder, tokenizer=folder)
-    answer = qa(question=paragraph["qas"][0]["question"], context=paragraph["context"], max_seq_len=128,
-                doc_stride=64)
-    assert answer["answer"] and paragraph["context"][answer["start"]:answer["end"]] == answer["answer"]
-
-
-def test_hf_extractive_answer_offline(minilm_hf, monkeypatch):
-    """What the question-answering pipeline does, with the Auto classes, offline: overflowing
-    windows with offsets, the best start/end over context tokens, its text in the context."""
+def test_hf_export_gives_transformers_the_known_answer(known_answer_folder, tmp_path, monkeypatch):
+    """The Hugging Face folder in transformers' hands (PyTorch, its own tokenizer and windows, the
+    extractive decoding of its question-answering pipeline done by hand, as the pipeline is gone
+    from transformers 5): the known-answer model's answer, "1820", at its place in the context."""
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    folder = str(minilm_hf[0])
+    proc = run_module("nq_baseline.export_nq", f"--model_dir={known_answer_folder}", f"--export_dir={tmp_path / 'hf'}",
+                      "--format=hf")
+    assert proc.returncode == 0, proc.stderr
+    folder = str(tmp_path / "hf")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForQuestionAnswering.from_pretrained(folder).eval()
-    paragraph = squad_articles()[0]["paragraphs"][0]
-    context = paragraph["context"]
-    enc = tokenizer(paragraph["qas"][0]["question"], context, truncation="only_second", max_length=128, stride=64,
+    context = " ".join(["The mill by the river was rebuilt after the flood and the bridge was widened."] * 8
+                       + ["The town was founded in 1820 by Ada Corran."]
+                       + ["Its market is held on the square every week in summer."] * 8)
+    enc = tokenizer("when was the town founded", context, truncation="only_second", max_length=128, stride=32,
                     return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length",
                     return_tensors="pt")
     assert enc["input_ids"].shape[0] >= 2  # several windows
@@ -565,7 +571,7 @@ def test_hf_extractive_answer_offline(minilm_hf, monkeypatch):
                         best = (score, w, s, e)
     _, w, s, e = best
     start, end = int(enc["offset_mapping"][w, s, 0]), int(enc["offset_mapping"][w, e, 1])
-    assert 0 <= start < end <= len(context) and context[start:end].strip()
+    assert context[start:end] == KNOWN_ANSWER and start == context.index(KNOWN_ANSWER)
 
 
 # ----------------------------------------------------------------------------- CLI and publishing
@@ -684,11 +690,11 @@ def test_publish_failure_leaves_nothing_and_keeps_the_old_export(tmp_path):
 def test_answer_text_refuses_settings_it_cannot_follow(tiny, tmp_path):
     """The graph decides the form from the winning window and has no BM25: a library export
     asked for either is an ExportError, and nothing is written."""
-    from nq_baseline.export import publish
+    from nq_baseline.export import exporter, publish
     from nq_baseline.prediction.postprocess import PostprocessConfig
 
     for settings, named in (({"answer_type_scope": "example"}, "answer_type_scope"),
                             ({"lexical_weight": 0.5}, "lexical weight")):
         with pytest.raises(publish.ExportError, match=named):
-            publish.export(str(tiny[0]), str(tmp_path / "x"), postprocess=PostprocessConfig(**settings))
+            exporter.export(str(tiny[0]), str(tmp_path / "x"), postprocess=PostprocessConfig(**settings))
     assert not (tmp_path / "x").exists()

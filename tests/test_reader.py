@@ -1,12 +1,11 @@
 """The Reader (one model loaded once, answers over NQ examples, HTML and text) and answer_nq."""
 
-import gzip
 import json
 import re
 
 import pytest
 
-from conftest import NQ_REAL, run_module
+from conftest import KNOWN_ANSWER, NQ_REAL, run_module
 from nq_baseline import Reader
 from nq_baseline.common.errors import NqInputError
 from nq_baseline.reading.nq_data import read_documents
@@ -30,24 +29,42 @@ def reader(random_model_folder):
     return Reader.load(str(random_model_folder[0]), batch_size=4)
 
 
-def test_answers_equal_run_nq_predict_on_the_same_file(random_model_folder, reader, tmp_path):
-    """Same windows, same forward pass, same post-processing: the Reader's official fields are
-    what run_nq --do_predict writes, example by example (real NQ, both formats)."""
-    folder, _ = random_model_folder
-    predict_file = str(NQ_REAL / "*.jsonl.gz")
+def test_the_known_answer_from_every_kind_of_document_and_from_run_nq(known_answer_folder, tmp_path):
+    """The known-answer model (conftest) answers "1820": the Reader over HTML, text and an NQ
+    example in both formats (its JSON object and its line), and run_nq --do_predict over the
+    NQ file, with the token offsets of that word and the paragraph holding it."""
+    from nq_baseline.reading.nq_writer import GoldAnswer, Text, nq_examples
+
+    known = Reader.load(str(known_answer_folder))
+    for document, kind in ((PAGE, "html"), (TEXT, "text")):
+        answer = known.answer("when was veldmoor founded", document, kind)
+        assert answer.short_answers_text == [KNOWN_ANSWER] and answer.answer_type == "SHORT", kind
+        assert KNOWN_ANSWER in answer.long_answer.text and answer.long_answer.text.startswith(
+            "Veldmoor is" if kind == "html" else "It was founded")
+    blocks = [("p", Text("Veldmoor is a small town on the river Aln.")),
+              ("p", Text("It was founded in 1820 by Ada Corran, whose statue stands in the square.")),
+              ("p", Text("Its mayor is Ilse Varn."))]
+    original, simplified = nq_examples(-8062182676792486818, "when was veldmoor founded", "Veldmoor", blocks,
+                                       [GoldAnswer(block=1, span=(4, 5))])
+    word = [t["token"] for t in original["document_tokens"]].index(KNOWN_ANSWER)
+    expected = {"start_token": word, "end_token": word + 1}
+    for example in (original, simplified, json.dumps(original)):
+        answer = known.answer(original["question_text"], example, "nq")
+        short = answer.prediction["short_answers"][0]
+        assert (short["start_token"], short["end_token"]) == (word, word + 1), type(example)
+        assert answer.example_id == -8062182676792486818 and answer.long_answer_index == 1
+    predict_file = tmp_path / "dev.jsonl"
+    predict_file.write_text(json.dumps(original) + "\n" + json.dumps(dict(simplified, example_id=5)) + "\n")
     out = tmp_path / "p.json"
-    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={folder}", f"--predict_file={predict_file}",
-                      f"--output_prediction_file={out}")
+    proc = run_module("nq_baseline.run_nq", "--do_predict", f"--output_dir={known_answer_folder}",
+                      f"--predict_file={predict_file}", f"--output_prediction_file={out}")
     assert proc.returncode == 0, proc.stderr
-    expected = json.loads(out.read_text())["predictions"]
-    docs = list(read_documents(predict_file))
-    got = [reader.answer(d.question_text, d) for d in docs]
-    assert [a.prediction for a in got] == expected
-    # an NQ example given as its JSON object, or its line, answers the same
-    line = gzip.open(NQ_REAL / "nq-dev-full-1.jsonl.gz", "rb").readline()
-    assert reader.answer(docs[0].question_text, json.loads(line)).prediction == expected[0]
-    assert reader.answer(docs[0].question_text, line, kind="nq").prediction == expected[0]
-    assert got[0].example_id == docs[0].example_id and got[0].num_windows > 1
+    predictions = json.loads(out.read_text())["predictions"]
+    assert [p["example_id"] for p in predictions] == [-8062182676792486818, 5]
+    for p in predictions:
+        assert {k: p["short_answers"][0][k] for k in expected} == expected
+        assert (p["long_answer"]["start_token"], p["long_answer"]["end_token"]) == (
+            original["long_answer_candidates"][1]["start_token"], original["long_answer_candidates"][1]["end_token"])
 
 
 def test_lexical_weight_answers_equal_run_nq_and_move_long_answers(random_model_folder, reader, tmp_path):
@@ -192,7 +209,7 @@ def test_answer_nq_cli(random_model_folder, tmp_path):
                       f"--example_id={docs[2].example_id}", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["example_id"] == docs[2].example_id and out["question"] == docs[2].question_text
+    assert out["example_id"] == str(docs[2].example_id) and out["question"] == docs[2].question_text
     bad_nq = tmp_path / "bad.jsonl"
     bad_nq.write_text("{not json\n")
     for args, named in ((["--question=q"], "exactly one of"), ([f"--html_file={html}", f"--text_file={text}", "--question=q"],
@@ -210,3 +227,52 @@ def test_answer_nq_cli(random_model_folder, tmp_path):
         assert named in proc.stderr.strip().splitlines()[-1]
     proc = run_module("nq_baseline.answer_nq", f"--model_dir={tmp_path}", f"--text_file={text}", "--question=q")
     assert proc.returncode == 2 and "nq_model.json" in proc.stderr
+
+
+def test_confidence_is_a_softmax_over_the_candidate_answers(random_model_folder):
+    """Logits set by hand on a one-window text: start and end 2.5 at the piece of "1820", 1.0
+    at the piece of "Ada", -1e4 elsewhere, 0 at [CLS]. The candidate spans are then "1820"
+    (score 5), "1820 by Ada" (3.5) and "Ada" (2), beside no answer (0): their probabilities
+    are exp(score) / (1 + e^5 + e^3.5 + e^2), and the answer "1820" has the first."""
+    import math
+
+    import numpy as np
+
+    from nq_baseline.features.windows import SHORT
+
+    reader = Reader.load(str(random_model_folder[0]), postprocess={"nbest": 20})
+    text = "Veldmoor is a small town. It was founded in 1820 by Ada Corran, whose statue stands there."
+    encoded = reader.encode(["when was veldmoor founded"], text, "text")
+    ids, segments = encoded.windows["input_ids"], encoded.windows["segment_ids"]
+    assert len(ids) == 1
+    (year,), (ada,) = reader.tokenizer.word_ids(["1820"]), reader.tokenizer.word_ids(["ada"])
+    p = int(np.flatnonzero((ids[0] == year) & (segments[0] == 1))[0])
+    q = int(np.flatnonzero((ids[0] == ada) & (segments[0] == 1))[0])
+    start = np.full(ids.shape, -1e4, np.float32)
+    start[:, 0] = 0
+    end = start.copy()
+    start[0, p] = end[0, p] = 2.5
+    start[0, q] = end[0, q] = 1.0
+    types = np.zeros((1, 5), np.float32)
+    types[0, SHORT] = 3.0
+    answer = reader.decode(encoded, {"start_logits": start, "end_logits": end, "answer_type_logits": types})[0]
+    z = 1 + math.exp(5) + math.exp(3.5) + math.exp(2)
+    assert answer.short_answers_text == ["1820"]
+    assert answer.confidence == pytest.approx(math.exp(5) / z, rel=1e-6)
+    assert answer.no_answer_probability == pytest.approx(1 / z, rel=1e-6)
+    top = answer.top_answers[:3]
+    assert [a.span.text for a in top] == ["1820", "1820 by Ada", "Ada"]
+    assert [a.probability for a in top] == pytest.approx([math.exp(s) / z for s in (5, 3.5, 2)], rel=1e-6)
+    assert top[0].context_before.endswith("It was founded in") and top[0].context_after.startswith("by Ada Corran")
+    assert top[0].long_answer_candidate_index == 0
+    out = answer.to_json()
+    assert out["confidence"] == answer.confidence and out["top_answers"][0]["text"] == "1820"
+
+
+def test_no_answer_has_no_confidence(random_model_folder):
+    """A page with no paragraph gives no span: no answer, no confidence, all of it on no answer."""
+    reader = Reader.load(str(random_model_folder[0]), postprocess={"nbest": 20})
+    answer = reader.answer("who", "<html><body>Only <b>bold</b> words, no paragraph.</body></html>", "html")
+    assert answer.long_answer is None and not answer.short_answers
+    assert answer.confidence is None and answer.no_answer_probability == 1.0 and answer.top_answers == ()
+    assert "confidence" not in Reader.load(str(random_model_folder[0])).answer("who", TEXT, "text").to_json()

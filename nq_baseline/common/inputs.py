@@ -15,7 +15,7 @@ import os
 import queue
 import threading
 import zlib
-from typing import Iterable, Iterator, TypeVar, Union
+from typing import Callable, Iterable, Iterator, TypeVar, Union
 
 from nq_baseline.common.errors import NqInputError
 
@@ -55,11 +55,15 @@ def is_gzip_head(head: bytes) -> bool:
     return True
 
 
-def _matches(part: str) -> list[str]:
-    if _is_url(part):
-        import tensorflow as tf
+def _tensorflow_glob(pattern: str) -> list[str]:
+    import tensorflow as tf
 
-        return sorted(tf.io.gfile.glob(part))
+    return tf.io.gfile.glob(pattern)
+
+
+def _matches(part: str, remote_glob: Callable[[str], list[str]]) -> list[str]:
+    if _is_url(part):
+        return sorted(remote_glob(part))
     if any(c in part for c in "*?["):
         return sorted(p for p in glob.glob(part) if not os.path.isdir(p))
     if os.path.isdir(part):
@@ -67,9 +71,11 @@ def _matches(part: str) -> list[str]:
     return [part] if os.path.exists(part) else []
 
 
-def expand_paths(pattern: Union[str, os.PathLike, list, tuple]) -> list[str]:
+def expand_paths(pattern: Union[str, os.PathLike, list, tuple],
+                 remote_glob: Callable[[str], list[str]] = _tensorflow_glob) -> list[str]:
     """A path, a glob, or a comma-separated list of those (or a list) -> the existing files,
-    each glob sorted, duplicates dropped, in the order given.
+    each glob sorted, duplicates dropped, in the order given. URLs (gs://...) are listed by
+    `remote_glob` (TensorFlow's file systems by default).
 
     Raises NqInputError naming the part that matches nothing, or that is a directory."""
     parts = pattern if isinstance(pattern, (list, tuple)) else os.fspath(pattern).split(",")
@@ -77,7 +83,7 @@ def expand_paths(pattern: Union[str, os.PathLike, list, tuple]) -> list[str]:
     for part in (os.fspath(p).strip() for p in parts):
         if not part:
             continue
-        matches = _matches(part)
+        matches = _matches(part, remote_glob)
         if not matches:
             raise NqInputError(part, None, "no such file (or the glob matched nothing)")
         paths.extend(m for m in matches if m not in paths)

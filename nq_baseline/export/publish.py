@@ -1,6 +1,6 @@
 """Publishing an export: the trained model it is made from, the destination's checks (never the
 model folder itself, nor a folder holding it or inside it), the folder built aside and put in
-place whole, and the description file every export carries; `export` picks the format."""
+place whole, and the description file every export carries."""
 
 from __future__ import annotations
 
@@ -76,23 +76,3 @@ def export_info(trained: TrainedModel, fmt: str, **extra) -> dict:
     spec = trained.spec
     return {"format": fmt, "model_dir": spec.model_dir, "step": trained.step,
             "do_lower_case": spec.do_lower_case, "features": spec.feature_settings(), **extra}
-
-
-def export(model_dir: str, export_dir: str, fmt: str = SAVED_MODEL, overwrite: bool = False,
-           postprocess=None) -> str:
-    """Loads `model_dir` and writes it to `export_dir` in format `fmt` (saved_model or hf).
-    `postprocess` (SavedModel only): the prediction.postprocess.PostprocessConfig `answer_text`
-    follows (default: the Reader's for this model)."""
-    if fmt not in FORMATS:
-        raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    check_destination(export_dir, overwrite, model_dir)
-    if not os.path.isdir(model_dir):
-        raise NqInputError(f"--model_dir {model_dir}", None, "no such model folder")
-    if fmt == HF:
-        from nq_baseline.export.hf import export_hf
-
-        return export_hf(load_trained_model(model_dir), export_dir, overwrite)
-    from nq_baseline.export.saved_model import answer_config, export_saved_model
-
-    config = answer_config(ModelSpec.load(model_dir), postprocess)
-    return export_saved_model(load_trained_model(model_dir), export_dir, overwrite, config)

@@ -171,26 +171,13 @@ def is_remote(path: str) -> bool:
 
 
 def expand_inputs(pattern: str) -> list[str]:
-    """`expand_paths` of the local path (the same files in the same order, the same errors);
-    remote parts are listed by Beam's FileSystems, each glob sorted."""
-    parts = [p.strip() for p in str(pattern).split(",") if p.strip()]
-    if not any(is_remote(p) for p in parts):
-        return inputs.expand_paths(pattern)
-    from apache_beam.io.filesystems import FileSystems
+    """`inputs.expand_paths`, remote parts listed by Beam's FileSystems (each glob sorted)."""
+    def beam_glob(part: str) -> list[str]:
+        from apache_beam.io.filesystems import FileSystems
 
-    paths: list[str] = []
-    for part in parts:
-        if not is_remote(part):
-            matches = inputs.expand_paths(part)
-        else:
-            result = FileSystems.match([part])[0]
-            matches = sorted(m.path for m in result.metadata_list)
-            if not matches:
-                raise NqInputError(part, None, "no such file (or the glob matched nothing)")
-        paths.extend(m for m in matches if m not in paths)
-    if not paths:
-        raise NqInputError(str(pattern), None, "no input file given")
-    return paths
+        return [m.path for m in FileSystems.match([part])[0].metadata_list]
+
+    return inputs.expand_paths(pattern, remote_glob=beam_glob)
 
 
 def _open_raw(path: str):

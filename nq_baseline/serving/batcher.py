@@ -141,8 +141,8 @@ def run_in_buckets(run: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.nda
                    inputs: Mapping[str, np.ndarray], bucket: int = BATCH_BUCKET) -> dict[str, np.ndarray]:
     """`run` over `inputs` padded to a multiple of `bucket` rows (copies of the first row),
     its outputs cut back. Micro-batches come in every size; the runtime keeps memory for
-    each batch shape it has seen (measured: ~20 MB per size with MiniLM at 384, flat once
-    seen), so a few sizes keep the server's memory bounded, for ~bucket/2 wasted rows a pass."""
+    each batch shape it has seen (see docs/performance.md), so a few sizes keep the server's
+    memory bounded, for ~bucket/2 wasted rows a pass."""
     n = len(inputs["input_ids"])
     extra = -n % bucket
     if not extra:
