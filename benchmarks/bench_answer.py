@@ -8,7 +8,8 @@ its `export_nq --format=hf` export (the same weights). Page: paragraphs of one S
 article (../shared/data/squad) joined with blank lines up to --pieces word pieces (3200:
 ~25 windows at 384 / stride 128; 8000 pieces make ~62 windows); questions: that article's, over those paragraphs.
 
-1. Per question, back to back in this process, alternating rounds, best round each:
+1. Per question, back to back in this process, alternating rounds (the median of the rounds
+   with min and max; which side goes first alternates):
    - ours: `Reader.answer(question, page, kind="text")` (the page parsed and tokenized on
      every call, windows, compiled TF forward, post-processing);
    - transformers: `pipeline("question-answering")` where transformers still has it (4.x),
@@ -27,7 +28,7 @@ article (../shared/data/squad) joined with blank lines up to --pieces word piece
 
 Prints one JSON line.
 
-  PYTHONPATH=. python benchmarks/bench_answer.py [--questions 50] [--many 20] [--rounds 2] [--threads N]
+  PYTHONPATH=. python benchmarks/bench_answer.py [--questions 50] [--many 20] [--rounds 3] [--threads N]
       [--pieces 3200]
 """
 
@@ -35,9 +36,12 @@ import argparse
 import json
 import os
 import subprocess
+import statistics
 import sys
 import tempfile
 import time
+
+from rounds import ratio_spread, spread
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -89,11 +93,11 @@ def model_folders(tmp: str):
     return folder, hf
 
 
-def page_and_questions(tokenizer, pieces: int, max_paragraphs: int):
+def page_and_questions(tokenizer, pieces: int, max_paragraphs: int, squad: str = SQUAD):
     """The article's first paragraphs up to `pieces` word pieces, and their questions."""
     from tokenizers.pre_tokenizers import BertPreTokenizer
 
-    with open(SQUAD, encoding="utf-8") as handle:
+    with open(squad, encoding="utf-8") as handle:
         article = next(a for a in json.load(handle)["data"] if a["title"] == ARTICLE)
     pre = BertPreTokenizer()
     texts, questions, total = [], [], 0
@@ -172,7 +176,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--questions", type=int, default=50)
     p.add_argument("--many", type=int, default=20, help="questions of the answer_many part")
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--squad", default=SQUAD, help="the SQuAD v1.1 file (../shared/data/squad)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--pieces", type=int, default=3200, help="word pieces of the page (3200: ~25 windows)")
     p.add_argument("--model_dir", default="",
@@ -182,8 +187,8 @@ def main():
     for name in ("questions", "many", "rounds", "threads", "pieces"):
         if getattr(args, name) < 1:
             raise SystemExit(f"bench_answer: --{name} must be a positive integer")
-    if not os.path.isfile(SQUAD):
-        raise SystemExit(f"bench_answer: {SQUAD} is absent (the real SQuAD file lives in ../shared/data)")
+    if not os.path.isfile(args.squad):
+        raise SystemExit(f"bench_answer: {args.squad} is absent (the real SQuAD file lives in ../shared/data)")
 
     import tensorflow as tf
 
@@ -211,7 +216,7 @@ def main():
     if ours.features.max_seq_length != SEQ:
         raise SystemExit(f"bench_answer: {folder} has {ours.features.max_seq_length} positions, not {SEQ}")
     theirs = TransformersReader(hf)
-    page, questions, pieces = page_and_questions(ours.tokenizer, args.pieces, ours.features.max_contexts - 1)
+    page, questions, pieces = page_and_questions(ours.tokenizer, args.pieces, ours.features.max_contexts - 1, args.squad)
     if len(questions) < max(args.questions, args.many):
         raise SystemExit(f"bench_answer: the page has {len(questions)} questions, fewer than asked")
     asked = questions[:args.questions]
@@ -233,10 +238,14 @@ def main():
 
     ours.answer(asked[0], page, kind="text"), theirs.answer(asked[0], page)  # warm-up (tracing)
     rounds = []
-    for _ in range(args.rounds):
-        rounds.append((run_ours(), run_theirs()))
-    ours_s = min(r[0][0] for r in rounds)
-    theirs_s = min(r[1][0] for r in rounds)
+    for r in range(args.rounds):  # which side goes first alternates
+        if r % 2 == 0:
+            rounds.append((run_ours(), run_theirs()))
+        else:
+            theirs_round = run_theirs()
+            rounds.append((run_ours(), theirs_round))
+    ours_times, theirs_times = [r[0][0] for r in rounds], [r[1][0] for r in rounds]
+    ours_s, theirs_s = statistics.median(ours_times), statistics.median(theirs_times)
     spans_ours, spans_theirs = rounds[-1][0][1], rounds[-1][1][1]
     same = sum(a == b for a, b in zip(spans_ours, spans_theirs)) / len(asked)
     overlapping = sum(a[0] < b[1] and b[0] < a[1] for a, b in zip(spans_ours, spans_theirs)) / len(asked)
@@ -260,7 +269,8 @@ def main():
 
     ours.run({k: v[:2] for k, v in inputs.items()})  # warm-up of the batch shapes
     many_rounds = [(bare(), answer_many()) for _ in range(args.rounds)]
-    bare_s, many_s = min(r[0] for r in many_rounds), min(r[1] for r in many_rounds)
+    bare_times, many_times = [r[0] for r in many_rounds], [r[1] for r in many_rounds]
+    bare_s, many_s = statistics.median(bare_times), statistics.median(many_times)
     import transformers
 
     print(json.dumps({
@@ -270,14 +280,13 @@ def main():
                   "MiniLM-L6 (L6/H384) real encoder, random head") + ", fp32, CPU", "max_seq_len": SEQ,
         "doc_stride": STRIDE, "threads": args.threads, "questions": len(asked),
         "transformers_side": theirs.kind,
-        "seconds_per_question": {"ours": round(ours_s, 4), "transformers": round(theirs_s, 4)},
-        "ours_speedup": round(theirs_s / ours_s, 3), "bar_speedup_1.5x": theirs_s / ours_s >= 1.5,
+        "seconds_per_question": {"ours": spread(ours_times, 4), "transformers": spread(theirs_times, 4)},
+        "ours_speedup": ratio_spread(theirs_times, ours_times, 3), "bar_speedup_1.5x": theirs_s / ours_s >= 1.5,
         "same_best_span": round(same, 3), "bar_same_span_95pct": same >= 0.95,
         "overlapping_best_span": round(overlapping, 3),
-        "answer_many": {"questions": len(many), "windows": len(inputs["input_ids"]), "seconds": round(many_s, 3),
-                        "bare_forward_seconds": round(bare_s, 3), "vs_bare": round(bare_s / many_s, 3),
+        "answer_many": {"questions": len(many), "windows": len(inputs["input_ids"]), "seconds": spread(many_times),
+                        "bare_forward_seconds": spread(bare_times), "vs_bare": ratio_spread(bare_times, many_times, 3),
                         "bar_0.8x": bare_s / many_s >= 0.8},
-        "rounds": [[round(a[0], 4), round(b[0], 4)] for a, b in rounds],
         "versions": {"tensorflow": tf.__version__, "torch": torch.__version__,
                      "transformers": transformers.__version__},
         "cpu_count": os.cpu_count()}))

@@ -11,10 +11,13 @@
    Model: MiniLM-L6's shape (6 layers, hidden 384), random weights (speed does not depend
    on the values). Bar: end to end >= 0.9x bare.
 2. Memory: peak RSS of `run_nq --do_predict` (a process of its own) over N and 25N
-   whole-article examples of `tools/make_sample_nq.py --large` with a 1-layer model.
-   Bar: 25N at most 1.15x N.
+   whole-article examples of `tools/make_sample_nq.py --large`, with the same MiniLM-L6
+   shape (6 layers, hidden 384, 12 heads, intermediate 1536; random weights). Reported: both
+   peaks, their ratio, and the absolute growth in MB per 1,000 pages ((25N - N) peaks over
+   24N pages). Bar: 25N at most 1.15x N.
 
-Prints one JSON line.
+Speed figures are the median of `--rounds` alternating rounds (bare, then end to end)
+with min and max. Prints one JSON line.
 
   python benchmarks/bench_predict.py [--windows 512] [--batch 64] [--seq 384] [--rss_examples 8]
 """
@@ -23,11 +26,12 @@ import argparse
 import gzip
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from rounds import ratio_spread, spread
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -37,7 +41,6 @@ MINILM = {"vocab_size": 30522, "hidden_size": 384, "num_hidden_layers": 6, "num_
           "intermediate_size": 1536, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
           "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512, "type_vocab_size": 2,
           "initializer_range": 0.02}
-ONE_LAYER = dict(MINILM, hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128)
 
 
 def nq_vocab(tmp: str) -> str:
@@ -104,15 +107,11 @@ def speed(args, tmp: str, vocab: str) -> dict:
 
     end_to_end(), bare()  # warm-up (tracing)
     rounds = [(bare(), end_to_end()) for _ in range(args.rounds)]
-    bare_best, e2e_best = max(r[0] for r in rounds), max(r[1] for r in rounds)
+    bare_rates, e2e_rates = [r[0] for r in rounds], [r[1] for r in rounds]
     return {"windows": n, "batch": args.batch, "seq": args.seq,
-            "model": "MiniLM-L6 shape (L6/H384), random weights, fp32, CPU",
-            "bare_forward_seq_per_s": round(bare_best, 2), "end_to_end_seq_per_s": round(e2e_best, 2),
-            # back-to-back pairs: the median of the per-round ratios (robust to load that changes
-            # between rounds on a shared machine); best-of also reported
-            "end_to_end_vs_bare": round(statistics.median(b / a for a, b in rounds), 3),
-            "end_to_end_vs_bare_best_of": round(e2e_best / bare_best, 3),
-            "rounds": [[round(a, 2), round(b, 2)] for a, b in rounds],
+            "model": "MiniLM-L6 shape (L6/H384/A12/I1536), random weights, fp32, CPU",
+            "bare_forward_seq_per_s": spread(bare_rates, 2), "end_to_end_seq_per_s": spread(e2e_rates, 2),
+            "end_to_end_vs_bare": ratio_spread(e2e_rates, bare_rates, 3),
             "threads": {"intra": tf.config.threading.get_intra_op_parallelism_threads(),
                         "inter": tf.config.threading.get_inter_op_parallelism_threads()},
             "numpy": np.__version__, "tensorflow": tf.__version__}
@@ -131,8 +130,8 @@ def memory(args, tmp: str, vocab: str) -> dict:
     from nq_baseline.model import modeling
     from nq_baseline.features.windows import FeatureConfig
 
-    model = os.path.join(tmp, "model-1layer")
-    config = modeling.BertConfig.from_dict(ONE_LAYER)
+    model = os.path.join(tmp, "model-minilm")
+    config = modeling.BertConfig.from_dict(MINILM)
     built = modeling.build_nq_model(config, args.seq)
     tf.train.Checkpoint(model=built, step=tf.Variable(1, dtype=tf.int64)).save(os.path.join(model, "ckpt"))
     model_dir.write_model_dir(model, bert_config_json=config.to_json_string(), vocab_file=vocab, do_lower_case=True,
@@ -152,7 +151,10 @@ def memory(args, tmp: str, vocab: str) -> dict:
         if rc:
             raise SystemExit(f"run_nq --do_predict failed on {data} (exit {rc})")
         out[label] = {"examples": count, "peak_rss_mb": round(kb / 1024, 1), "seconds": round(time.perf_counter() - t0, 1)}
+    out["model"] = "MiniLM-L6 shape (L6/H384/A12/I1536), random weights"
     out["peak_rss_25n_vs_n"] = round(out["25n"]["peak_rss_mb"] / out["n"]["peak_rss_mb"], 3)
+    growth = out["25n"]["peak_rss_mb"] - out["n"]["peak_rss_mb"]
+    out["peak_rss_growth_mb_per_1000_pages"] = round(growth / (24 * args.rss_examples) * 1000, 1)
     return out
 
 
@@ -162,7 +164,7 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seq", type=int, default=384)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--rss_examples", type=int, default=8, help="N of the memory part (25N are run too)")
+    p.add_argument("--rss_examples", type=int, default=4, help="N of the memory part (25N are run too)")
     args = p.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-predict-")
     vocab = nq_vocab(tmp)

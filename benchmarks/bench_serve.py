@@ -1,24 +1,30 @@
 #!/usr/bin/env python
 """Benchmark: serve_nq under load on loopback, against the bare forward pass.
 
-For micro-batching on, then off (a server of its own each, `python -m nq_baseline.serve_nq`):
-  - warm-up: 2 x clients requests from `clients` concurrent clients (the allocator settles);
-  - load: `requests` requests from `clients` concurrent clients (keep-alive connections),
-    each a new question over a document of several windows: p50/p95 latency, errors,
-    windows/s (windows answered / wall time), windows per forward pass (the server's counts);
-  - sequential: `sequential` requests from one client: p50/p95 latency;
-  - the server's RSS after loading, after the warm-up ("start") and at the end.
-Right after each load run (the server idle), in this process, the bare forward pass
-(`Reader.run`) over the same document's windows in batches of the served mean batch size:
-windows/s, back to back with the served figure (the machine is shared: a ratio of two runs
-minutes apart would measure the neighbours).
+1. The server as shipped (micro-batching on, forward passes padded to a multiple of 8 rows),
+   a process of its own (`python -m nq_baseline.serve_nq`):
+   - warm-up: 2 x clients requests from `clients` concurrent clients (the allocator settles);
+   - load: `requests` requests from `clients` concurrent clients (keep-alive connections),
+     each a new question over a document of several windows: p50/p95 latency, errors,
+     windows/s (real windows answered / wall time), windows per forward pass;
+   - sequential: `sequential` requests from one client: p50/p95 latency;
+   - the server's RSS after loading, after the warm-up ("start") and at the end.
+   Right after the load run (the server idle), in this process, the bare forward pass
+   (`Reader.run`) over the same document's windows in batches of the served mean batch
+   size: windows/s, back to back with the served figure.
+2. Micro-batching on against off, like for like: the padding to a multiple of 8 rows is
+   turned off in both servers (a request of 5 windows alone would be padded to 8, a batch of
+   21 to 24, so padding would count in the gain); windows/s counts real windows only. Both
+   servers stay up and take `--rounds` load runs of `--compare_requests` requests in turn
+   (which goes first alternates), so load on this shared machine hits both alike.
 
-Bars: errors 0; served windows/s (on) >= 0.8x bare at the same batch size; RSS growth
-start -> end under 10%. Model: MiniLM-L6's shape (6 layers, hidden 384) at 384 positions,
-random weights (speed does not depend on their values). Bounded: fixed counts, a per-request
-timeout, and --max_seconds for the whole run. Prints one JSON line.
+Bars: errors 0; served windows/s >= 0.8x bare at the same batch size; RSS growth
+start -> end under 10% (the shipped server). Model: MiniLM-L6's shape (6 layers, hidden 384,
+12 heads, intermediate 1536) at 384 positions, random weights (speed does not depend on
+their values). Bounded: fixed counts, a per-request timeout, and --max_seconds per load run.
+Medians of the rounds with min and max. Prints one JSON line.
 
-  python benchmarks/bench_serve.py [--requests 300] [--clients 8] [--sequential 40] [--seq 384]
+  python benchmarks/bench_serve.py [--requests 300] [--clients 8] [--sequential 40] [--rounds 3]
 """
 
 import argparse
@@ -31,6 +37,8 @@ import sys
 import tempfile
 import threading
 import time
+
+from rounds import ratio_spread, spread
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -79,12 +87,20 @@ def make_document(paragraphs: int) -> str:
     return "\n\n".join(out)
 
 
+# serve_nq with its forward passes unpadded: the service pads each pass to a multiple of
+# BATCH_BUCKET rows through run_in_buckets, which it looks up when it is built
+UNPADDED_SERVER = ("import functools; from nq_baseline.serving import service; "
+                   "service.run_in_buckets = functools.partial(service.run_in_buckets, bucket=1); "
+                   "from nq_baseline import serve_nq; serve_nq.run()")
+
+
 class Server:
     """serve_nq in a process of its own, on a free loopback port."""
 
-    def __init__(self, model: str, flags: list[str], timeout: float = 300):
+    def __init__(self, model: str, flags: list[str], timeout: float = 300, padded: bool = True):
         env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
-        self.proc = subprocess.Popen([sys.executable, "-m", "nq_baseline.serve_nq", f"--model_dir={model}",
+        program = ["-m", "nq_baseline.serve_nq"] if padded else ["-c", UNPADDED_SERVER]
+        self.proc = subprocess.Popen([sys.executable, *program, f"--model_dir={model}",
                                       "--port=0", "--log_level=warning", *flags], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
         self.address, ready = None, threading.Event()
@@ -173,23 +189,32 @@ def run_load(server: Server, clients: int, count: int, document: str, deadline: 
             "windows": sum(windows), "windows_per_s": round(sum(windows) / wall, 2)}
 
 
-def serve_mode(args, model: str, document: str, micro_batching: bool, bare) -> dict:
+def server_flags(args, micro_batching: bool) -> list[str]:
+    return [f"--max_batch_windows={args.max_batch_windows}", f"--batch_timeout_ms={args.batch_timeout_ms}",
+            "--micro_batching" if micro_batching else "--nomicro_batching"]
+
+
+def batcher_counts(server: Server, before: dict, load: dict) -> dict:
+    """Windows and requests per forward pass since `before` (the server's /healthz counts)."""
+    after = server.get("/healthz")["batcher"]
+    passes = after["forward_passes"] - before["forward_passes"]
+    load["windows_per_forward_pass"] = round((after["windows"] - before["windows"]) / max(1, passes), 2)
+    load["requests_per_forward_pass"] = round((after["requests"] - before["requests"]) / max(1, passes), 2)
+    return load
+
+
+def shipped_server(args, model: str, document: str, bare) -> dict:
+    """The server as shipped (micro-batching on, padded passes): load, bare pass, RSS."""
     deadline = time.monotonic() + args.max_seconds
-    flags = [f"--max_batch_windows={args.max_batch_windows}", f"--batch_timeout_ms={args.batch_timeout_ms}",
-             "--micro_batching" if micro_batching else "--nomicro_batching"]
-    server = Server(model, flags)
+    server = Server(model, server_flags(args, True))
     try:
         rss_loaded = server.rss_mb()
         run_load(server, args.clients, 2 * args.clients, document, deadline)
         rss_start, before = server.rss_mb(), server.get("/healthz")["batcher"]
-        load = run_load(server, args.clients, args.requests, document, deadline)
-        after = server.get("/healthz")["batcher"]
-        passes = after["forward_passes"] - before["forward_passes"]
-        load["windows_per_forward_pass"] = round((after["windows"] - before["windows"]) / max(1, passes), 2)
-        load["requests_per_forward_pass"] = round((after["requests"] - before["requests"]) / max(1, passes), 2)
+        load = batcher_counts(server, before, run_load(server, args.clients, args.requests, document, deadline))
         batch = max(1, round(load["windows_per_forward_pass"]))
         bare_per_s = bare(batch, load["windows"])
-        sequential = run_load(server, 1, args.sequential, document, deadline)
+        sequential = run_load(server, 1, args.sequential, document, time.monotonic() + args.max_seconds)
         rss_end = server.rss_mb()
     finally:
         server.stop()
@@ -198,6 +223,37 @@ def serve_mode(args, model: str, document: str, micro_batching: bool, bare) -> d
             "sequential": {k: sequential[k] for k in ("requests", "errors", "p50_ms", "p95_ms")},
             "rss_mb": {"loaded": rss_loaded, "start": rss_start, "end": rss_end},
             "rss_growth": round(rss_end / rss_start - 1, 4)}
+
+
+def on_vs_off(args, model: str, document: str) -> dict:
+    """Micro-batching on and off, both unpadded, load runs alternating between the two."""
+    servers = {}
+    try:
+        for name, enabled in (("on", True), ("off", False)):
+            servers[name] = Server(model, server_flags(args, enabled), padded=False)
+        for server in servers.values():
+            run_load(server, args.clients, 2 * args.clients, document, time.monotonic() + args.max_seconds)
+        runs = {"on": [], "off": []}
+        for r in range(args.rounds):
+            for name in ("on", "off") if r % 2 == 0 else ("off", "on"):
+                before = servers[name].get("/healthz")["batcher"]
+                load = run_load(servers[name], args.clients, args.compare_requests, document,
+                                time.monotonic() + args.max_seconds)
+                runs[name].append(batcher_counts(servers[name], before, load))
+    finally:
+        for server in servers.values():
+            server.stop()
+    out = {}
+    for name, loads in runs.items():
+        out[name] = {"windows_per_s": spread([x["windows_per_s"] for x in loads], 2),
+                     "p50_ms": spread([x["p50_ms"] or 0 for x in loads], 1),
+                     "p95_ms": spread([x["p95_ms"] or 0 for x in loads], 1),
+                     "windows_per_forward_pass": spread([x["windows_per_forward_pass"] for x in loads], 2),
+                     "errors": sum(x["errors"] for x in loads), "requests": sum(x["requests"] for x in loads)}
+    out["gain_windows_per_s"] = ratio_spread([x["windows_per_s"] for x in runs["on"]],
+                                             [x["windows_per_s"] for x in runs["off"]], 3)
+    out["gain_p50_latency"] = ratio_spread([x["p50_ms"] for x in runs["off"]], [x["p50_ms"] for x in runs["on"]], 3)
+    return out
 
 
 def ratio(a, b):
@@ -232,9 +288,12 @@ def main():
     p.add_argument("--paragraphs", type=int, default=12, help="of the document (12: 3 windows at 384)")
     p.add_argument("--max_batch_windows", type=int, default=64)
     p.add_argument("--batch_timeout_ms", type=float, default=5.0)
-    p.add_argument("--max_seconds", type=float, default=900, help="per server: stop sending requests after this")
+    p.add_argument("--rounds", type=int, default=3, help="alternating on/off load runs (micro-batching compared)")
+    p.add_argument("--compare_requests", type=int, default=100, help="requests of each on/off load run")
+    p.add_argument("--max_seconds", type=float, default=900, help="per load run: stop sending requests after this")
     args = p.parse_args()
-    for name in ("requests", "clients", "sequential", "seq", "paragraphs", "max_batch_windows"):
+    for name in ("requests", "clients", "sequential", "seq", "paragraphs", "max_batch_windows", "rounds",
+                 "compare_requests"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
     if args.batch_timeout_ms < 0 or args.max_seconds <= 0:
@@ -249,19 +308,18 @@ def main():
     def bare(batch, windows):
         return bare_forward(reader, document, batch, windows)
 
-    on = serve_mode(args, model, document, True, bare)
-    off = serve_mode(args, model, document, False, bare)
-    served = on["load"]["windows_per_s"]
-    result = {"model": "MiniLM-L6 shape (L6/H384), random weights, fp32, CPU", "seq": args.seq,
+    shipped = shipped_server(args, model, document, bare)
+    compare = on_vs_off(args, model, document)
+    result = {"model": "MiniLM-L6 shape (L6/H384/A12/I1536), random weights, fp32, CPU", "seq": args.seq,
               "clients": args.clients, "batch_timeout_ms": args.batch_timeout_ms,
-              "max_batch_windows": args.max_batch_windows, "micro_batching_on": on, "micro_batching_off": off,
-              "served_vs_bare": on["served_vs_bare"],
-              "micro_batching_gain": {"windows_per_s": ratio(served, off["load"]["windows_per_s"]),
-                                      "p50_latency": ratio(off["load"]["p50_ms"], on["load"]["p50_ms"])},
-              "bars": {"errors_0": on["load"]["errors"] + off["load"]["errors"] == 0,
-                       "served_vs_bare_ge_0.8": (on["served_vs_bare"] or 0) >= 0.8,
-                       "all_requests_sent": on["load"]["requests"] == off["load"]["requests"] == args.requests,
-                       "rss_growth_lt_10pct": max(on["rss_growth"], off["rss_growth"]) < 0.10},
+              "max_batch_windows": args.max_batch_windows, "rounds": args.rounds,
+              "shipped_server": shipped, "served_vs_bare": shipped["served_vs_bare"],
+              "micro_batching_on_vs_off_unpadded": compare,
+              "bars": {"errors_0": shipped["load"]["errors"] + compare["on"]["errors"] + compare["off"]["errors"] == 0,
+                       "served_vs_bare_ge_0.8": (shipped["served_vs_bare"] or 0) >= 0.8,
+                       "all_requests_sent": shipped["load"]["requests"] == args.requests
+                       and compare["on"]["requests"] == compare["off"]["requests"] == args.rounds * args.compare_requests,
+                       "rss_growth_lt_10pct": shipped["rss_growth"] < 0.10},
               "cpu_count": os.cpu_count()}
     print(json.dumps(result))
 

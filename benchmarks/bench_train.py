@@ -14,8 +14,9 @@ norm 1.0, fp32, 2 CPU threads on both sides.
 
 Configs: BERT-Tiny (L2/H128/A2/I512) batch 8 and MiniLM-L6 (L6/H384/A12/I1536) batch 4,
 vocab 30522, seq 512.  Each measurement runs in its own subprocess (no thread-pool
-interference between the frameworks), ours and theirs alternating, `--rounds` times; the
-best round of each is reported (the machine is shared, so slow outliers are noise).
+interference between the frameworks), ours and theirs alternating (which goes first
+alternates too), `--rounds` times; the median of the rounds is reported with min and max,
+and the ratio as median over median with the per-round spread.
 
 Prints ONE JSON line: seq/s of both per config and the ratios ours/theirs (bar: >= 1.0).
 
@@ -28,6 +29,8 @@ import os
 import subprocess
 import sys
 import time
+
+from rounds import ratio_spread, spread
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEQ = 512
@@ -159,22 +162,20 @@ def main():
     t0 = time.time()
     result = {"benchmark": "train_step", "seq_length": SEQ, "threads": 2, "precision": "fp32"}
     for name in args.configs.split(","):
-        ours, theirs = [], []
-        for _ in range(args.rounds):
-            ours.append(run_worker("tf", name, args.steps, args.warmup)["seq_per_s"])
-            ref = run_worker("torch", name, args.steps, args.warmup)
-            theirs.append(ref["seq_per_s"])
-        best_ours, best_theirs = max(ours), max(theirs)
+        ours, theirs, ref = [], [], {}
+        for r in range(args.rounds):  # which side goes first alternates
+            for side in ("tf", "torch") if r % 2 == 0 else ("torch", "tf"):
+                out = run_worker(side, name, args.steps, args.warmup)
+                (ours if side == "tf" else theirs).append(out["seq_per_s"])
+                ref = out if side == "torch" else ref
         result[name] = {
             "batch": CONFIGS[name]["batch"],
-            "ours_seq_per_s": round(best_ours, 3),
-            "torch_seq_per_s": round(best_theirs, 3),
-            "ratio": round(best_ours / best_theirs, 3),
-            "ours_rounds": [round(x, 3) for x in ours],
-            "torch_rounds": [round(x, 3) for x in theirs],
+            "ours_seq_per_s": spread(ours),
+            "torch_seq_per_s": spread(theirs),
+            "ratio": ratio_spread(ours, theirs, 3),
             "torch_attention": ref.get("attn_implementation"),
         }
-    result["min_ratio"] = min(result[n]["ratio"] for n in args.configs.split(","))
+    result["min_ratio"] = min(result[n]["ratio"]["median"] for n in args.configs.split(","))
     result["bar_met"] = result["min_ratio"] >= 1.0
     result["seconds"] = round(time.time() - t0, 1)
     print(json.dumps(result))

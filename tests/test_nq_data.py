@@ -1,5 +1,6 @@
 """nq_data: reading NQ files (both formats), line references, validation."""
 
+import gzip
 import json
 
 import pytest
@@ -62,3 +63,19 @@ def test_training_needs_annotations():
             nq_data.parse_line(_line(obj), "in.jsonl", 4, training=True)
     good = synthetic_nq(gold_candidate=2)
     assert nq_data.parse_line(_line(good), training=True).annotations[0].candidate_index == 2
+
+
+def test_documents_without_byte_offsets_are_otherwise_the_same():
+    """parse_line(byte_offsets=False), what prepare reads features from, keeps every field
+    but the tokens' byte offsets, on a real NQ example (original format)."""
+    from conftest import NQ_REAL
+
+    path = NQ_REAL / "nq-dev-full-1.jsonl.gz"
+    raw = gzip.open(path, "rb").readline()
+    full = nq_data.parse_line(raw, str(path), 1, training=True)
+    lean = nq_data.parse_line(raw, str(path), 1, training=True, byte_offsets=False)
+    assert full.start_bytes is not None and len(full.start_bytes) == len(full.tokens) > 0
+    assert lean.start_bytes is None and lean.end_bytes is None
+    same = lambda d: {k: v for k, v in vars(d).items() if k not in ("start_bytes", "end_bytes")}  # noqa: E731
+    assert same(lean) == same(full)
+    assert any(full.is_html) and not all(full.is_html)

@@ -10,7 +10,8 @@ from conftest import ROOT, run_module
 
 TINY = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512,
         "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
-        "max_position_embeddings": 256, "type_vocab_size": 2, "initializer_range": 0.02}
+        "max_position_embeddings": 256, "type_vocab_size": 2, "initializer_range": 0.02,
+        "model_type": "bert"}  # transformers' meaning of "gelu" (erf): this project's own config
 
 
 def _run_tool(script, *args):

@@ -6,6 +6,11 @@ sample NQ data -> vocab-nq.txt -> training records -> a small BERT trained from 
 Every stage runs the project's own command-line programs, as a user would.
 
   python tools/demo.py [--output_dir demo_out] [--random_seed 0] [--train_steps 4000] [--min_long_f1 0.8]
+  python tools/demo.py --quick --output_dir DIR   # DIR/model, a small model folder, in seconds
+
+`--quick` stops after training, with a model folder made for trying the programs out (the
+documentation's examples use it), not for its answers: 50 training examples, a BERT of 2
+layers and hidden size 32, 20 steps.
 """
 
 import argparse
@@ -24,6 +29,10 @@ DEMO_CONFIG = {
     "max_position_embeddings": 512, "type_vocab_size": 2, "initializer_range": 0.02,
     "model_type": "bert",  # "gelu" in transformers' meaning (erf), not Google's (tanh)
 }
+# --quick: the smallest recipe that still makes a real model folder, for examples and tests.
+QUICK_RECIPE = {"num_train": 50, "num_dev": 10, "train_steps": 20, "batch_size": 8, "learning_rate": 1e-3}
+QUICK_CONFIG = {"hidden_size": 32, "intermediate_size": 64, "max_position_embeddings": 128}
+QUICK_HEADS = 2
 
 
 def step(title, *cmd):
@@ -55,6 +64,11 @@ def main(argv=None):
                         help="sample documents span ~2 windows, so keep every null window (bert_joint's 0.02 suits ~30-window pages)")
     parser.add_argument("--min_long_f1", type=float, default=0.8, help="fail below this long-answer F1 (a sanity guard)")
     parser.add_argument("--fresh", action="store_true", help="retrain even if a checkpoint exists")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small model folder in seconds (50 examples, hidden size 32, 20 steps), no "
+                             "prediction: for trying the programs out")
+    if parser.parse_known_args(argv)[0].quick:  # the quick recipe's defaults; flags given still win
+        parser.set_defaults(**QUICK_RECIPE, num_attention_heads=QUICK_HEADS)
     args = parser.parse_args(argv)
 
     py = sys.executable
@@ -75,8 +89,8 @@ def main(argv=None):
         vocab_size = sum(1 for _ in handle)
     config_path = os.path.join(out, "bert_config.json")
     with open(config_path, "w", encoding="utf-8") as handle:
-        json.dump(dict(DEMO_CONFIG, vocab_size=vocab_size, num_attention_heads=args.num_attention_heads),
-                  handle, indent=2)
+        json.dump(dict(DEMO_CONFIG, **(QUICK_CONFIG if args.quick else {}), vocab_size=vocab_size,
+                       num_attention_heads=args.num_attention_heads), handle, indent=2)
     common = [f"--vocab_file={vocab}", f"--max_seq_length={args.max_seq_length}", f"--doc_stride={args.doc_stride}"]
     train_records = os.path.join(out, "train.tfrecord")
     step("3. training records", py, "-m", "nq_baseline.prepare_nq_data", *common,
@@ -88,6 +102,9 @@ def main(argv=None):
          f"--output_dir={model_dir}", f"--max_steps={args.train_steps}", f"--train_batch_size={args.batch_size}",
          f"--learning_rate={args.learning_rate}", "--warmup_proportion=0.1", "--save_checkpoints_steps=500",
          f"--random_seed={args.random_seed}")
+    if args.quick:
+        print(f"\ndemo: a quick model folder in {model_dir} ({(time.time() - t_start) / 60:.1f} min)")
+        return 0
     preds = os.path.join(out, "predictions.json")
     dev = os.path.join(data, "dev-full.jsonl.gz")
     step("5. predict on the dev split", py, "-m", "nq_baseline.run_nq", "--do_predict", *common,

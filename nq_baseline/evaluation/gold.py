@@ -333,13 +333,21 @@ def _raw_blocks(handle, digest) -> Iterator[bytes]:
         yield data
 
 
+try:  # Intel's ISA-L inflates gzip 2-3x faster than zlib, with the same stream semantics
+    from isal import isal_zlib as _inflate
+    _INFLATE_ERRORS: tuple = (zlib.error, _inflate.error)
+except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+    _inflate = zlib
+    _INFLATE_ERRORS = (zlib.error,)
+
+
 def _blocks(handle, gz: bool, digest=None) -> Iterator[bytes]:
     """The file's bytes in blocks, inflated when it is gzip (several members allowed); every
     byte read is fed to `digest` when given (the cache key of what was decoded)."""
     if not gz:
         yield from _raw_blocks(handle, digest)
         return
-    inflater = zlib.decompressobj(31)
+    inflater = _inflate.decompressobj(31)
     for data in _raw_blocks(handle, digest):
         while data:
             if inflater.eof:
@@ -347,7 +355,7 @@ def _blocks(handle, gz: bool, digest=None) -> Iterator[bytes]:
                     break  # zero padding after the last member
                 if data[:2] != b"\x1f\x8b"[:len(data)]:
                     raise zlib.error("trailing garbage after the gzip data")
-                inflater = zlib.decompressobj(31)
+                inflater = _inflate.decompressobj(31)
             out = inflater.decompress(data)
             data = inflater.unused_data if inflater.eof else b""
             if out:
@@ -398,7 +406,7 @@ def _iter_file_lines(path: str, digest=None) -> Iterator[tuple[int, bytes, int, 
                     yield line_no, line, 0, len(line)
             finally:
                 blocks.close()  # stops the prefetch thread before the file closes
-    except (OSError, EOFError, zlib.error) as err:
+    except (OSError, EOFError) + _INFLATE_ERRORS as err:
         raise GoldDataError(path, line_no + 1, f"unreadable input ({err})") from None
 
 

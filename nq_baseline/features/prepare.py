@@ -203,7 +203,8 @@ class _Worker:
         cfg = self.cfg
         stats = PrepareStats()
         try:
-            doc = parse_line(self.reader.read(path, line, ref), path, line, training=cfg.is_training)
+            doc = parse_line(self.reader.read(path, line, ref), path, line, training=cfg.is_training,
+                             byte_offsets=False)  # features use no byte offsets
             recs, ex = self._records(doc, example_rng(cfg.random_seed, ordinal), stats, doc.example_id)
         except NqInputError:
             if not cfg.skip_bad_examples:

@@ -128,9 +128,11 @@ def _packed_varints(values: np.ndarray) -> list[bytes]:
     lo, hi = int(flat.min()), int(flat.max())
     if lo >= 0 and hi < 128:  # masks, segment ids: one byte each
         return [row.tobytes() for row in values.astype(np.uint8)]
-    if _TABLE_LO <= lo and hi < _TABLE_HI:  # the usual case: one gather from a table
-        table, lengths = _varint_table()
+    if _TABLE_LO <= lo and hi < _TABLE_HI:  # the usual case: bytes gathered from a table
         index = flat - _TABLE_LO
+        if np.count_nonzero(index == 0) * 4 < index.size:
+            return _rows(_scattered_varints(index), flat.size // rows, rows)
+        table, lengths = _varint_table()  # mostly -1 (10 bytes each): one gather of every width
         nbytes = lengths[index]
         width = int(nbytes.max())
         encoded = table[index, :width] if width < table.shape[1] else table[index]
@@ -142,6 +144,35 @@ def _packed_varints(values: np.ndarray) -> list[bytes]:
     ends = np.cumsum(nbytes.reshape(rows, -1).sum(axis=1))
     begins = np.concatenate([[0], ends[:-1]])
     return [data[b:e] for b, e in zip(begins.tolist(), ends.tolist())]
+
+
+def _scattered_varints(index: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """(the varints of table entries `index` end to end, the end offset of each): each byte
+    is written only where a varint has it. Values 0..65535 take 1 to 3 bytes and only -1
+    (index 0) takes 10, so a few -1s no longer make every value as wide as theirs."""
+    table, lengths = _varint_table()
+    nbytes = lengths[index]
+    ends = np.cumsum(nbytes)
+    starts = ends - nbytes
+    out = np.empty(int(ends[-1]), np.uint8)
+    out[starts] = table[index, 0]
+    minus_one = np.flatnonzero(index == 0)
+    if minus_one.size:
+        out[starts[minus_one, None] + np.arange(1, 10)] = table[0, 1:10]
+    more = np.flatnonzero((nbytes > 1) & (index != 0))
+    b = 1
+    while more.size:
+        out[starts[more] + b] = table[index[more], b]
+        b += 1
+        more = more[nbytes[more] > b]
+    return out.tobytes(), ends
+
+
+def _rows(encoded: tuple[bytes, np.ndarray], per_row: int, rows: int) -> list[bytes]:
+    """Split the end-to-end varints of `rows` rows of `per_row` values into one payload per row."""
+    data, ends = encoded
+    row_ends = ends[per_row - 1::per_row].tolist()
+    return [data[b:e] for b, e in zip([0] + row_ends[:-1], row_ends)]
 
 
 def _entry_prefix(name: bytes, payload_len: int) -> bytes:

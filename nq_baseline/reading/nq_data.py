@@ -136,7 +136,27 @@ class _Example(msgspec.Struct, gc=False):
     annotations: Optional[list[_Annotation]] = None  # None: absent (test-set examples)
 
 
+class _TextToken(msgspec.Struct, gc=False):
+    """A document token without its byte offsets (features need none: they are skipped unbuilt)."""
+
+    token: str
+    html_token: bool
+
+
+class _TextExample(msgspec.Struct, gc=False):
+    """_Example with _TextTokens: the fields that features are made of."""
+
+    example_id: Union[int, str]
+    question_text: str
+    long_answer_candidates: list[_Candidate]
+    document_tokens: Optional[list[_TextToken]] = None
+    document_text: Optional[str] = None
+    document_title: str = ""
+    annotations: Optional[list[_Annotation]] = None
+
+
 _DECODER = msgspec.json.Decoder(_Example)
+_TEXT_DECODER = msgspec.json.Decoder(_TextExample)
 _TOKEN, _HTML = operator.attrgetter("token"), operator.attrgetter("html_token")
 _START, _END = operator.attrgetter("start_byte"), operator.attrgetter("end_byte")
 _MISSING_RE = re.compile(r"Object missing required field `([^`]*)`(?: - at `\$(.*)`)?")
@@ -151,11 +171,14 @@ def _validation_message(err: Exception) -> str:
     return text
 
 
-def parse_line(raw: bytes, path: str = "<memory>", line: int = 1, training: bool = False) -> NqDocument:
+def parse_line(raw: bytes, path: str = "<memory>", line: int = 1, training: bool = False,
+               byte_offsets: bool = True) -> NqDocument:
     """One JSON line of either format -> NqDocument (validated). `training`: the example must
-    carry its annotations (a test-set example has none: it cannot give labels)."""
+    carry its annotations (a test-set example has none: it cannot give labels).
+    `byte_offsets=False`: the tokens' byte offsets are neither read nor kept (start_bytes and
+    end_bytes are None), as for features, which never use them."""
     try:
-        obj = _DECODER.decode(raw)
+        obj = (_DECODER if byte_offsets else _TEXT_DECODER).decode(raw)
     except msgspec.ValidationError as err:
         raise NqInputError(path, line, _validation_message(err)) from None
     except msgspec.DecodeError as err:
@@ -201,7 +224,7 @@ def _long_answer_error(la: "_LongAnswer", candidates: list[Candidate], n: int) -
     return None
 
 
-def _to_document(obj: _Example, path: str, line: int, training: bool = False) -> NqDocument:
+def _to_document(obj: Union[_Example, _TextExample], path: str, line: int, training: bool = False) -> NqDocument:
     example_id = _example_id(obj.example_id, path, line)
     if training and not obj.annotations:
         raise NqInputError(path, line, "training example without 'annotations' (a test-set example?): "
@@ -211,8 +234,9 @@ def _to_document(obj: _Example, path: str, line: int, training: bool = False) ->
         toks = obj.document_tokens
         tokens = list(map(_TOKEN, toks))
         is_html = list(map(_HTML, toks))
-        starts = list(map(_START, toks))
-        ends = list(map(_END, toks))
+        if isinstance(obj, _Example):
+            starts = list(map(_START, toks))
+            ends = list(map(_END, toks))
         simplified = False
     elif obj.document_text is not None:
         tokens = obj.document_text.split(" ")
