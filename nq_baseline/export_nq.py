@@ -25,6 +25,8 @@ program_flags.define_postprocess_flags()
 flags.DEFINE_string("model_dir", None, "Model folder written by run_nq --do_train (nq_model.json + checkpoints).")
 flags.DEFINE_string("export_dir", None, "Folder to write (absent or empty, unless --overwrite).")
 flags.DEFINE_enum("format", SAVED_MODEL, list(FORMATS), "What to write.")
+flags.DEFINE_integer("max_paragraphs", 0, "answer_text reads at most this many paragraphs of a context; 0: every "
+                     "one, as a Reader (a model trains on the first 47).", lower_bound=0)
 flags.DEFINE_bool("overwrite", False, "Replace a non-empty --export_dir (only once the new export is complete).")
 
 
@@ -46,7 +48,7 @@ def main(argv):
     cli.start_tensorflow()
     try:
         path = export(FLAGS.model_dir, FLAGS.export_dir, FLAGS.format, FLAGS.overwrite,
-                      postprocess if FLAGS.format == SAVED_MODEL else None)
+                      postprocess if FLAGS.format == SAVED_MODEL else None, FLAGS.max_paragraphs)
     except (ValueError, ExportError) as err:  # NqInputError, CheckpointError, a bad destination
         fail(str(err))
     print(f"{PROGRAM}: wrote the {FLAGS.format} export of {FLAGS.model_dir} to {path}", file=sys.stdout)

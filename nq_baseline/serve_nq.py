@@ -9,12 +9,13 @@ Then open http://127.0.0.1:8000/ (the page), or call the API:
   GET  /v1/model    encoder size, checkpoint step, feature settings
   GET  /healthz     status and the batcher's counts
   GET  /v1/examples/random     an example of --examples_file (for the page's "random example")
+  GET  /v1/examples/ID         the example of --examples_file with that id (a shared link's)
   POST /v1/models/nq:predict   TF Serving's REST predict over token ids (instances or inputs)
 
 The windows of requests that arrive within --batch_timeout_ms of each other go through
 one forward pass (up to --max_batch_windows windows). One line on stdout says where it
 listens once the model is loaded: `serve_nq: serving http://HOST:PORT/ ...` (--port=0
-takes a free port and says which).
+takes a free port and says which). docs/serving.md describes the page, the API and the limits.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ flags.DEFINE_bool("micro_batching", True, "Batch the windows of concurrent reque
 flags.DEFINE_integer("max_request_bytes", 32 << 20, "Refuse request bodies larger than this (HTTP 413).",
                      lower_bound=1024)
 flags.DEFINE_integer("max_questions", 32, "Most questions in one request.", lower_bound=1, upper_bound=10000)
+flags.DEFINE_integer("top_answers", 5, "Candidate answers (with their probability and context) listed with each "
+                     "answer.", lower_bound=1, upper_bound=100)
 flags.DEFINE_integer("max_document_bytes", 16 << 20, "Refuse documents larger than this (HTTP 422).", lower_bound=1,
                      upper_bound=1 << 34)
 flags.DEFINE_integer("max_paragraphs", 0, "Read at most this many long-answer candidates (paragraphs, tables, "
@@ -108,7 +111,7 @@ def build_service():
                   "and left out", file=sys.stderr)
     config = ServiceConfig(max_request_bytes=FLAGS.max_request_bytes, max_questions=FLAGS.max_questions,
                            max_batch_windows=FLAGS.max_batch_windows, batch_timeout_ms=FLAGS.batch_timeout_ms,
-                           micro_batching=FLAGS.micro_batching)
+                           micro_batching=FLAGS.micro_batching, top_answers=FLAGS.top_answers)
     reader.answer("warm up", "A warm-up paragraph compiles the forward pass before the first request.", "text")
     return AnswerService(reader, config, examples)
 

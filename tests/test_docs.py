@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 
-# Pages other developers write: run their first example once they have one.
-OTHERS_PAGES = {"serving.md", "quality.md", "performance.md"}
+# Pages of figures: their first examples are benchmarks (minutes to hours), run when short enough.
+OTHERS_PAGES = {"quality.md", "performance.md"}
 # Every page the README must link, written yet or not.
 PAGES = {"preparing.md", "training.md", "predicting.md", "answering.md", "exporting.md", "reliability.md",
          "differences.md", "tools.md", "architecture.md"} | OTHERS_PAGES

@@ -456,3 +456,15 @@ def test_both_converters_feed_the_feature_pipeline_with_real_word_pieces(nq_voca
         mapped = sorted({int(t) for t in feats[0].token_map if t >= 0})
         assert mapped and all(not doc.is_html[t] for t in mapped)
         assert "prevailing" in [doc.tokens[t] for t in mapped]
+
+
+def test_text_of_keeps_the_words_of_two_cells_apart():
+    """Table cells, list items and paragraphs touch in the source (`</td><td>`): their words are
+    still two words in a span's text; inline tags (`<i>`) do not part words."""
+    page = ("<table><tr><th>Mayor</th><td>Ilse Varn</td></tr><tr><th>Population</th><td>13,000</td></tr>"
+            "</table><ul><li>mill</li><li>church</li></ul><p>Geology<i>x</i>.</p>")
+    doc = html_page.document_from_html(page)
+    assert source_text.text_of(doc, 0, len(doc.tokens), page) == "Mayor Ilse Varn Population 13,000 mill church Geologyx."
+    # without the source, words are parted by their byte spans; cells and items still by their block
+    without_source = source_text.text_of(doc, 0, len(doc.tokens))
+    assert without_source.startswith("Mayor Ilse Varn Population 13,000 mill church Geology")

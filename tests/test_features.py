@@ -283,3 +283,35 @@ def test_marker_lists_round_trip_through_records_and_the_parser(nq_vocab, tmp_pa
         np.testing.assert_array_equal(batch["candidate_map"].numpy(), np.stack([f.candidate_map for f in feats]))
         if training_mode:
             assert batch["long_positions"].numpy().tolist() == [f.long_position for f in feats]
+
+
+def test_simplified_tags_with_attributes_change_only_the_windows_that_follow_them(nq_vocab):
+    """Reading `<Td_colspan="2">` as an html token (not as the words `td`, `_`, `colspan`...)
+    changes the real examples' windows only from the first window that holds such a tag: the
+    windows before it, and every window of the example without one, are those of the old
+    reading (the same document with those tokens taken as words)."""
+    import dataclasses
+
+    tok = NqTokenizer(str(nq_vocab))
+    cfg = F.FeatureConfig()
+    docs = list(nq_data.read_documents(str(NQ_REAL / "nq-simplified-4.jsonl.gz")))
+    changed_examples = 0
+    for doc in docs:
+        tagged = [i for i, t in enumerate(doc.tokens) if t.startswith("<") and "_" in t]
+        old = dataclasses.replace(doc, is_html=[h and i not in tagged for i, h in enumerate(doc.is_html)])
+        new_ex, old_ex = F.build_example(doc, cfg), F.build_example(old, cfg)
+        new_words = [w for w in new_ex.words if "colspan" in w]
+        assert not new_words
+        new = F.question_windows(F.document_pieces(new_ex, tok), doc.question_text, tok, cfg)[0]
+        was = F.question_windows(F.document_pieces(old_ex, tok), doc.question_text, tok, cfg)[0]
+        first_tagged = min([w for w in range(len(was["token_map"]))
+                            if set(was["token_map"][w].tolist()) & set(tagged)], default=None)
+        same = min(len(new["input_ids"]), len(was["input_ids"])) if first_tagged is None else first_tagged
+        for key in ("input_ids", "token_map"):
+            assert (new[key][:same] == was[key][:same]).all(), (doc.example_id, key)
+        if first_tagged is None:
+            assert len(new["input_ids"]) == len(was["input_ids"])
+        else:
+            changed_examples += 1
+            assert not (new["input_ids"][first_tagged] == was["input_ids"][first_tagged]).all()
+    assert changed_examples >= 2  # the tags fall in the first 48 paragraphs of at least two pages

@@ -79,3 +79,39 @@ def test_documents_without_byte_offsets_are_otherwise_the_same():
     same = lambda d: {k: v for k, v in vars(d).items() if k not in ("start_bytes", "end_bytes")}  # noqa: E731
     assert same(lean) == same(full)
     assert any(full.is_html) and not all(full.is_html)
+
+
+# --------------------------------------------------------------------------- simplified-format tags
+
+
+def _real_simplified():
+    from conftest import NQ_REAL
+
+    return list(nq_data.read_documents(str(NQ_REAL / "nq-simplified-4.jsonl.gz")))
+
+
+def test_simplified_tags_with_attributes_are_html():
+    """NQ's simplified files spell `<Th colspan="3">` as `<Th_colspan="3">` (blanks become `_`):
+    50 of them in the 4 real examples. Each is an html token, so every table cell the real
+    pages open is closed by its `</Th>` or `</Td>` (the real files pair them), and none is a word."""
+    import collections
+
+    docs = _real_simplified()
+    with_attributes = [t for d in docs for t in d.tokens if t.startswith("<") and "_" in t and t.endswith(">")]
+    assert len(with_attributes) == 50 and {t.split("=")[0] for t in with_attributes} == {"<Th_colspan", "<Td_colspan"}
+    for doc in docs:
+        opened, closed = collections.Counter(), collections.Counter()
+        for token, is_html in zip(doc.tokens, doc.is_html):
+            if is_html:
+                name = token.strip("</>").split("_")[0].split(" ")[0]
+                (closed if token.startswith("</") else opened)[name] += 1
+        assert opened == closed, doc.example_id
+        assert not [t for t, h in zip(doc.tokens, doc.is_html) if not h and t.startswith("<") and t.endswith(">")]
+
+
+@pytest.mark.parametrize("token,is_html", [
+    ('<Th_colspan="3">', True), ('<Td_colspan="2"_rowspan="2">', True), ('<Th colspan="2">', True),
+    ("<P>", True), ("</Table>", True), ("<snake_case>", False), ("<x_=1>", False), ("a<b", False),
+])
+def test_html_token_rule(token, is_html):
+    assert nq_data.is_html_token(token) is is_html

@@ -209,7 +209,7 @@ def test_answer_nq_cli(random_model_folder, tmp_path):
                       f"--example_id={docs[2].example_id}", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["example_id"] == docs[2].example_id and out["question"] == docs[2].question_text
+    assert out["example_id"] == str(docs[2].example_id) and out["question"] == docs[2].question_text
     bad_nq = tmp_path / "bad.jsonl"
     bad_nq.write_text("{not json\n")
     for args, named in ((["--question=q"], "exactly one of"), ([f"--html_file={html}", f"--text_file={text}", "--question=q"],
@@ -227,3 +227,52 @@ def test_answer_nq_cli(random_model_folder, tmp_path):
         assert named in proc.stderr.strip().splitlines()[-1]
     proc = run_module("nq_baseline.answer_nq", f"--model_dir={tmp_path}", f"--text_file={text}", "--question=q")
     assert proc.returncode == 2 and "nq_model.json" in proc.stderr
+
+
+def test_confidence_is_a_softmax_over_the_candidate_answers(random_model_folder):
+    """Logits set by hand on a one-window text: start and end 2.5 at the piece of "1820", 1.0
+    at the piece of "Ada", -1e4 elsewhere, 0 at [CLS]. The candidate spans are then "1820"
+    (score 5), "1820 by Ada" (3.5) and "Ada" (2), beside no answer (0): their probabilities
+    are exp(score) / (1 + e^5 + e^3.5 + e^2), and the answer "1820" has the first."""
+    import math
+
+    import numpy as np
+
+    from nq_baseline.features.windows import SHORT
+
+    reader = Reader.load(str(random_model_folder[0]), postprocess={"nbest": 20})
+    text = "Veldmoor is a small town. It was founded in 1820 by Ada Corran, whose statue stands there."
+    encoded = reader.encode(["when was veldmoor founded"], text, "text")
+    ids, segments = encoded.windows["input_ids"], encoded.windows["segment_ids"]
+    assert len(ids) == 1
+    (year,), (ada,) = reader.tokenizer.word_ids(["1820"]), reader.tokenizer.word_ids(["ada"])
+    p = int(np.flatnonzero((ids[0] == year) & (segments[0] == 1))[0])
+    q = int(np.flatnonzero((ids[0] == ada) & (segments[0] == 1))[0])
+    start = np.full(ids.shape, -1e4, np.float32)
+    start[:, 0] = 0
+    end = start.copy()
+    start[0, p] = end[0, p] = 2.5
+    start[0, q] = end[0, q] = 1.0
+    types = np.zeros((1, 5), np.float32)
+    types[0, SHORT] = 3.0
+    answer = reader.decode(encoded, {"start_logits": start, "end_logits": end, "answer_type_logits": types})[0]
+    z = 1 + math.exp(5) + math.exp(3.5) + math.exp(2)
+    assert answer.short_answers_text == ["1820"]
+    assert answer.confidence == pytest.approx(math.exp(5) / z, rel=1e-6)
+    assert answer.no_answer_probability == pytest.approx(1 / z, rel=1e-6)
+    top = answer.top_answers[:3]
+    assert [a.span.text for a in top] == ["1820", "1820 by Ada", "Ada"]
+    assert [a.probability for a in top] == pytest.approx([math.exp(s) / z for s in (5, 3.5, 2)], rel=1e-6)
+    assert top[0].context_before.endswith("It was founded in") and top[0].context_after.startswith("by Ada Corran")
+    assert top[0].long_answer_candidate_index == 0
+    out = answer.to_json()
+    assert out["confidence"] == answer.confidence and out["top_answers"][0]["text"] == "1820"
+
+
+def test_no_answer_has_no_confidence(random_model_folder):
+    """A page with no paragraph gives no span: no answer, no confidence, all of it on no answer."""
+    reader = Reader.load(str(random_model_folder[0]), postprocess={"nbest": 20})
+    answer = reader.answer("who", "<html><body>Only <b>bold</b> words, no paragraph.</body></html>", "html")
+    assert answer.long_answer is None and not answer.short_answers
+    assert answer.confidence is None and answer.no_answer_probability == 1.0 and answer.top_answers == ()
+    assert "confidence" not in Reader.load(str(random_model_folder[0])).answer("who", TEXT, "text").to_json()

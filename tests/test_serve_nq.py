@@ -55,6 +55,15 @@ def assert_same_answers(got, want):
             assert g.pop(key) == pytest.approx(w.pop(key), abs=1e-4)
         probs_g, probs_w = g.pop("answer_type_probabilities"), w.pop("answer_type_probabilities")
         assert probs_g == pytest.approx(probs_w, abs=1e-5)
+        for key in ("confidence", "no_answer_probability"):
+            got_p, want_p = g.pop(key), w.pop(key)
+            assert got_p == want_p or got_p == pytest.approx(want_p, abs=1e-5)
+        top_g, top_w = g.pop("top_answers"), w.pop("top_answers")
+        assert 0 < len(top_g) <= 5 and len(top_g) == min(5, len(top_w))  # the service lists --top_answers
+        for a, b in zip(map(dict, top_g), map(dict, top_w)):
+            assert a.pop("score") == pytest.approx(b.pop("score"), abs=1e-4)
+            assert a.pop("probability") == pytest.approx(b.pop("probability"), abs=1e-5)
+            assert a == b
         assert g == w
 
 
@@ -98,7 +107,7 @@ def test_nq_example_as_object_or_line_and_its_gold_answers(client, reader):
         assert r.status_code == 200, r.text
         body = r.json()
         assert_same_answers(body["answers"], [dict(w) for w in want])
-        assert body["answers"][0]["example_id"] == 4242
+        assert body["answers"][0]["example_id"] == "4242"  # a string: 64-bit ids lose digits as JSON numbers
     words = example["document_text"].split(" ")
     gold = body["document_view"]["gold"]
     annotation = example["annotations"][0]
@@ -212,9 +221,72 @@ def test_random_example(reader, tmp_path):
             ex = c.get("/v1/examples/random").json()
             assert ex["example_id"] in ("11", "12") and ex["annotated"] and ex["nq_example"] in lines
             r = c.post("/v1/answer", json={"question": ex["question"], "nq_example": ex["nq_example"]})
-            assert r.status_code == 200 and r.json()["answers"][0]["example_id"] == int(ex["example_id"])
+            assert r.status_code == 200 and r.json()["answers"][0]["example_id"] == ex["example_id"]
     finally:
         svc.close()
+
+
+def _numbers(value, path="$"):
+    """Every number in a parsed JSON value, with its path."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, (int, float)):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _numbers(v, f"{path}.{k}")
+    else:
+        for i, v in enumerate(value):
+            yield from _numbers(v, f"{path}[{i}]")
+
+
+JS_SAFE_INTEGER = 2**53 - 1  # Number.MAX_SAFE_INTEGER: a JSON number past it reaches JavaScript rounded
+
+
+def test_real_example_ids_are_strings_and_no_response_holds_a_number_javascript_rounds(reader):
+    """The 5 real examples (ids such as -8062182676792486818, which JavaScript reads as
+    -8062182676792487000): every response the page reads gives the id as the file's digits,
+    and holds no integer past 2^53."""
+    from fastapi.testclient import TestClient
+
+    from nq_baseline.serving.view import load_examples
+
+    examples = [e for path in sorted(NQ_REAL.glob("*.jsonl.gz")) for e in load_examples(str(path), 10, LIMIT)[0]]
+    ids = sorted(str(json.loads(line)["example_id"]) for path in sorted(NQ_REAL.glob("*.jsonl.gz"))
+                 for line in gzip.open(path, "rt"))
+    assert "-8062182676792486818" in ids and sorted(str(e.example_id) for e in examples) == ids
+    svc = AnswerService(reader, ServiceConfig(max_request_bytes=LIMIT), examples)
+    bodies = []
+    try:
+        with TestClient(create_app(svc)) as c:
+            for path in ("/v1/model", "/healthz", "/v1/examples", "/v1/examples/random"):
+                bodies.append(c.get(path).json())
+            for example_id in ids:
+                ex = c.get(f"/v1/examples/{example_id}").json()
+                assert ex["example_id"] == example_id
+                r = c.post("/v1/answer", json={"question": ex["question"], "nq_example": ex["nq_example"],
+                                               "document_view": True})
+                assert r.status_code == 200, r.text
+                assert r.json()["answers"][0]["example_id"] == example_id
+                bodies += [ex, r.json()]
+            missing = c.get("/v1/examples/123")
+            assert missing.status_code == 404 and "no example 123 among the 5" in missing.json()["error"]
+    finally:
+        svc.close()
+    unsafe = [(path, n) for body in bodies for path, n in _numbers(body)
+              if isinstance(n, int) and abs(n) > JS_SAFE_INTEGER]
+    assert not unsafe
+
+
+def test_answers_carry_their_confidence_and_top_answers(client):
+    r = client.post("/v1/answer", json={"question": "when was veldmoor founded", "html": PAGE})
+    answer = r.json()["answers"][0]
+    top = answer["top_answers"]
+    assert 1 <= len(top) <= 5 and [t["probability"] for t in top] == sorted((t["probability"] for t in top),
+                                                                            reverse=True)
+    assert 0 < answer["no_answer_probability"] < 1 and sum(t["probability"] for t in top) < 1
+    assert all(set(t) >= {"text", "context_before", "context_after", "score", "start_token"} for t in top)
+    assert client.get("/v1/model").json()["service"]["confidence_spans"] == 20
 
 
 # ----------------------------------------------------------------------------- input checks

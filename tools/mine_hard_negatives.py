@@ -91,11 +91,15 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.per_example < 1 or args.max_examples < 0 or args.batch_size < 1:
         cli.fail(PROGRAM, "--per_example and --batch_size must be >= 1, --max_examples >= 0")
-    fileio.install_signal_cleanup()
+    fileio.install_signal_cleanup(PROGRAM)
+    cli.start_tensorflow()
+    from nq_baseline.model.folder import ModelSpec
     from nq_baseline.prediction.reader import Reader
 
     try:
-        reader = Reader.load(args.model_dir, batch_size=args.batch_size)
+        # the windows the model trains on: its own max_contexts, not a Reader's every paragraph
+        reader = Reader.load(args.model_dir, batch_size=args.batch_size,
+                             max_contexts=ModelSpec.load(args.model_dir).features.max_contexts)
         writer = R.AtomicRecordWriter(args.output_tfrecord)
         n_examples = n_records = 0
         try:

@@ -12,10 +12,11 @@ from nq_baseline.model.folder import ModelSpec
 
 
 def export(model_dir: str, export_dir: str, fmt: str = SAVED_MODEL, overwrite: bool = False,
-           postprocess=None) -> str:
+           postprocess=None, max_paragraphs: int = 0) -> str:
     """Loads `model_dir` and writes it to `export_dir` in format `fmt` (saved_model or hf).
-    `postprocess` (SavedModel only): the prediction.postprocess.PostprocessConfig `answer_text`
-    follows (default: the Reader's for this model)."""
+    SavedModel only: `postprocess`, the prediction.postprocess.PostprocessConfig `answer_text`
+    follows (default: the Reader's for this model), and `max_paragraphs`, the most paragraphs
+    it reads (0: every one, as a Reader)."""
     if fmt not in FORMATS:
         raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     check_destination(export_dir, overwrite, model_dir)
@@ -24,4 +25,5 @@ def export(model_dir: str, export_dir: str, fmt: str = SAVED_MODEL, overwrite: b
     if fmt == HF:
         return export_hf(load_trained_model(model_dir), export_dir, overwrite)
     config = answer_config(ModelSpec.load(model_dir), postprocess)
-    return export_saved_model(load_trained_model(model_dir), export_dir, overwrite, config)
+    return export_saved_model(load_trained_model(model_dir), export_dir, overwrite, config,
+                              max_paragraphs + 1 if max_paragraphs else 0)

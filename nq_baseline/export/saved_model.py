@@ -23,15 +23,16 @@ Two more functions of the saved object (not signatures; `tf.saved_model.load(D).
 word of each position, `candidate`, the paragraph at each `[ContextId=i]` marker, and the
 words' byte offsets), `word_pieces(words)` -> ids and `row_lengths` (NqTokenizer.word_ids).
 
-`answer_text` follows the Reader's plain-text path (`documents.document_from_text`,
+`answer_text` follows the Reader's plain-text path (`plain_text.document_from_text`,
 `features.build_example` / `window_arrays`, `postprocess.predict_example`; the
 post-processing settings are fixed at export, by default the Reader's for this model):
 - paragraphs: runs of lines that are not blank (a line of only white space is blank);
   paragraph i is long-answer candidate i;
 - words: `tokenizers`' BertPreTokenizer (split on white space, each punctuation character
-  its own word); the document is `[ContextId=-1] [NoLongAnswer]`, then for the first
-  `max_contexts - 1` paragraphs `[ContextId=i] [Paragraph=min(i+1, max_position)]` and the
-  paragraph's words, word-pieced; the question is `[Q]` + its pieces, the last
+  its own word); the document is `[ContextId=-1] [NoLongAnswer]`, then for every paragraph
+  (or the first `--max_paragraphs`) `[ContextId=i] [Paragraph=min(i+1, max_position)]` and
+  the paragraph's words, word-pieced (a marker the vocabulary lacks is `[UNK]`, as in the
+  Reader); the question is `[Q]` + its pieces, the last
   `max_query_length` kept;
 - windows `[CLS] question [SEP] chunk [SEP]` every `doc_stride` pieces;
 - per window the `n_best_size` best starts and ends (position 0 excluded, ties: lower
@@ -71,12 +72,14 @@ ANSWER_OUTPUTS = {"answer": "string", "start_char": "int64", "end_char": "int64"
                   "long_answer_score": "float32", "paragraph": "int64", "answer_type": "string"}
 
 
-def _saved_module(trained: TrainedModel, config):
+def _saved_module(trained: TrainedModel, config, max_contexts: int = 0):
     """The tf.Module written as the SavedModel (`config`: a postprocess.PostprocessConfig)."""
     import tensorflow as tf
 
     spec = trained.spec
-    layout = TextLayout(spec.vocab_file, spec.do_lower_case, spec.features)
+    # like a Reader, answer_text reads every paragraph unless told (max_contexts 0)
+    layout = TextLayout(spec.vocab_file, spec.do_lower_case, dataclasses.replace(spec.features,
+                                                                                 max_contexts=max_contexts))
     model = trained.model
     logit_names = ["start_logits", "end_logits", "answer_type_logits"]
     if getattr(model, "long_answer_head", False):
@@ -170,16 +173,19 @@ def answer_config(spec: ModelSpec, postprocess=None):
     return config
 
 
-def export_saved_model(trained: TrainedModel, export_dir: str, overwrite: bool = False, config=None) -> str:
+def export_saved_model(trained: TrainedModel, export_dir: str, overwrite: bool = False, config=None,
+                       max_contexts: int = 0) -> str:
     """Writes the SavedModel (signatures serving_default and answer_text) to `export_dir`;
-    `config` (postprocess.PostprocessConfig) defaults to `answer_config(trained.spec)`."""
+    `config` (postprocess.PostprocessConfig) defaults to `answer_config(trained.spec)`;
+    `max_contexts` caps the contexts answer_text reads, [NoLongAnswer] included (0: every
+    paragraph, as a Reader reads)."""
     import tensorflow as tf
 
     config = config or answer_config(trained.spec)
     check_destination(export_dir, overwrite, trained.spec.model_dir)
-    module = _saved_module(trained, config)
+    module = _saved_module(trained, config, max_contexts)
     info = export_info(trained, SAVED_MODEL, signatures=[SERVING_SIGNATURE, ANSWER_SIGNATURE],
-                       postprocess=dataclasses.asdict(config))
+                       postprocess=dataclasses.asdict(config), answer_text_max_contexts=max_contexts)
 
     def build(folder):
         tf.saved_model.save(module, folder, signatures={SERVING_SIGNATURE: module.serve,

@@ -1,5 +1,5 @@
 """The Reader's plain-text path in TensorFlow ops (tensorflow-text), for the SavedModel's
-`answer_text`: paragraphs and words (`documents.document_from_text`), word pieces
+`answer_text`: paragraphs and words (`plain_text.document_from_text`), word pieces
 (`tokenization.NqTokenizer`), the flattened document and its windows (`features.windows`).
 
 The word pieces restate, in RE2 and tensorflow-text ops, what `tokenization.NqTokenizer`
@@ -84,12 +84,18 @@ class TextLayout:
         def marker(name):
             return vocab.get(name, self.unk_id)
 
-        paragraphs = features.max_contexts - 1
+        # max_contexts 0 reads every paragraph: past the vocabulary's markers (and max_position)
+        # the markers of paragraph i no longer change, so the table ends there and its last row
+        # serves every later paragraph (`paragraph_limit` None)
+        self.paragraph_limit = features.max_contexts - 1 if features.max_contexts else None
+        rows = self.paragraph_limit if self.paragraph_limit is not None else \
+            2 + max(features.max_position, max((int(t[11:-1]) for t in vocab if t.startswith("[ContextId=")
+                                                and t[11:-1].lstrip("-").isdigit()), default=0))
         self.head_ids = [marker("[ContextId=-1]"), marker("[NoLongAnswer]")]
         self.question_id = marker("[Q]")
         self.paragraph_markers = [[marker(f"[ContextId={i}]"),
                                    marker(f"[Paragraph={min(i + 1, features.max_position)}]")]
-                                  for i in range(paragraphs)]
+                                  for i in range(rows)]
 
     # --- words -> pieces
 
@@ -145,7 +151,7 @@ class TextLayout:
             without_nul(context[tf.newaxis]), BLANK_LINES)
         words, begin, end = split_words(paragraphs.flat_values)  # [paragraphs, words]
         kept = words.row_lengths() > 0
-        limit = len(self.paragraph_markers)
+        limit = self.paragraph_limit
         words = tf.ragged.boolean_mask(words, kept)[:limit]
         offset = tf.boolean_mask(paragraph_begin.flat_values, kept)[:limit, tf.newaxis]
         begin = (tf.ragged.boolean_mask(begin, kept)[:limit] + offset).flat_values
@@ -158,7 +164,8 @@ class TextLayout:
         piece_word = tf.RaggedTensor.from_row_splits(
             pieces.with_flat_values(pieces.value_rowids()), words.row_splits).merge_dims(1, 2)
         markers = tf.RaggedTensor.from_tensor(
-            tf.constant(self.paragraph_markers or np.zeros([0, 2]), tf.int64)[:count])
+            tf.gather(tf.constant(self.paragraph_markers or np.zeros([1, 2]), tf.int64),
+                      tf.minimum(tf.range(count), max(len(self.paragraph_markers), 1) - 1)))
         # the candidate index at its [ContextId=i] marker (features' candidate_map), else -1
         index = tf.range(count, dtype=tf.int64)[:, tf.newaxis]
         marker_candidate = tf.RaggedTensor.from_tensor(tf.concat([index, tf.fill([count, 1], minus_one)], axis=1))
@@ -211,7 +218,7 @@ class TextLayout:
 
 
 def _collapsed(text):
-    """documents.text_of for plain text: words joined by one space where the source has
+    """source_text.text_of for plain text: words joined by one space where the source has
     white space between them (Python's str.split white space, \x1c-\x1f included)."""
     import tensorflow as tf
 

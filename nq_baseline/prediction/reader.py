@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import json
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
@@ -33,13 +34,16 @@ from nq_baseline.common.inputs import prefetched
 from nq_baseline.features import windows as F
 from nq_baseline.model.folder import ModelSpec
 from nq_baseline.model.modeling import MODEL_INPUT_KEYS
+from nq_baseline.prediction import confidence as C
 from nq_baseline.prediction.lexical import candidate_scores
-from nq_baseline.prediction.postprocess import ExamplePrediction, PostprocessConfig, RawResult, predict_example
+from nq_baseline.prediction.postprocess import (ExamplePrediction, PostprocessConfig, RawResult, enclosing_candidate,
+                                                predict_example)
 from nq_baseline.reading.nq_data import NqDocument, document_from_json, parse_line
 
 DEFAULT_MAX_DOCUMENT_BYTES = 16 << 20
 READ_EVERY_CONTEXT = 0  # FeatureConfig.max_contexts: no limit
 DOCUMENT_KINDS = ("html", "text", "nq")
+CONTEXT_WORDS = 12  # words shown on each side of a candidate answer
 DocumentInput = Union[NqDocument, Mapping, str, bytes]
 
 
@@ -61,6 +65,25 @@ class AnswerSpan:
 
 
 @dataclasses.dataclass(frozen=True)
+class RankedAnswer:
+    """One of the candidate answers (`Answer.top_answers`): its span, score and probability
+    (`prediction.confidence`), the words around it within its paragraph, and that paragraph's
+    candidate index (-1: outside every top-level candidate)."""
+
+    span: AnswerSpan
+    score: float
+    probability: float
+    context_before: str
+    context_after: str
+    long_answer_candidate_index: int
+
+    def to_json(self) -> dict:
+        return dict(self.span.to_json(), score=self.score, probability=self.probability,
+                    context_before=self.context_before, context_after=self.context_after,
+                    long_answer_candidate_index=self.long_answer_candidate_index)
+
+
+@dataclasses.dataclass(frozen=True)
 class Answer:
     """One question's answer over one document."""
 
@@ -79,6 +102,12 @@ class Answer:
     num_windows: int = 0
     document_cut: bool = False  # max_contexts left long-answer candidates of the document unread
     nbest: list = dataclasses.field(default_factory=list)  # the best spans, when PostprocessConfig.nbest > 0
+    # with PostprocessConfig.nbest > 0 (`prediction.confidence`): the probability of the answer's
+    # span (None: no answer, or no n-best span inside it), of no answer, and the distinct n-best
+    # spans, best first
+    confidence: Optional[float] = None
+    no_answer_probability: Optional[float] = None
+    top_answers: tuple[RankedAnswer, ...] = ()
 
     @property
     def short_answers_text(self) -> list[str]:
@@ -87,10 +116,15 @@ class Answer:
     def to_json(self) -> dict:
         """The official prediction fields (spans with token offsets as in the predictions
         file, byte offsets filled where the document has them), plus the texts, the
-        answer-type probabilities and the question's truncation."""
+        answer-type probabilities and the question's truncation. The example id is a string:
+        NQ ids are 64-bit, and a JSON number past 2^53 reaches JavaScript (and any reader
+        that parses numbers as doubles) rounded. (The predictions file keeps ints: the
+        official scorer reads them as such.)"""
         out = json.loads(json.dumps(self.prediction))
         if self.example_id is None:
             out.pop("example_id", None)
+        else:
+            out["example_id"] = str(self.example_id)
         if self.long_answer is not None:
             out["long_answer"].update(start_byte=self.long_answer.start_byte, end_byte=self.long_answer.end_byte)
         for span, short in zip(out["short_answers"], self.short_answers):
@@ -104,6 +138,9 @@ class Answer:
         if self.long_answer is not None and self.long_answer.start_char >= 0:
             out["long_answer_chars"] = [self.long_answer.start_char, self.long_answer.end_char]
             out["short_answers_chars"] = [[s.start_char, s.end_char] for s in self.short_answers]
+        if self.no_answer_probability is not None:
+            out.update(confidence=self.confidence, no_answer_probability=self.no_answer_probability,
+                       top_answers=[a.to_json() for a in self.top_answers])
         return out
 
 
@@ -350,13 +387,39 @@ class Reader:
                        if long_span["start_token"] >= 0 else None)
         shorts = tuple(self._span(tokenized, s["start_token"], s["end_token"]) for s in pred["short_answers"]
                        if s["start_token"] >= 0)
+        ranked = {}
+        if self.postprocess.nbest:
+            ranked = self._ranked(tokenized, predicted, shorts[0] if shorts else None, long_answer)
         return Answer(question=question, prediction=pred, long_answer=long_answer,
                       long_answer_index=predicted.long_answer_index, short_answers=shorts,
                       yes_no_answer=pred["yes_no_answer"], long_answer_score=pred["long_answer_score"],
                       short_answers_score=pred["short_answers_score"], answer_type=answer_type,
                       answer_type_probabilities=probabilities, example_id=tokenized.example_id,
                       question_truncated=truncated, num_windows=num_windows, document_cut=tokenized.cut,
-                      nbest=predicted.nbest)
+                      nbest=predicted.nbest, **ranked)
+
+    def _ranked(self, tokenized: TokenizedDocument, predicted: ExamplePrediction, short: Optional[AnswerSpan],
+                long: Optional[AnswerSpan]) -> dict:
+        """The confidence fields of an Answer from the n-best spans (`prediction.confidence`)."""
+        short_key = (short.start_token, short.end_token) if short is not None else None
+        also = [(*short_key, predicted.prediction["short_answers_score"])] if short_key else []
+        spans, no_answer = C.ranked_spans(predicted.nbest, also)
+        chosen = C.answer_span(spans, short_key, (long.start_token, long.end_token) if long is not None else None)
+        top = tuple(self._ranked_answer(tokenized, s) for s in spans)
+        return {"confidence": chosen.probability if chosen is not None else None,
+                "no_answer_probability": no_answer, "top_answers": top}
+
+    def _ranked_answer(self, tokenized: TokenizedDocument, ranked: C.RankedSpan) -> RankedAnswer:
+        doc = tokenized.doc
+        index = enclosing_candidate(doc.candidates, ranked.start_token, ranked.end_token)
+        lo, hi = ((doc.candidates[index].start_token, doc.candidates[index].end_token) if index >= 0
+                  else (0, len(doc.tokens)))
+        before = [i for i in range(lo, ranked.start_token) if not doc.is_html[i]][-CONTEXT_WORDS:]
+        after = [i for i in range(ranked.end_token, hi) if not doc.is_html[i]][:CONTEXT_WORDS]
+        text = functools.partial(source_text.text_of, doc, source=tokenized.source)
+        return RankedAnswer(self._span(tokenized, ranked.start_token, ranked.end_token), ranked.score,
+                            ranked.probability, text(before[0], ranked.start_token) if before else "",
+                            text(ranked.end_token, after[-1] + 1) if after else "", index)
 
     @staticmethod
     def _span(tokenized: TokenizedDocument, start: int, end: int) -> AnswerSpan:

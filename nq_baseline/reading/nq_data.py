@@ -14,7 +14,8 @@ The two formats map to one representation:
 - ORIGINAL: `document_tokens` carry `token`, `html_token`, `start_byte`, `end_byte`;
   candidates and annotations carry byte offsets too.
 - SIMPLIFIED: `document_text` split on single spaces; a token is HTML when it looks
-  like a tag (`<P>`, `</Table>`, ...); there are no byte offsets (they stay -1).
+  like a tag (`<P>`, `</Table>`, `<Th_colspan="2">`: the simplification replaced the blanks
+  inside a token by `_`); there are no byte offsets (they stay -1).
 
 `example_id` is kept as a Python int (64-bit) everywhere.
 """
@@ -32,7 +33,9 @@ from nq_baseline.common.errors import NqInputError  # noqa: F401  (re-exported: 
 from nq_baseline.common.inputs import iter_lines
 from nq_baseline.common.ids import in_int64
 
-_HTML_TOKEN_RE = re.compile(r"^</?[A-Za-z][A-Za-z0-9]*( [^>]*)?/?>$")
+# A tag: `<P>`, `</Table>`, `<Th colspan="2">`, and the simplified format's spelling of a tag with
+# attributes, whose blanks NQ's simplification turned into underscores: `<Th_colspan="2">`.
+_HTML_TOKEN_RE = re.compile(r"^</?[A-Za-z][A-Za-z0-9]*(?:(?: |_(?=[A-Za-z][A-Za-z0-9_:-]*=))[^>]*)?/?>$")
 
 
 @dataclasses.dataclass
@@ -84,7 +87,8 @@ class NqDocument:
 
 
 def is_html_token(token: str) -> bool:
-    """Simplified format: a token is HTML when it looks like a tag."""
+    """Simplified format: a token is HTML when it looks like a tag, attributes joined by `_`
+    (`<Td_colspan="2">`) as NQ's simplified files spell them, or by a blank."""
     return bool(_HTML_TOKEN_RE.match(token))
 
 

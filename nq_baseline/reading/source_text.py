@@ -87,7 +87,8 @@ def text_of(doc: NqDocument, start_token: int, end_token: int, source: Optional[
     space when the source has white space or dropped text between them, by nothing when
     it has none (`Earth's`, `tropics,`).  Without it, words are joined by a space where
     their byte spans are apart, by nothing where they touch, and by spaces when the
-    document has no byte offsets (simplified format)."""
+    document has no byte offsets (simplified format). Words of two blocks (an html token
+    between them: table cells, list items, paragraphs) are always apart."""
     if not 0 <= start_token <= end_token <= len(doc.tokens):
         raise ValueError(f"token range [{start_token}, {end_token}) out of range for {len(doc.tokens)} tokens")
     words = [i for i in range(start_token, end_token) if not doc.is_html[i]]
@@ -97,18 +98,20 @@ def text_of(doc: NqDocument, start_token: int, end_token: int, source: Optional[
     if source is not None:
         data = source.encode("utf-8") if isinstance(source, str) else bytes(source)
     out: list[str] = []
-    prev_end = None
+    prev, prev_end = None, None
     for i in words:
         start, end = doc.start_bytes[i], doc.end_bytes[i]
         if prev_end is not None:
-            if data is None:
+            if i > prev + 1 and any(doc.is_html[prev + 1:i]):  # another block
+                apart = True
+            elif data is None:
                 apart = start > prev_end
             else:
                 apart = bool(_source_text(data, prev_end, start))
             if apart:
                 out.append(" ")
         out.append(doc.tokens[i] if data is None else collapse(_source_text(data, start, end)) or doc.tokens[i])
-        prev_end = end
+        prev, prev_end = i, end
     return "".join(out)
 
 

@@ -2,7 +2,8 @@
 micro-batcher, the examples) and the FastAPI app (`create_app`) with its routes and page.
 
 Every error is a JSON `{"error": "..."}` with a 4xx status naming the field (the server's own
-failures are a 500 with no stack trace; the trace goes to the log).
+failures are a 500 with no stack trace; the trace goes to the log). No response holds a number
+that a JavaScript reader would round (past 2^53): NQ example ids are strings.
 """
 
 
@@ -29,6 +30,7 @@ from nq_baseline.serving.view import Example, document_view
 LOG = logging.getLogger("nq_baseline.serving")
 TF_SERVING_MODEL = "nq"
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request its client gave up on (never sent: no one listens)
+CONFIDENCE_SPANS = 20  # n-best spans the confidence's softmax runs over (prediction.confidence)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,9 +40,10 @@ class ServiceConfig:
     max_batch_windows: int = 64
     batch_timeout_ms: float = 5.0
     micro_batching: bool = True
+    top_answers: int = 5  # candidate answers listed beside each answer
 
     def __post_init__(self):
-        for name in ("max_request_bytes", "max_questions", "max_batch_windows"):
+        for name in ("max_request_bytes", "max_questions", "max_batch_windows", "top_answers"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_timeout_ms < 0:
@@ -74,7 +77,11 @@ class AnswerService:
 
     def __init__(self, reader, config: ServiceConfig, examples: Optional[list[Example]] = None):
         self.reader, self.config, self.examples = reader, config, list(examples or [])
+        self.examples_by_id = {str(e.example_id): e for e in self.examples}
         reader.batch_size = config.max_batch_windows  # a batch is one forward pass; a larger request, several
+        nbest = max(CONFIDENCE_SPANS, config.top_answers)
+        if reader.postprocess.nbest < nbest:  # the answers' confidence and candidates need the n-best spans
+            reader.postprocess = dataclasses.replace(reader.postprocess, nbest=nbest)
         self.batcher = MicroBatcher(functools.partial(run_in_buckets, reader.run), config.max_batch_windows,
                                     config.batch_timeout_ms, config.micro_batching)
         self.started = time.time()
@@ -97,8 +104,10 @@ class AnswerService:
             raise ServiceError(422, f"{job.field}: {err}") from None
 
     def decode(self, job: AnswerJob, encoded, outputs) -> dict:
-        answers = self.reader.decode(encoded, outputs)
-        out = {"answers": [a.to_json() for a in answers]}
+        answers = [a.to_json() for a in self.reader.decode(encoded, outputs)]
+        for answer in answers:
+            answer["top_answers"] = answer["top_answers"][:self.config.top_answers]
+        out = {"answers": answers}
         if job.document_view:
             out["document_view"] = document_view(encoded.document)
         return out
@@ -122,7 +131,17 @@ class AnswerService:
     def random_example(self) -> dict:
         if not self.examples:
             raise ServiceError(404, "no examples: start serve_nq with --examples_file")
-        ex = self._random.choice(self.examples)
+        return self._example_json(self._random.choice(self.examples))
+
+    def example(self, example_id: str) -> dict:
+        ex = self.examples_by_id.get(example_id.strip())
+        if ex is None:
+            raise ServiceError(404, f"no example {example_id} among the {len(self.examples)} of --examples_file"
+                               if self.examples else "no examples: start serve_nq with --examples_file")
+        return self._example_json(ex)
+
+    @staticmethod
+    def _example_json(ex: Example) -> dict:
         return {"example_id": str(ex.example_id), "question": ex.question, "title": ex.title,
                 "annotated": ex.annotated, "nq_example": ex.line}
 
@@ -133,13 +152,14 @@ class AnswerService:
 
     def model(self) -> dict:
         return dict(self.reader.describe(), service=dict(dataclasses.asdict(self.config),
+                                                         confidence_spans=self.reader.postprocess.nbest,
                                                          examples=len(self.examples),
                                                          max_question_chars=MAX_QUESTION_CHARS))
 
 
 def create_app(service: AnswerService):
     """The FastAPI app over `service`: /, /healthz, /v1/model, /v1/answer, /v1/examples,
-    /v1/examples/random and TF Serving's /v1/models/nq(:predict)."""
+    /v1/examples/random, /v1/examples/{id} and TF Serving's /v1/models/nq(:predict)."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
@@ -200,6 +220,10 @@ def create_app(service: AnswerService):
     @app.get("/v1/examples/random")
     def random_example():
         return json_response(service.random_example())
+
+    @app.get("/v1/examples/{example_id}")
+    def example(example_id: str):
+        return json_response(service.example(example_id))
 
     @app.get(f"/v1/models/{TF_SERVING_MODEL}")
     def model_status():
