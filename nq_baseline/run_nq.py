@@ -22,6 +22,7 @@ checkpoint leaves no model folder behind).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import time
@@ -65,6 +66,8 @@ flags.DEFINE_float("num_train_epochs", 3.0, "Training epochs over train_num_prec
 flags.DEFINE_integer("max_steps", 0, "If > 0, train exactly this many steps (overrides epochs).", lower_bound=0)
 flags.DEFINE_float("warmup_proportion", 0.1, "Share of steps of linear warmup.", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save a checkpoint.", lower_bound=1)
+flags.DEFINE_integer("log_every_steps", 100, "How often training reports its mean loss (train_log.jsonl, "
+                     "TensorBoard, the log).", lower_bound=1)
 flags.DEFINE_integer("iterations_per_loop", 1000, "Accepted for bert_joint compatibility (TPU only; unused).",
                      lower_bound=1)
 flags.DEFINE_bool("long_answer_head", False, "Train a long-answer head: a score for every candidate from its "
@@ -75,6 +78,9 @@ flags.DEFINE_enum("mixed_precision", "none", ["none", "fp16", "bf16"], "Mixed pr
                   "CPUs with AVX512_BF16 or AMX, fp16 on GPUs.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"], "tf.distribute strategy.")
 flags.DEFINE_bool("use_tpu", False, "bert_joint compatibility: same as --strategy=tpu.")
+flags.DEFINE_integer("worker_timeout_seconds", 600, "--strategy=multi_worker: the longest a worker waits for the "
+                     "others of TF_CONFIG to start, and for its peers in one step; then it stops with an error "
+                     "naming them (a worker that dies is noticed sooner, in about 10 s).", lower_bound=1)
 
 # The flags a model folder's nq_model.json answers when they are not given.
 _SPEC_FEATURE_FLAGS = ("max_seq_length", "doc_stride", "max_query_length", "max_contexts", "max_position",
@@ -213,6 +219,50 @@ def _check_outputs() -> None:
         fail(str(err))
 
 
+def _check_cluster() -> None:
+    """--do_train --strategy=multi_worker: TF_CONFIG names a cluster of workers (and maybe a chief)
+    and this process's place in it, and the micro-batch splits evenly over them."""
+    if not (FLAGS.do_train and FLAGS.strategy == "multi_worker"):
+        return
+    if FLAGS.do_predict:
+        fail("--do_predict cannot run with --strategy=multi_worker: predict in a run of its own, after training")
+    if not os.environ.get("TF_CONFIG"):
+        fail("--strategy=multi_worker needs TF_CONFIG: the cluster's workers and this one's task in it "
+             "(docs/training.md, \"Several workers\")")
+    try:
+        workers = _cluster_tasks(json.loads(os.environ["TF_CONFIG"]))
+    except ValueError as err:
+        fail(f"TF_CONFIG: {err}")
+    micro = FLAGS.train_batch_size // FLAGS.grad_accum_steps
+    if micro % len(workers):
+        fail(f"--train_batch_size {FLAGS.train_batch_size} (a micro-batch of {micro} with --grad_accum_steps "
+             f"{FLAGS.grad_accum_steps}) does not split evenly over the {len(workers)} workers of TF_CONFIG")
+
+
+def _cluster_tasks(config) -> list[str]:
+    """The "job index" names of a TF_CONFIG's training tasks; ValueError for one that is not usable."""
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
+        raise ValueError('not of the form {"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", '
+                         '"index": 0}}')
+    cluster, task = config["cluster"], config.get("task")
+    other = sorted(set(cluster) - {"chief", "worker"})
+    if other:
+        raise ValueError(f"run_nq trains with \"chief\" and \"worker\" tasks only, not {', '.join(other)}")
+    for job, addresses in cluster.items():
+        if not (isinstance(addresses, list) and all(isinstance(a, str) and a.rpartition(":")[2].isdigit()
+                                                    for a in addresses)):
+            raise ValueError(f"cluster {job!r} must be a list of \"host:port\" addresses, got {addresses!r}")
+    if len(cluster.get("chief", [])) > 1:
+        raise ValueError("a cluster has one chief at most")
+    tasks = [f"{job} {i}" for job in ("chief", "worker") for i in range(len(cluster.get(job, [])))]
+    if not tasks:
+        raise ValueError("the cluster names no worker")
+    if not isinstance(task, dict) or f"{task.get('type')} {task.get('index')}" not in tasks:
+        raise ValueError(f"\"task\" must name this process's place in the cluster ({', '.join(tasks)}), "
+                         f"got {task!r}")
+    return tasks
+
+
 def _check_prediction_records(pattern: str) -> None:
     """The prediction records are whole (lengths and checksums) and of --max_seq_length positions."""
     from nq_baseline.features.records import check_framing, first_record
@@ -280,6 +330,14 @@ def _check_stated_counts(pattern: str, counts: dict) -> None:
                                "belongs to other records (remove it, or build the records again)")
 
 
+def _train_records() -> int:
+    """The records trained on (checked whole, and at least a batch of them)."""
+    n_records = _num_train_records(_check_training_records(FLAGS.train_precomputed_file))
+    if FLAGS.train_batch_size > n_records:
+        fail(f"--train_batch_size {FLAGS.train_batch_size} is larger than the {n_records} training records")
+    return n_records
+
+
 def _num_train_records(counted: int) -> int:
     """--train_num_precomputed (at most the records there are), else the records counted."""
     if FLAGS.train_num_precomputed:
@@ -290,15 +348,12 @@ def _num_train_records(counted: int) -> int:
     return counted
 
 
-def do_train(config, strategy) -> None:
+def do_train(config, strategy, n_records: int) -> None:
     import keras
     import tensorflow as tf
 
     from nq_baseline.model import folder, modeling, training
 
-    n_records = _num_train_records(_check_training_records(FLAGS.train_precomputed_file))
-    if FLAGS.train_batch_size > n_records:
-        fail(f"--train_batch_size {FLAGS.train_batch_size} is larger than the {n_records} training records")
     micro = FLAGS.train_batch_size // FLAGS.grad_accum_steps
     steps = training.compute_num_train_steps(n_records, FLAGS.train_batch_size, FLAGS.num_train_epochs,
                                              FLAGS.max_steps)
@@ -307,25 +362,40 @@ def do_train(config, strategy) -> None:
     # One seed for everything: weight initialisation, dropout streams, the input shuffle.
     keras.utils.set_random_seed(FLAGS.random_seed)
     tf.config.experimental.enable_op_determinism()
-    with folder.new_files_removed_on_failure(FLAGS.output_dir):
-        folder.write_model_dir(
-            FLAGS.output_dir, bert_config_json=config.to_json_string(), vocab_file=FLAGS.vocab_file,
-            do_lower_case=FLAGS.do_lower_case, features=program_flags.feature_config(),
-            train={k: FLAGS[k].value for k in ("init_checkpoint", "train_precomputed_file", "learning_rate",
-                                               "train_batch_size", "num_train_epochs", "random_seed")}
-            | {"num_train_steps": steps}, long_answer_head=FLAGS.long_answer_head)
-        with strategy.scope():
+    # Only the chief writes the model folder (and removes what it added when it fails); the other
+    # workers write nothing there but their own scratch checkpoints, which they remove.
+    chief = training.is_chief(strategy)
+    with folder.new_files_removed_on_failure(FLAGS.output_dir) if chief else contextlib.nullcontext():
+        if chief:
+            folder.write_model_dir(
+                FLAGS.output_dir, bert_config_json=config.to_json_string(), vocab_file=FLAGS.vocab_file,
+                do_lower_case=FLAGS.do_lower_case, features=program_flags.feature_config(),
+                train={k: FLAGS[k].value for k in ("init_checkpoint", "train_precomputed_file", "learning_rate",
+                                                   "train_batch_size", "num_train_epochs", "random_seed")}
+                | {"num_train_steps": steps}, long_answer_head=FLAGS.long_answer_head)
+        with strategy.scope(), training.lost_workers_named(strategy):
             model = modeling.build_nq_model(config, FLAGS.max_seq_length, seed=FLAGS.random_seed,
                                             long_answer_head=FLAGS.long_answer_head)
-        dataset = training.make_train_dataset(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length,
-                                              shuffle=True, seed=FLAGS.random_seed, repeat=True)
-        with _records_named(FLAGS.train_precomputed_file, "--train_precomputed_file"):
+        dataset = _train_input(strategy, micro)
+        with _records_named(FLAGS.train_precomputed_file, "--train_precomputed_file"), \
+                training.lost_workers_named(strategy):
             training.train(model, dataset, output_dir=FLAGS.output_dir, num_train_steps=steps,
                            learning_rate=FLAGS.learning_rate, warmup_proportion=FLAGS.warmup_proportion,
-                           save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+                           save_checkpoints_steps=FLAGS.save_checkpoints_steps, log_every=FLAGS.log_every_steps,
                            grad_accum_steps=FLAGS.grad_accum_steps,
                            mixed_precision=None if FLAGS.mixed_precision == "none" else FLAGS.mixed_precision,
                            strategy=strategy, init_checkpoint=FLAGS.init_checkpoint)
+
+
+def _train_input(strategy, micro: int):
+    """The training micro-batches: one seeded stream; with several workers each reads its shard
+    of it (the global batch split evenly), so together they see what one process would."""
+    from nq_baseline.model import training
+
+    options = dict(shuffle=True, seed=FLAGS.random_seed, repeat=True)
+    if training.in_multi_worker_mode(strategy):
+        return training.sharded_train_input(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length, **options)
+    return training.make_train_dataset(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length, **options)
 
 
 @contextlib.contextmanager
@@ -433,18 +503,24 @@ def main(argv):
     try:
         spec = _apply_model_spec()
         _check_flags()
+        _check_cluster()
         _check_outputs()
         if FLAGS.do_predict:
             _first_example(FLAGS.predict_file)
+        if FLAGS.do_train and FLAGS.strategy == "multi_worker":
+            # TensorFlow's own error lines when a peer is lost repeat the one line run_nq prints
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         cli.start_tensorflow()
         if FLAGS.do_predict and FLAGS.predict_precomputed_file:
             _check_prediction_records(FLAGS.predict_precomputed_file)
-        # A multi-worker strategy configures collective ops, which must happen before TensorFlow runs anything.
-        strategy = _strategy() if FLAGS.do_train else None
+        n_records = _train_records() if FLAGS.do_train else 0
         config = _load_config(spec)
         _check_init_checkpoint()
+        # A multi-worker strategy configures collective ops, which must happen before TensorFlow runs
+        # anything (the checks above read files only); a worker whose checks fail exits before it.
+        strategy = _strategy() if FLAGS.do_train else None
         if FLAGS.do_train:
-            do_train(config, strategy)
+            do_train(config, strategy, n_records)
         if FLAGS.do_predict:
             do_predict(config)
     except (ValueError, TrainingStopped) as err:  # NqInputError, CheckpointError, bad settings
@@ -456,7 +532,8 @@ def main(argv):
 def _strategy():
     from nq_baseline.model import training
 
-    return training.make_strategy("tpu" if FLAGS.use_tpu else FLAGS.strategy)
+    return training.make_strategy("tpu" if FLAGS.use_tpu else FLAGS.strategy,
+                                  worker_timeout_seconds=FLAGS.worker_timeout_seconds)
 
 
 def run():

@@ -201,13 +201,28 @@ def test_a_huge_document_limit_is_a_flag_error(model, tmp_path, limit):
     one_line(proc, "--max_document_bytes")
 
 
-def test_ctrl_c_is_one_line_and_exit_130(model):
+def test_ctrl_c_is_one_line_and_exit_130(model, tmp_path):
+    # the input is a pipe the test holds open and never writes: the program is surely at work
+    # (waiting on its input) when Ctrl-C comes, however fast the machine
+    pipe = tmp_path / "examples.jsonl"
+    os.mkfifo(pipe)
     proc = subprocess.Popen([sys.executable, "-m", "nq_baseline.answer_nq", f"--model_dir={model}", "--question=who",
-                             f"--nq_file={REAL}"], stderr=subprocess.PIPE, text=True,
+                             f"--nq_file={pipe}"], stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    time.sleep(4)  # inside TensorFlow's start or the model's load
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    deadline = time.time() + 120
+    while True:  # opening the pipe's write end succeeds once the program has opened it to read
+        try:
+            writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert proc.poll() is None and time.time() < deadline, "answer_nq never opened its input"
+            time.sleep(0.1)
+    try:
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        os.close(writer)
     assert proc.returncode == 130 and err.strip().splitlines() == ["answer_nq: interrupted"], err
 
 

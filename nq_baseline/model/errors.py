@@ -28,3 +28,11 @@ class NonFiniteLossError(TrainingStopped):
         super().__init__(f"the training loss is {loss} at step {step} (or its gradient is not finite: a learning "
                          f"rate too high, or bad records?); stopped without applying or saving that step: {kept}")
         self.step, self.loss, self.last_checkpoint = step, loss, last_checkpoint
+
+
+class WorkersDisagreeError(TrainingStopped):
+    """The workers of one multi-worker run do not start from the same state."""
+
+
+class WorkerLostError(TrainingStopped):
+    """A peer of a multi-worker run died or cannot be reached: the run cannot go on."""

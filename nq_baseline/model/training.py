@@ -26,6 +26,7 @@ Training (:func:`train`) is a custom ``tf.function`` step over a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -39,11 +40,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from nq_baseline.common import inputs
+from nq_baseline.common import fileio, inputs
 
 from nq_baseline.features import records
-from nq_baseline.model import modeling
+from nq_baseline.model import modeling, workers
 from nq_baseline.model.errors import NonFiniteLossError, NoTrainingDataError  # noqa: F401 (re-exported)
+from nq_baseline.model.workers import in_multi_worker_mode, lost_workers_named  # noqa: F401 (for run_nq)
 
 WEIGHT_DECAY_EXCLUDE = ("LayerNorm", "layer_norm", "bias")
 CLIP_NORM = 1.0
@@ -99,7 +101,8 @@ def _candidate_map(positions: tf.SparseTensor, candidates: tf.SparseTensor, batc
 
 def make_train_dataset(file_pattern, batch_size: int, seq_length: int, shuffle: bool = True,
                        seed: Optional[int] = 12345, repeat: bool = True,
-                       shuffle_buffer: int = 1000, drop_remainder: bool = True) -> tf.data.Dataset:
+                       shuffle_buffer: int = 1000, drop_remainder: bool = True,
+                       num_shards: int = 1, shard_index: int = 0) -> tf.data.Dataset:
     """Batched, parsed training features from TFRecord files (plain or gzip).
 
     ``file_pattern``: a path, glob or comma-separated list.  Files are read interleaved
@@ -108,16 +111,58 @@ def make_train_dataset(file_pattern, batch_size: int, seq_length: int, shuffle: 
     with one ``tf.io.parse_example`` per batch.  Elements: dict of ``unique_ids`` [b]
     int64, ``input_ids/input_mask/segment_ids`` [b, seq] int32 and
     ``start_positions/end_positions/answer_types`` [b] int32.
+
+    ``num_shards`` > 1: this shard's records only, every ``num_shards``-th record of the
+    seeded stream from ``shard_index`` on, so the shards together hold each record of one
+    pass exactly once and batch k of all shards together is batch k of the unsharded
+    stream at ``num_shards`` times the batch size (shuffling needs a ``seed`` then: every
+    shard must see the same order).
     """
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(f"shard_index {shard_index} is not within [0, {num_shards})")
+    if num_shards > 1 and shuffle and seed is None:
+        raise ValueError("sharded shuffled input needs a seed (every shard must shuffle alike)")
     files = inputs.expand_paths(file_pattern)
     ds = _records(files, shuffle, seed)
     if repeat:
         ds = ds.repeat()
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if num_shards > 1:
+        ds = ds.shard(num_shards, shard_index)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(_parser(seq_length, True), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardedInput:
+    """Training input made by each worker for itself (``strategy.distribute_datasets_from_function``):
+    ``make(input_context)`` is that input pipeline's share of the micro-batches, in batches of
+    one replica's size; ``global_batch_size`` is the micro-batch of all replicas together."""
+
+    make: Callable[[tf.distribute.InputContext], tf.data.Dataset]
+    global_batch_size: int
+
+    def map(self, transform: Callable[[tf.data.Dataset], tf.data.Dataset]) -> "ShardedInput":
+        return ShardedInput(lambda context: transform(self.make(context)), self.global_batch_size)
+
+
+def sharded_train_input(file_pattern, global_batch_size: int, seq_length: int, **dataset_options) -> ShardedInput:
+    """:func:`make_train_dataset` for several workers: each input pipeline (one a worker) keeps
+    its shard of the records (`dataset.shard`, no automatic sharding) and batches them at the
+    per-replica size, so one step of all replicas sees exactly the examples one process
+    would see at ``global_batch_size`` (and the same seed)."""
+
+    def make(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        dataset = make_train_dataset(file_pattern, context.get_per_replica_batch_size(global_batch_size),
+                                     seq_length, num_shards=context.num_input_pipelines,
+                                     shard_index=context.input_pipeline_id, **dataset_options)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return dataset.with_options(options)
+
+    return ShardedInput(make, int(global_batch_size))
 
 
 def make_predict_dataset(file_pattern, batch_size: int, seq_length: int) -> tf.data.Dataset:
@@ -186,17 +231,22 @@ def create_optimizer(learning_rate: float, num_train_steps: int, num_warmup_step
 # --------------------------------------------------------------------------- strategy
 
 
-def make_strategy(name: Optional[str] = "default", tpu: Optional[str] = None) -> tf.distribute.Strategy:
+def make_strategy(name: Optional[str] = "default", tpu: Optional[str] = None,
+                  worker_timeout_seconds: Optional[float] = None) -> tf.distribute.Strategy:
     """``default`` (no distribution), ``mirrored`` (all local GPUs, or the CPU),
     ``multi_worker`` (MultiWorkerMirroredStrategy from ``TF_CONFIG``) or ``tpu``
-    (``tpu``: the TPU name/address, default from the environment)."""
+    (``tpu``: the TPU name/address, default from the environment).
+
+    ``worker_timeout_seconds`` (multi_worker): the longest a worker waits for the others to
+    start, and the longest one collective op may wait for its peers (a peer that died is
+    noticed sooner, by the coordination service's heartbeats, about 10 s); None: no bound."""
     name = (name or "default").lower().replace("-", "_")
     if name in ("default", "none", "one_device"):
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name in ("multi_worker", "multi_worker_mirrored"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return workers.multi_worker_strategy(worker_timeout_seconds)
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
         tf.config.experimental_connect_to_cluster(resolver)
@@ -229,7 +279,9 @@ def _dropout_states(model) -> List[tf.Variable]:
     return [v.value for v in model.non_trainable_variables if "seed_generator" in v.path]
 
 
-def _is_chief(strategy) -> bool:
+def is_chief(strategy) -> bool:
+    """Whether this process writes the model folder: the chief (or worker 0 of a cluster
+    without one), and any process of a single-machine strategy."""
     resolver = getattr(strategy, "cluster_resolver", None)
     task_type = getattr(resolver, "task_type", None) if resolver else None
     if task_type in (None, "chief"):
@@ -245,10 +297,23 @@ def _task_id(strategy) -> str:
     return f"{getattr(resolver, 'task_type', 'worker')}_{getattr(resolver, 'task_id', 0)}"
 
 
-def _iterator_checkpointable(strategy) -> bool:
-    """Whether this strategy's dataset iterators can go into a tf.train.Checkpoint."""
-    probe = iter(strategy.experimental_distribute_dataset(tf.data.Dataset.range(2).batch(1)))
-    return isinstance(probe, tf.__internal__.tracking.Trackable)
+def _iterator_checkpointable(strategy, dataset) -> bool:
+    """Whether this strategy's iterators over such input can go into a tf.train.Checkpoint."""
+    def probe(_):
+        return tf.data.Dataset.range(2).batch(1)
+
+    return isinstance(iter(_distributed(strategy, _mapped(dataset, probe))), tf.__internal__.tracking.Trackable)
+
+
+def _mapped(dataset, transform):
+    """`transform` applied to a dataset, or to each dataset a ShardedInput makes."""
+    return dataset.map(transform) if isinstance(dataset, ShardedInput) else transform(dataset)
+
+
+def _distributed(strategy, dataset):
+    if isinstance(dataset, ShardedInput):
+        return strategy.distribute_datasets_from_function(dataset.make)
+    return strategy.experimental_distribute_dataset(dataset)
 
 
 def _stack_micro_batches(dataset: tf.data.Dataset, accum: int) -> tf.data.Dataset:
@@ -344,7 +409,8 @@ def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_
     """Train ``model`` for ``num_train_steps`` optimizer updates; resumable.
 
     ``dataset`` yields micro-batches (dicts from :func:`make_train_dataset`; its batch
-    size is the global micro-batch, split over replicas); ``grad_accum_steps`` of them make
+    size is the global micro-batch, split over replicas), or is a :class:`ShardedInput`
+    (:func:`sharded_train_input`: each worker reads its own share); ``grad_accum_steps`` of them make
     one update, so the effective batch is ``batch * grad_accum_steps``.  Build ``model``
     under ``strategy.scope()``.  ``mixed_precision``: None (float32), "bf16" or "fp16"; the
     model is switched to that compute dtype if it was built with another one.  ``init_checkpoint`` is loaded
@@ -367,38 +433,60 @@ def train(model: keras.Model, dataset: tf.data.Dataset, *, output_dir: str, num_
     optimizer, global_step = _make_optimizer(model, strategy, learning_rate, num_train_steps, num_warmup_steps,
                                              weight_decay, fp16)
     if accum > 1:
-        dataset = _stack_micro_batches(dataset, accum)
+        dataset = _mapped(dataset, lambda ds: _stack_micro_batches(ds, accum))
     state = _open_checkpoints(model, optimizer, global_step, dataset, strategy, output_dir,
                               checkpoint_iterator, max_checkpoints_to_keep, init_checkpoint)
     train_step = make_train_step(model, optimizer, strategy=strategy, grad_accum_steps=accum,
                                  clip_norm=clip_norm, global_step=global_step)
     log = TrainLog(output_dir, state.chief, WarmupLinearDecay(learning_rate, num_train_steps, num_warmup_steps),
                    _global_batch_size(dataset, accum), num_train_steps, state.start_step, log_every, progress)
-    step, last_saved = state.start_step, state.last_saved
-    saved_step = state.start_step if state.resumed_from is not None else None
+    progress = _Progress(state.start_step, state.last_saved,
+                         state.start_step if state.resumed_from is not None else None)
     try:
-        while step < num_train_steps:
-            loss = _next_loss(train_step, state.iterator)
-            if loss is None:
-                logging.warning("Input exhausted at step %d of %d (a dataset without repeat?)", step, num_train_steps)
-                log.flush(step)
-                break
-            if not math.isfinite(loss):
-                raise NonFiniteLossError(step + 1, loss, last_saved)
-            step += 1
-            log.add(step, loss)
-            if step % save_checkpoints_steps == 0 or step == num_train_steps:
-                last_saved, saved_step = state.manager.save(checkpoint_number=step), step
-            if step_callback is not None:
-                step_callback(step, loss)
+        with workers.lost_workers_named(strategy, progress.stopped):
+            _run_steps(train_step, state, log, progress, num_train_steps, save_checkpoints_steps, step_callback)
+            if progress.step == state.start_step and state.resumed_from is None:
+                raise NoTrainingDataError(f"the training input ended before the first step: no records to train "
+                                          f"on (nothing was saved in {output_dir})")
+            if progress.saved_step != progress.step:
+                progress.last_saved = state.save(progress.step)
     finally:
         log.close()
-    if step == state.start_step and state.resumed_from is None:
-        raise NoTrainingDataError(f"the training input ended before the first step: no records to train on "
-                                  f"(nothing was saved in {output_dir})")
-    if saved_step != step:
-        last_saved = state.manager.save(checkpoint_number=step)
-    return TrainResult(step=step, resumed_from=state.resumed_from, loss=log.last_loss, checkpoint=last_saved)
+        state.close()
+    return TrainResult(step=progress.step, resumed_from=state.resumed_from, loss=log.last_loss,
+                       checkpoint=progress.last_saved)
+
+
+@dataclasses.dataclass
+class _Progress:
+    step: int  # steps done
+    last_saved: Optional[str]  # the newest checkpoint
+    saved_step: Optional[int]  # its step
+
+    def stopped(self) -> str:
+        kept = f"the last checkpoint is {self.last_saved}" if self.last_saved else "no checkpoint was saved"
+        return (f"; training stopped at step {self.step} ({kept}): start every worker again, with the same "
+                "flags, to resume from the last checkpoint")
+
+
+def _run_steps(train_step, state, log, progress: _Progress, num_train_steps: int, save_checkpoints_steps: int,
+               step_callback) -> None:
+    while progress.step < num_train_steps:
+        loss = _next_loss(train_step, state.iterator)
+        if loss is None:
+            logging.warning("Input exhausted at step %d of %d (a dataset without repeat?)", progress.step,
+                            num_train_steps)
+            log.flush(progress.step)
+            return
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(progress.step + 1, loss, progress.last_saved)
+        progress.step += 1
+        log.add(progress.step, loss)
+        if progress.step % save_checkpoints_steps == 0 or progress.step == num_train_steps:
+            progress.last_saved = state.save(progress.step)
+            progress.saved_step = progress.step
+        if step_callback is not None:
+            step_callback(progress.step, loss)
 
 
 def _next_loss(train_step, iterator) -> Optional[float]:
@@ -436,6 +524,20 @@ class _CheckpointState:
     start_step: int
     resumed_from: Optional[int]
     last_saved: Optional[str]
+    output_dir: str
+    scratch: Optional[str] = None  # a non-chief worker's own checkpoint folder, removed at the end
+
+    def save(self, step: int) -> str:
+        """Saves a checkpoint of `step`; returns the path of the one kept (the chief's)."""
+        path = self.manager.save(checkpoint_number=step)
+        return os.path.join(self.output_dir, os.path.basename(path)) if self.scratch else path
+
+    def close(self) -> None:
+        if self.scratch:
+            fileio.remove_path(self.scratch)
+            fileio.release_temporary(self.scratch)
+            with contextlib.suppress(OSError):  # a folder of its own that the chief never wrote to
+                os.rmdir(self.output_dir)
 
 
 def _open_checkpoints(model, optimizer, global_step, dataset, strategy, output_dir, checkpoint_iterator,
@@ -450,20 +552,24 @@ def _open_checkpoints(model, optimizer, global_step, dataset, strategy, output_d
 
     latest = checkpoints.latest_checkpoint(output_dir)
     saved = checkpoints.saved_values(latest, output_dir) if latest else {}
-    save_iterator = checkpoint_iterator and _iterator_checkpointable(strategy)
+    save_iterator = checkpoint_iterator and _iterator_checkpointable(strategy, dataset)
     if latest and not (save_iterator and "iterator" in {n.split("/")[0] for n in saved}):
         consumed = int(saved["step/.ATTRIBUTES/VARIABLE_VALUE"]())
         logging.info("No input iterator state in %s: skipping %d consumed batches", latest, consumed)
-        dataset = dataset.skip(consumed)
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+        dataset = _mapped(dataset, lambda ds: ds.skip(consumed))
+    iterator = iter(_distributed(strategy, dataset))
     items = dict(model=model, optimizer=optimizer, step=global_step, dropout_rng=_dropout_states(model))
     if save_iterator:
         items["iterator"] = iterator
     ckpt = tf.train.Checkpoint(**items)
-    chief = _is_chief(strategy)
-    # Multi-worker: every worker must save (collective ops), only the chief's copy is kept.
-    save_dir = output_dir if chief else os.path.join(output_dir, f".worker_tmp_{_task_id(strategy)}")
-    manager = tf.train.CheckpointManager(ckpt, save_dir, max_to_keep=max_to_keep if chief else 1,
+    chief = is_chief(strategy)
+    # Multi-worker: every worker must save (collective ops), only the chief's copy is kept; the
+    # others save into a folder of their own that they remove again (on a signal too).
+    scratch = None if chief else os.path.join(output_dir, f".worker_tmp_{_task_id(strategy)}")
+    if scratch:
+        fileio.remove_path(scratch)  # left by a killed run of this worker
+        fileio.register_temporary(scratch)
+    manager = tf.train.CheckpointManager(ckpt, scratch or output_dir, max_to_keep=max_to_keep if chief else 1,
                                          step_counter=global_step)
     resumed_from = None
     if latest:
@@ -477,8 +583,15 @@ def _open_checkpoints(model, optimizer, global_step, dataset, strategy, output_d
         with tf.io.gfile.GFile(cfg_path, "w") as f:
             f.write(model.config.to_json_string())
     start = int(global_step.numpy())
-    return _CheckpointState(iterator, manager, chief, start, resumed_from,
-                            manager.latest_checkpoint if start else None)
+    state = _CheckpointState(iterator, manager, chief, start, resumed_from,
+                             latest if resumed_from is not None else None, output_dir, scratch)
+    if workers.in_multi_worker_mode(strategy):
+        try:
+            workers.check_same_start(strategy, start, output_dir)
+        except BaseException:
+            state.close()
+            raise
+    return state
 
 
 class TrainLog:
@@ -550,7 +663,9 @@ def _scalar_summary(tag: str, value: float) -> None:
     tf.summary.write(tag, tf.constant(value, tf.float32), metadata=metadata.SerializeToString())
 
 
-def _global_batch_size(dataset: tf.data.Dataset, accum: int) -> Optional[int]:
+def _global_batch_size(dataset, accum: int) -> Optional[int]:
+    if isinstance(dataset, ShardedInput):
+        return dataset.global_batch_size * accum
     shape = dataset.element_spec["input_ids"].shape
     if shape[0] is None:
         return None
