@@ -75,7 +75,7 @@ def speed(args, tmp: str, vocab: str) -> dict:
 
     from nq_baseline.prediction import streaming as predict
 
-    from nq_baseline.model import training
+    from nq_baseline.model import datasets
     from nq_baseline.features.windows import FeatureConfig
     from nq_baseline.reading.nq_data import read_example_heads
     from nq_baseline.prediction.postprocess import PostprocessConfig
@@ -88,7 +88,7 @@ def speed(args, tmp: str, vocab: str) -> dict:
     n = prepare(src, records, cfg)["num_instances"]
     forward = predict.ForwardFunction(modeling.build_nq_model(modeling.BertConfig.from_dict(MINILM), args.seq))
     batches = [{k: b[k] for k in modeling.MODEL_INPUT_KEYS}
-               for b in training.make_predict_dataset(records, args.batch, args.seq)]
+               for b in datasets.make_predict_dataset(records, args.batch, args.seq)]
 
     def bare():
         t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def speed(args, tmp: str, vocab: str) -> dict:
     def end_to_end():
         t0 = time.perf_counter()
         prepare(src, records, cfg)
-        dataset = training.make_predict_dataset(records, args.batch, args.seq)
+        dataset = datasets.make_predict_dataset(records, args.batch, args.seq)
         preds = predict.stream_predictions(read_example_heads(src), predict.iter_raw_results(forward, dataset),
                                            PostprocessConfig())
         predict.write_predictions(os.path.join(tmp, "predictions.json"), preds)

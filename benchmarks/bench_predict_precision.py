@@ -41,12 +41,12 @@ def first_examples(path, n, out):
 def windows_in_memory(spec, nq_file, batch_size, workdir):
     """The prediction windows of `nq_file` as numpy batches (records built once, read once)."""
     from nq_baseline.features.prepare import PrepareConfig, prepare
-    from nq_baseline.model import training
+    from nq_baseline.model import datasets
 
     records = os.path.join(workdir, "predict.tfrecord")
     prepare(nq_file, records, PrepareConfig(vocab_file=spec.vocab_file, do_lower_case=spec.do_lower_case,
                                             features=spec.features, is_training=False, num_workers=1))
-    dataset = training.make_predict_dataset(records, batch_size, spec.features.max_seq_length)
+    dataset = datasets.make_predict_dataset(records, batch_size, spec.features.max_seq_length)
     return [{k: v.numpy() for k, v in batch.items()} for batch in dataset]
 
 

@@ -236,7 +236,7 @@ def raw_results(model_dir, path, batch_size, workdir, name, precision, reuse=Fal
 def forward(model_dir, path, batch_size, workdir, precision):
     """One forward pass over the windows of `path` -> (raw results, seconds)."""
     from nq_baseline.features.prepare import PrepareConfig, prepare
-    from nq_baseline.model import modeling, training
+    from nq_baseline.model import datasets, modeling
     from nq_baseline.model.folder import ModelSpec
     from nq_baseline.prediction import streaming as predict
 
@@ -248,7 +248,7 @@ def forward(model_dir, path, batch_size, workdir, precision):
     if precision != "fp32":
         modeling.set_mixed_precision(model, precision)
     t0 = time.time()
-    dataset = training.make_predict_dataset(records, batch_size, spec.features.max_seq_length)
+    dataset = datasets.make_predict_dataset(records, batch_size, spec.features.max_seq_length)
     results = list(predict.iter_raw_results(predict.ForwardFunction(model), dataset))
     return results, time.time() - t0
 

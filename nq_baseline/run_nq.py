@@ -390,12 +390,12 @@ def do_train(config, strategy, n_records: int) -> None:
 def _train_input(strategy, micro: int):
     """The training micro-batches: one seeded stream; with several workers each reads its shard
     of it (the global batch split evenly), so together they see what one process would."""
-    from nq_baseline.model import training
+    from nq_baseline.model import datasets, training
 
     options = dict(shuffle=True, seed=FLAGS.random_seed, repeat=True)
     if training.in_multi_worker_mode(strategy):
-        return training.sharded_train_input(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length, **options)
-    return training.make_train_dataset(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length, **options)
+        return datasets.sharded_train_input(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length, **options)
+    return datasets.make_train_dataset(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length, **options)
 
 
 @contextlib.contextmanager
@@ -466,14 +466,14 @@ def _predictions_from_file(reader):
 def _predictions_from_records(reader):
     """Predictions from --predict_precomputed_file's windows (whole and of --max_seq_length
     positions, checked first), grouped by example with --predict_file's heads."""
-    from nq_baseline.model import training
+    from nq_baseline.model import datasets
     from nq_baseline.prediction import streaming
     from nq_baseline.prediction.lexical import read_heads_with_scores
     from nq_baseline.reading.nq_data import read_example_heads
 
     pattern = FLAGS.predict_precomputed_file
     read_heads = read_heads_with_scores if reader.postprocess.lexical_weight else read_example_heads
-    dataset = training.make_predict_dataset(pattern, FLAGS.predict_batch_size, FLAGS.max_seq_length)
+    dataset = datasets.make_predict_dataset(pattern, FLAGS.predict_batch_size, FLAGS.max_seq_length)
     return streaming.stream_predictions(read_heads(FLAGS.predict_file, FLAGS.skip_bad_examples),
                                         streaming.iter_raw_results(reader.forward, dataset), reader.postprocess,
                                         FLAGS.predict_file)
@@ -513,8 +513,8 @@ def main(argv):
         cli.start_tensorflow()
         if FLAGS.do_predict and FLAGS.predict_precomputed_file:
             _check_prediction_records(FLAGS.predict_precomputed_file)
+        config = _load_config(spec)  # a small file, before the records are read
         n_records = _train_records() if FLAGS.do_train else 0
-        config = _load_config(spec)
         _check_init_checkpoint()
         # A multi-worker strategy configures collective ops, which must happen before TensorFlow runs
         # anything (the checks above read files only); a worker whose checks fail exits before it.

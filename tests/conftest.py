@@ -3,6 +3,7 @@ vocabulary built from a real BERT vocab, small NQ inputs, gold / prediction file
 in the tests, tiny models and records, and the PrepareConfig of the data-preparation tests."""
 
 import gzip
+import importlib.util
 import json
 import os
 import subprocess
@@ -21,6 +22,15 @@ BERT_JOINT_VOCAB = DATA / "bert-joint" / "vocab-nq.txt.gz"  # the vocab-nq.txt b
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def quality():
+    """benchmarks/quality.py as a module (it is a script, not a package module)."""
+    spec = importlib.util.spec_from_file_location("quality_benchmark", ROOT / "benchmarks" / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def squad_slice() -> list[dict]:

@@ -263,7 +263,7 @@ def test_negatives_per_positive(nq_vocab):
 def test_marker_lists_round_trip_through_records_and_the_parser(nq_vocab, tmp_path):
     import tensorflow as tf
 
-    from nq_baseline.model import training
+    from nq_baseline.model import datasets
 
     tok = NqTokenizer(str(nq_vocab))
     doc = _doc(gold=52)
@@ -277,8 +277,8 @@ def test_marker_lists_round_trip_through_records_and_the_parser(nq_vocab, tmp_pa
         with tf.io.TFRecordWriter(str(path)) as w:
             for b in blobs:
                 w.write(b)
-        ds = (training.make_train_dataset(str(path), len(feats), 64, shuffle=False, repeat=False) if training_mode
-              else training.make_predict_dataset(str(path), len(feats), 64))
+        ds = (datasets.make_train_dataset(str(path), len(feats), 64, shuffle=False, repeat=False) if training_mode
+              else datasets.make_predict_dataset(str(path), len(feats), 64))
         batch = next(iter(ds))
         np.testing.assert_array_equal(batch["candidate_map"].numpy(), np.stack([f.candidate_map for f in feats]))
         if training_mode:

@@ -62,9 +62,9 @@ def run_bounded(*command) -> subprocess.CompletedProcess:
 
 def read_windows(records) -> dict:
     """Every window of the records, in file order, as run_nq's input pipeline reads them."""
-    from nq_baseline.model import training
+    from nq_baseline.model import datasets
 
-    batch = next(iter(training.make_predict_dataset(str(records), 100_000, SEQ)))
+    batch = next(iter(datasets.make_predict_dataset(str(records), 100_000, SEQ)))
     return {k: v.numpy() for k, v in batch.items()}
 
 

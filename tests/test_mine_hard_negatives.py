@@ -31,14 +31,14 @@ def test_window_score_is_the_best_span_of_the_post_processing():
 
 def test_mined_records_are_the_highest_scored_null_windows(random_model_folder, tmp_path):
     from nq_baseline import Reader
-    from nq_baseline.model import training
+    from nq_baseline.model import datasets
 
     folder, _ = random_model_folder
     out = tmp_path / "hard.tfrecord"
     assert mine.main([f"--model_dir={folder}", f"--input_jsonl={NQ_REAL / '*.jsonl.gz'}",
                       f"--output_tfrecord={out}", "--per_example=3"]) == 0
     stats = json.loads((tmp_path / "hard.tfrecord.stats.json").read_text())
-    batch = next(iter(training.make_train_dataset(str(out), stats["num_instances"], 128, shuffle=False,
+    batch = next(iter(datasets.make_train_dataset(str(out), stats["num_instances"], 128, shuffle=False,
                                                   repeat=False)))
     assert stats["num_instances"] == 15 and stats["num_examples"] == 5  # 3 of each example's many windows
     assert set(batch["answer_types"].numpy()) == {0} and set(batch["start_positions"].numpy()) == {0}

@@ -285,7 +285,7 @@ def test_shards_split_each_global_batch_without_overlap_or_gap(data):
     per-replica batch comes from the input context."""
     import tensorflow as tf
 
-    from nq_baseline.model import training
+    from nq_baseline.model import datasets
 
     files = f"{data / 'train-0.tfrecord'},{data / 'train-1.tfrecord.gz'}"
     steps = 25  # 40 records at 4 a step: two and a half epochs
@@ -294,8 +294,8 @@ def test_shards_split_each_global_batch_without_overlap_or_gap(data):
         return [sorted(batch["unique_ids"].numpy().tolist()) for batch in dataset.take(steps)]
 
     for options in (dict(shuffle=True, seed=9), dict(shuffle=False)):
-        whole = batches(training.make_train_dataset(files, BATCH, TINY_SEQ, **options))
-        sharded = training.sharded_train_input(files, BATCH, TINY_SEQ, **options)
+        whole = batches(datasets.make_train_dataset(files, BATCH, TINY_SEQ, **options))
+        sharded = datasets.sharded_train_input(files, BATCH, TINY_SEQ, **options)
         shards = [batches(sharded.make(tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i,
                                                                    num_replicas_in_sync=2))) for i in range(2)]
         assert all(len(batch) == BATCH // 2 for shard in shards for batch in shard)
@@ -305,4 +305,4 @@ def test_shards_split_each_global_batch_without_overlap_or_gap(data):
     epoch = sorted(i for shard in shards for batch in shard[:10] for i in batch)  # in file order: one epoch
     assert epoch == list(range(20)) + list(range(100, 120))  # every record once
     with pytest.raises(ValueError, match="needs a seed"):
-        training.make_train_dataset(files, 2, TINY_SEQ, seed=None, num_shards=2, shard_index=0)
+        datasets.make_train_dataset(files, 2, TINY_SEQ, seed=None, num_shards=2, shard_index=0)

@@ -127,7 +127,7 @@ def test_predict_raw_keeps_negative_and_64bit_example_ids(nq_vocab, tmp_path):
     """Real NQ ids are 64-bit and may be negative: records -> predict_raw keeps them exactly."""
     from nq_baseline.model import modeling
     from nq_baseline.prediction import streaming as predict
-    from nq_baseline.model import training
+    from nq_baseline.model import datasets
     from nq_baseline.features.prepare import prepare
 
     records = tmp_path / "p.tfrecord"
@@ -138,7 +138,7 @@ def test_predict_raw_keeps_negative_and_64bit_example_ids(nq_vocab, tmp_path):
                                             "max_position_embeddings": 128})
     model = modeling.build_nq_model(config, 128)
     got = list(predict.iter_raw_results(predict.ForwardFunction(model),
-                                        training.make_predict_dataset(str(records), 64, 128)))
+                                        datasets.make_predict_dataset(str(records), 64, 128)))
     ids = {r.example_id for r in got}
     assert None not in ids and min(ids) < 0 and max(ids) > 2**62
     assert all(r.unique_id == F.unique_id(r.example_id, r.doc_span_index) for r in got)

@@ -12,7 +12,7 @@ from nq_baseline.features import windows as F
 from nq_baseline.common import fileio
 from nq_baseline.model import modeling
 from nq_baseline.prediction import streaming as predict
-from nq_baseline.model import training
+from nq_baseline.model import datasets
 from nq_baseline.prediction import postprocess as P
 from nq_baseline.common.errors import NqInputError
 from nq_baseline.reading.nq_data import Candidate, ExampleHead
@@ -23,7 +23,7 @@ def test_raw_results_keep_64_bit_ids_in_order(tmp_path):
     path = write_tiny_records(tmp_path / "predict.tfrecord", len(big), is_training=False, unique_ids=big)
     model = tiny_model()
     results = list(predict.iter_raw_results(predict.ForwardFunction(model),
-                                            training.make_predict_dataset(path, 3, TINY_SEQ)))
+                                            datasets.make_predict_dataset(path, 3, TINY_SEQ)))
     assert [r.unique_id for r in results] == big
     assert all(type(r.unique_id) is int for r in results)
     r = results[1]
@@ -31,7 +31,7 @@ def test_raw_results_keep_64_bit_ids_in_order(tmp_path):
     assert r.answer_type_logits.shape == (5,) and r.token_map.shape == (TINY_SEQ,)
     assert r.token_map[0] == -4 and r.example_id == 2**62 - 6 and r.doc_span_index == 1
     # Same numbers as calling the model directly.
-    feats = next(iter(training.make_predict_dataset(path, 3, TINY_SEQ)))
+    feats = next(iter(datasets.make_predict_dataset(path, 3, TINY_SEQ)))
     direct = model({k: feats[k] for k in modeling.MODEL_INPUT_KEYS})
     np.testing.assert_allclose(results[0].end_logits, direct["end_logits"][0], atol=1e-6)
 

@@ -5,7 +5,6 @@ hand-made case; the precision chosen from the CPU's flags."""
 
 import collections
 import gzip
-import importlib.util
 import json
 import subprocess
 import sys
@@ -17,12 +16,6 @@ from conftest import ROOT, SQUAD_SLICE, squad_slice
 QUALITY = ROOT / "benchmarks" / "quality.py"
 
 
-@pytest.fixture(scope="module")
-def quality():
-    spec = importlib.util.spec_from_file_location("quality_benchmark", QUALITY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 39 articles by title; one line and exit 2 when the file is absent or lacks one."""
 
 import hashlib
-import importlib.util
 import subprocess
 import sys
 
@@ -13,12 +12,6 @@ from conftest import ROOT, squad_slice, write_json
 QUALITY = ROOT / "benchmarks" / "quality.py"
 
 
-@pytest.fixture(scope="module")
-def quality():
-    spec = importlib.util.spec_from_file_location("quality_benchmark", QUALITY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_quality(*args):

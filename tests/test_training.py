@@ -12,7 +12,7 @@ import tensorflow as tf
 from nq_baseline.common import inputs
 from nq_baseline.model import modeling
 
-from nq_baseline.model import checkpoints, training
+from nq_baseline.model import checkpoints, datasets, training
 from nq_baseline.common.errors import NqInputError
 
 from conftest import TINY_SEQ as SEQ
@@ -42,7 +42,7 @@ def test_datasets_read_plain_gzip_glob_and_keep_int64_ids(tmp_path, train_files)
     disguised.write_bytes(open(b, "rb").read())
     assert inputs.is_gzip(str(disguised))
     assert inputs.expand_paths(f"{os.path.dirname(a)}/train-*") == [a, b]
-    ds = training.make_train_dataset(f"{a},{disguised}", 5, SEQ, shuffle=False, repeat=False)
+    ds = datasets.make_train_dataset(f"{a},{disguised}", 5, SEQ, shuffle=False, repeat=False)
     spec = ds.element_spec
     assert spec["unique_ids"].dtype == tf.int64 and spec["input_ids"].dtype == tf.int32
     assert spec["input_ids"].shape == (5, SEQ) and spec["answer_types"].shape == (5,)
@@ -55,7 +55,7 @@ def test_datasets_read_plain_gzip_glob_and_keep_int64_ids(tmp_path, train_files)
 
 def test_shuffled_dataset_is_deterministic_per_seed(train_files):
     def first(seed):
-        ds = training.make_train_dataset(",".join(train_files), 4, SEQ, seed=seed)
+        ds = datasets.make_train_dataset(",".join(train_files), 4, SEQ, seed=seed)
         return np.concatenate([b["unique_ids"].numpy() for b in ds.take(6)])
 
     assert (first(3) == first(3)).all()
@@ -105,7 +105,7 @@ def test_weight_decay_skips_layer_norm_and_bias():
 
 def test_loss_decreases_on_tiny_overfit_set(tmp_path, train_files):
     model = fresh_model(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    ds = training.make_train_dataset(train_files[0], 8, SEQ, shuffle=False).take(1).cache().repeat()
+    ds = datasets.make_train_dataset(train_files[0], 8, SEQ, shuffle=False).take(1).cache().repeat()
     losses = []
     result = training.train(model, ds, output_dir=str(tmp_path), num_train_steps=60,
                             learning_rate=1e-2, warmup_proportion=0.1, save_checkpoints_steps=1000,
@@ -156,7 +156,7 @@ def test_exact_resume_after_kill(tmp_path, train_files, strategy_name, checkpoin
     def dataset():
         # The same global seed, as a rerun with the same flags has (fresh_model reseeds).
         tf.random.set_seed(0)
-        return training.make_train_dataset(files, 4, SEQ, shuffle=True, seed=7, shuffle_buffer=16)
+        return datasets.make_train_dataset(files, 4, SEQ, shuffle=True, seed=7, shuffle_buffer=16)
 
     straight = model(2)
     seen_straight = []
@@ -190,7 +190,7 @@ def test_grad_accumulation_equals_double_batch(tmp_path, train_files):
     results = {}
     for accum, batch in ((1, 8), (2, 4)):
         model = fresh_model(seed=accum, **no_dropout)
-        ds = training.make_train_dataset(train_files[0], batch, SEQ, shuffle=False)
+        ds = datasets.make_train_dataset(train_files[0], batch, SEQ, shuffle=False)
         result = training.train(model, ds, output_dir=str(tmp_path / f"a{accum}"), num_train_steps=1,
                                 learning_rate=1e-3, warmup_proportion=0.0, save_checkpoints_steps=10,
                                 grad_accum_steps=accum, log_every=1, progress=False,
@@ -213,7 +213,7 @@ def test_mirrored_strategy_accumulation_and_bf16(tmp_path, train_files):
     strategy = training.make_strategy("mirrored")
     with strategy.scope():
         model = fresh_model()
-    ds = training.make_train_dataset(",".join(train_files), 4, SEQ)
+    ds = datasets.make_train_dataset(",".join(train_files), 4, SEQ)
     result = training.train(model, ds, output_dir=str(tmp_path), num_train_steps=3, learning_rate=1e-3,
                             save_checkpoints_steps=2, grad_accum_steps=2, mixed_precision="bf16",
                             strategy=strategy, log_every=1, progress=False)
@@ -227,7 +227,7 @@ def test_mirrored_strategy_accumulation_and_bf16(tmp_path, train_files):
 
 
 def test_finite_input_stops_cleanly_with_a_checkpoint(tmp_path, train_files):
-    ds = training.make_train_dataset(train_files[0], 8, SEQ, shuffle=False, repeat=False)
+    ds = datasets.make_train_dataset(train_files[0], 8, SEQ, shuffle=False, repeat=False)
     result = training.train(fresh_model(), ds, output_dir=str(tmp_path), num_train_steps=10,
                             save_checkpoints_steps=100, progress=False)
     assert result.step == 3 and result.checkpoint.endswith("ckpt-3")

@@ -94,13 +94,9 @@ class Prediction(NamedTuple):
     short_answers_score: Any
     yes_no_answer: str  # lower case
 
-    @property
-    def has_long(self) -> bool:
-        return not self.long_answer.is_null
-
-    @property
-    def has_short(self) -> bool:
-        return bool(self.short_answers) or self.yes_no_answer != "none"
+    # an answer has a long or a short part by the same rule as an annotator's answer
+    has_long = GoldAnnotation.has_long
+    has_short = GoldAnnotation.has_short
 
 
 class AnswerStat(NamedTuple):

@@ -70,7 +70,7 @@ def raw_results_of_batch(batch: Mapping[str, np.ndarray], outputs: Mapping[str, 
 
 
 def iter_raw_results(forward: Callable, batches: Iterable[Mapping]) -> Iterator[RawResult]:
-    """Runs `forward` over batches of windows (e.g. `training.make_predict_dataset`), one
+    """Runs `forward` over batches of windows (e.g. `datasets.make_predict_dataset`), one
     RawResult per window, in input order."""
     for batch in batches:
         batch = {k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in batch.items()}
