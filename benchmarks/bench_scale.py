@@ -32,7 +32,7 @@ with the spread (min, max). RSS at `--pages` over RSS at `--small_pages` is the 
 (flat: at most 1.15).
 
 Prints one JSON line; with it, projections for NQ train (307,373 pages) and dev (7,830) from the
-medians (see `projections`).
+CPU time measured, each resting on the assumptions the JSON names (see `projections`).
 
   python benchmarks/bench_scale.py [--pages 5000] [--small_pages 500] [--beam_pages 1000]
       [--rounds 3] [--large_rounds 1] [--model tiny1] [--data_dir DIR] [--skip beam,predict]
