@@ -206,9 +206,12 @@ def test_ctrl_c_is_one_line_and_exit_130(model, tmp_path):
     # (waiting on its input) when Ctrl-C comes, however fast the machine
     pipe = tmp_path / "examples.jsonl"
     os.mkfifo(pipe)
+    # Ctrl-C as in a terminal: a child inherits an ignored SIGINT (a test runner's worker may
+    # ignore it), and Python then leaves it ignored
     proc = subprocess.Popen([sys.executable, "-m", "nq_baseline.answer_nq", f"--model_dir={model}", "--question=who",
                              f"--nq_file={pipe}"], stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while True:  # opening the pipe's write end succeeds once the program has opened it to read
         try:
