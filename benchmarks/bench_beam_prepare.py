@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+import rounds  # benchmarks/rounds.py, beside this file
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEAM_OPTIONS = "runner=DirectRunner,direct_num_workers=2,direct_running_mode=multi_processing"
 SETTINGS = {"local_w1": ["--num_workers=1"], "local_w2": ["--num_workers=2"],
@@ -61,17 +63,6 @@ def run_prepare(common, extra, out):
 def summary(values):
     return {"median": round(statistics.median(values), 1), "min": round(min(values), 1), "max": round(max(values), 1)}
 
-
-def machine():
-    """The CPU as the project names it: cores, model, family, the AVX-512 flags."""
-    info = {}
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    flags = info.get("flags", "").split()
-    vector = " + ".join(f for f in ("avx512f", "avx512_bf16") if f in flags) or "no AVX-512"
-    return f"{os.cpu_count()}-core {info.get('model name', 'unknown')} family {info.get('cpu family', '?')}, {vector}"
 
 
 def main():
@@ -119,7 +110,7 @@ def measure(args, tmp):
     figures = {
         "data": f"{args.num} generated pages{' (--large)' if args.large else ''}, train-full.jsonl.gz, "
                 "training features, include_unknowns 0.02",
-        "machine": machine(), "rounds": args.rounds, "records": instances.pop(),
+        "machine": rounds.machine(), "rounds": args.rounds, "records": instances.pop(),
         "beam_pipeline_options": BEAM_OPTIONS,
         "examples_per_s_whole_command": {name: summary(v) for name, v in wall_rates.items()},
         "examples_per_s_conversion": {name: summary(v) for name, v in conversion_rates.items()},

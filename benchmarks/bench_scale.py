@@ -306,19 +306,6 @@ def growth(small: dict, large: dict) -> dict:
     return out
 
 
-def machine() -> str:
-    info = {}
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    flags = info.get("flags", "").split()
-    vector = " + ".join(f for f in ("avx512f", "avx512_bf16") if f in flags) or "no AVX-512"
-    with open("/proc/meminfo", encoding="utf-8") as handle:
-        mem_gb = int(handle.readline().split()[1]) / 1024 ** 2
-    return (f"{os.cpu_count()}-core {info.get('model name', 'unknown')} family {info.get('cpu family', '?')}, "
-            f"{vector}, {mem_gb:.0f} GB")
-
 
 def projections(results: dict, data: dict, cores: int = 16, dataflow_vcpus: int = 32) -> dict:
     """Wall times for NQ train and dev projected from the CPU time measured here (see
@@ -456,7 +443,7 @@ def measure(args, names: list[str], work: str) -> dict:
                  "batch 64",
         "vocab": "bert_joint's vocab-nq.txt (tests/data/bert-joint)",
         "beam_pipeline_options": BEAM_OPTIONS,
-        "machine": machine(),
+        "machine": rounds.machine(),
         "rounds": {"small": args.rounds, "large": args.large_rounds,
                    "note": "settings in turn within a round, order rotated each round; medians with (min, max)"},
         "results": results,

@@ -1,4 +1,5 @@
-"""How every benchmark here summarises its rounds: the median, with the spread beside it.
+"""How every benchmark here summarises its rounds (the median, with the spread beside it), and
+names the machine it ran on.
 
 The machine is shared, so one round can be slowed by a neighbour; the best round would
 report the quietest moment and the mean would mix the noise in. The median of the rounds is
@@ -7,6 +8,7 @@ the headline, min and max show how much the rounds disagreed.
 
 from __future__ import annotations
 
+import os
 import statistics
 from typing import Iterable
 
@@ -28,3 +30,19 @@ def ratio_spread(ours: list[float], reference: list[float], digits: int = 2) -> 
     per_round = [a / b for a, b in zip(ours, reference)]
     return {"median": round(statistics.median(ours) / statistics.median(reference), digits),
             "min": round(min(per_round), digits), "max": round(max(per_round), digits), "rounds": len(per_round)}
+
+
+def machine() -> str:
+    """The machine as the project names it: cores, CPU model and family, the AVX-512 flags
+    that matter here, memory."""
+    info = {}
+    with open("/proc/cpuinfo", encoding="utf-8") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    flags = info.get("flags", "").split()
+    vector = " + ".join(f for f in ("avx512f", "avx512_bf16") if f in flags) or "no AVX-512"
+    with open("/proc/meminfo", encoding="utf-8") as handle:
+        mem_gb = int(handle.readline().split()[1]) / 1024 ** 2
+    return (f"{os.cpu_count()}-core {info.get('model name', 'unknown')} family {info.get('cpu family', '?')}, "
+            f"{vector}, {mem_gb:.0f} GB")
