@@ -20,6 +20,7 @@ In-graph vs Python tokenization, differences found (test_word_pieces_*):
   of the code points, all newer than tokenizers' tables.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -698,3 +699,16 @@ def test_answer_text_refuses_settings_it_cannot_follow(tiny, tmp_path):
         with pytest.raises(publish.ExportError, match=named):
             exporter.export(str(tiny[0]), str(tmp_path / "x"), postprocess=PostprocessConfig(**settings))
     assert not (tmp_path / "x").exists()
+
+
+def test_a_huge_paragraph_limit_keeps_the_marker_table_small(nq_vocab):
+    """export_nq --max_paragraphs=2**62 (a valid flag) builds the table of the paragraphs'
+    markers only as far as the markers change, as with no limit, instead of 2**62 rows."""
+    from nq_baseline.export.text_graph import TextLayout
+
+    every = TextLayout(nq_vocab, True, dataclasses.replace(tiny_features(), max_contexts=0))
+    huge = TextLayout(nq_vocab, True, dataclasses.replace(tiny_features(), max_contexts=2**62 + 1))
+    assert huge.paragraph_markers == every.paragraph_markers
+    assert huge.paragraph_limit == 2**62 and len(huge.paragraph_markers) < 1000
+    two = TextLayout(nq_vocab, True, dataclasses.replace(tiny_features(), max_contexts=3))
+    assert two.paragraph_markers == every.paragraph_markers[:2]

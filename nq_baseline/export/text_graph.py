@@ -84,13 +84,14 @@ class TextLayout:
         def marker(name):
             return vocab.get(name, self.unk_id)
 
-        # max_contexts 0 reads every paragraph: past the vocabulary's markers (and max_position)
-        # the markers of paragraph i no longer change, so the table ends there and its last row
-        # serves every later paragraph (`paragraph_limit` None)
+        # max_contexts 0 reads every paragraph (`paragraph_limit` None): past the vocabulary's
+        # markers (and max_position) the markers of paragraph i no longer change, so the table
+        # ends there, whatever the limit, and its last row serves every later paragraph
         self.paragraph_limit = features.max_contexts - 1 if features.max_contexts else None
-        rows = self.paragraph_limit if self.paragraph_limit is not None else \
-            2 + max(features.max_position, max((int(t[11:-1]) for t in vocab if t.startswith("[ContextId=")
-                                                and t[11:-1].lstrip("-").isdigit()), default=0))
+        rows = 2 + max(features.max_position, max((int(t[11:-1]) for t in vocab if t.startswith("[ContextId=")
+                                                   and t[11:-1].lstrip("-").isdigit()), default=0))
+        if self.paragraph_limit is not None:
+            rows = min(rows, self.paragraph_limit)
         self.head_ids = [marker("[ContextId=-1]"), marker("[NoLongAnswer]")]
         self.question_id = marker("[Q]")
         self.paragraph_markers = [[marker(f"[ContextId={i}]"),
