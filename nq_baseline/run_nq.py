@@ -80,7 +80,8 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker",
 flags.DEFINE_bool("use_tpu", False, "bert_joint compatibility: same as --strategy=tpu.")
 flags.DEFINE_integer("worker_timeout_seconds", 600, "--strategy=multi_worker: the longest a worker waits for the "
                      "others of TF_CONFIG to start, and for its peers in one step; then it stops with an error "
-                     "naming them (a worker that dies is noticed sooner, in about 10 s).", lower_bound=1)
+                     "naming them (a worker that dies is noticed sooner, in about 10 s).", lower_bound=1,
+                     upper_bound=7 * 24 * 3600)
 
 # The flags a model folder's nq_model.json answers when they are not given.
 _SPEC_FEATURE_FLAGS = ("max_seq_length", "doc_stride", "max_query_length", "max_contexts", "max_position",
@@ -352,7 +353,7 @@ def do_train(config, strategy, n_records: int) -> None:
     import keras
     import tensorflow as tf
 
-    from nq_baseline.model import folder, modeling, training
+    from nq_baseline.model import folder, modeling, training, workers
 
     micro = FLAGS.train_batch_size // FLAGS.grad_accum_steps
     steps = training.compute_num_train_steps(n_records, FLAGS.train_batch_size, FLAGS.num_train_epochs,
@@ -373,12 +374,12 @@ def do_train(config, strategy, n_records: int) -> None:
                 train={k: FLAGS[k].value for k in ("init_checkpoint", "train_precomputed_file", "learning_rate",
                                                    "train_batch_size", "num_train_epochs", "random_seed")}
                 | {"num_train_steps": steps}, long_answer_head=FLAGS.long_answer_head)
-        with strategy.scope(), training.lost_workers_named(strategy):
+        with strategy.scope(), workers.lost_workers_named(strategy):
             model = modeling.build_nq_model(config, FLAGS.max_seq_length, seed=FLAGS.random_seed,
                                             long_answer_head=FLAGS.long_answer_head)
         dataset = _train_input(strategy, micro)
         with _records_named(FLAGS.train_precomputed_file, "--train_precomputed_file"), \
-                training.lost_workers_named(strategy):
+                workers.lost_workers_named(strategy):
             training.train(model, dataset, output_dir=FLAGS.output_dir, num_train_steps=steps,
                            learning_rate=FLAGS.learning_rate, warmup_proportion=FLAGS.warmup_proportion,
                            save_checkpoints_steps=FLAGS.save_checkpoints_steps, log_every=FLAGS.log_every_steps,
@@ -390,10 +391,10 @@ def do_train(config, strategy, n_records: int) -> None:
 def _train_input(strategy, micro: int):
     """The training micro-batches: one seeded stream; with several workers each reads its shard
     of it (the global batch split evenly), so together they see what one process would."""
-    from nq_baseline.model import datasets, training
+    from nq_baseline.model import datasets, workers
 
     options = dict(shuffle=True, seed=FLAGS.random_seed, repeat=True)
-    if training.in_multi_worker_mode(strategy):
+    if workers.in_multi_worker_mode(strategy):
         return datasets.sharded_train_input(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length, **options)
     return datasets.make_train_dataset(FLAGS.train_precomputed_file, micro, FLAGS.max_seq_length, **options)
 

@@ -38,7 +38,6 @@ from nq_baseline.common import fileio
 from nq_baseline.model import modeling, workers
 from nq_baseline.model.datasets import ShardedInput
 from nq_baseline.model.errors import NonFiniteLossError, NoTrainingDataError  # noqa: F401 (re-exported)
-from nq_baseline.model.workers import in_multi_worker_mode, lost_workers_named  # noqa: F401 (for run_nq)
 
 WEIGHT_DECAY_EXCLUDE = ("LayerNorm", "layer_norm", "bias")
 CLIP_NORM = 1.0

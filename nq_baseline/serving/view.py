@@ -63,8 +63,8 @@ def _title_words(tokenized):
     """token index -> whether it is a word of the page's `<title>`."""
     doc = tokenized.doc
     if tokenized.kind == "nq":
-        first_tag = next((i for i, h in enumerate(doc.is_html) if h), len(doc.tokens))
-        return lambda i: i < first_tag
+        end = _nq_title_end(doc)
+        return lambda i: i < end
     m = _TITLE_ELEMENT_RE.search(tokenized.source) if tokenized.kind == "html" and tokenized.source else None
     if m is None or doc.start_bytes is None:
         return lambda i: False
@@ -91,11 +91,14 @@ def _gold(doc, annotation) -> dict:
             "yes_no_answer": annotation.yes_no_answer}
 
 
+def _nq_title_end(doc) -> int:
+    """Where an NQ page's <title> words end: NQ keeps them as the words before its first tag."""
+    return next((i for i, h in enumerate(doc.is_html) if h), len(doc.tokens))
+
+
 def _page_title(doc, limit: int = 200) -> str:
-    """The words of an NQ page's <title> (those before its first tag): simplified examples have
-    no document_title."""
-    first_tag = next((i for i, h in enumerate(doc.is_html) if h), len(doc.tokens))
-    return " ".join(doc.tokens[:first_tag])[:limit]
+    """The words of an NQ page's <title>: simplified examples have no document_title."""
+    return " ".join(doc.tokens[:_nq_title_end(doc)])[:limit]
 
 
 @dataclasses.dataclass(frozen=True)
