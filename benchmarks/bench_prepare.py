@@ -202,24 +202,31 @@ def main():
     parser.add_argument("--real_nq", default=DEFAULT_REAL_NQ, help="a real NQ example, original format")
     parser.add_argument("--vocab_file", default=None, help="default: built from the MiniLM package vocab")
     parser.add_argument("--skip_extras", action="store_true", help="only the comparison with bert_joint")
+    parser.add_argument("--sets", default="large,real", help="comma list of the page sets to compare: large, real")
     args = parser.parse_args()
     if args.num < 1 or args.rounds < 1:
         parser.error("--num and --rounds must be at least 1")
+    sets = set(args.sets.split(","))
+    if not sets or not sets <= {"large", "real"}:
+        parser.error(f"--sets={args.sets}: a comma list of large and real")
     if args.bert_joint_run_nq and not os.path.isfile(args.bert_joint_run_nq):
         parser.error(f"--bert_joint_run_nq={args.bert_joint_run_nq}: no such file")
     tmp = tempfile.mkdtemp(prefix="bench-prepare-")
     t0 = time.time()
-    small, large = large_pages(tmp, args.num)
+    need_large = "large" in sets or not args.skip_extras
+    small, large = large_pages(tmp, args.num) if need_large else (None, None)
     real = real_pages(tmp, args.real_nq, args.num) if os.path.isfile(args.real_nq) else None
     vocab = nq_vocab(tmp, args.vocab_file)
     figures = {"pages": args.num, "rounds": args.rounds,
-               "large_mean_json_kb": round(os.path.getsize(small) / args.num / 1024, 1),
+               "large_mean_json_kb": round(os.path.getsize(small) / args.num / 1024, 1) if small else None,
                "real_json_kb": round(os.path.getsize(real) / args.num / 1024, 1) if real else None,
                "data_generation_s": round(time.time() - t0, 1),
                "reference": "bert_joint's run_nq.py" if args.bert_joint_run_nq else "none (no --bert_joint_run_nq)"}
-    figures["large"] = compare(small, vocab, args.bert_joint_run_nq, args.rounds, tmp)
-    figures["real"] = (compare(real, vocab, args.bert_joint_run_nq, args.rounds, tmp) if real else
-                       f"skipped: {args.real_nq} absent (the real NQ examples live in tests/data/nq-real; --real_nq)")
+    if "large" in sets:
+        figures["large"] = compare(small, vocab, args.bert_joint_run_nq, args.rounds, tmp)
+    if "real" in sets:
+        figures["real"] = (compare(real, vocab, args.bert_joint_run_nq, args.rounds, tmp) if real else
+                           f"skipped: {args.real_nq} absent (the real NQ examples live in tests/data/nq-real; --real_nq)")
     if not args.skip_extras:
         figures["large_extras"] = workers_and_memory(small, large, vocab, args.rounds, tmp)
     print(json.dumps(figures))

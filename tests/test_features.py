@@ -143,6 +143,21 @@ def _example(obj, **kw):
     return doc, F.build_example(doc, F.FeatureConfig(**kw))
 
 
+def test_spaces_inside_a_token_are_removed_as_bert_joint_does():
+    # bert_joint's create_example_from_jsonl joins the candidate's tokens with
+    # t["token"].replace(" ", ""): a token holding a space is one word without it
+    obj = synthetic_nq(gold_candidate=2)
+    _, plain = _example(obj)
+    text = [i for i, t in enumerate(obj["document_tokens"]) if not t["html_token"]]
+    for i in text[:3]:
+        token = obj["document_tokens"][i]["token"]
+        obj["document_tokens"][i]["token"] = token[:1] + " " + token[1:] + " "
+    doc, spaced = _example(obj)
+    assert any(" " in doc.tokens[i] for i in text[:3])
+    assert spaced.words == plain.words and spaced.word_map == plain.word_map
+    assert not any(" " in w for w in spaced.words)
+
+
 def test_nested_gold_maps_to_its_top_level_candidate():
     doc, ex = _example(synthetic_nq(gold_candidate=1))
     assert ex.gold_status == "nested_mapped" and not ex.has_correct_context

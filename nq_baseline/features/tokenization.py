@@ -10,6 +10,8 @@ the Rust encoder in one batch.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from typing import Iterable, Sequence
 
@@ -81,18 +83,20 @@ class NqTokenizer:
     def word_ids(self, words: Sequence[str]) -> list[tuple[int, ...]]:
         """Word pieces ids of each whitespace-free word (bracketed markers looked up whole)."""
         cache = self._cache
-        missing = set(words).difference(cache)
-        if missing:
-            if len(cache) + len(missing) > self._cache_size:  # bound the memory: start over
-                # a new dict, not clear(): another thread may be reading the old one (the service)
-                cache = self._cache = {}
-                missing = set(words)
-            specials = [w for w in missing if SPECIAL_TOKEN_RE.match(w)]
-            for word in specials:
-                cache[word] = (self.vocab.get(word, self.unk_id),)
-            plain = sorted(missing.difference(specials))
-            if plain:
-                self._encode_words(plain, cache)
+        ids = list(map(cache.get, words))  # one C pass; None where a word is new
+        if None not in ids:
+            return ids
+        missing = set(itertools.compress(words, map(operator.is_, ids, itertools.repeat(None))))
+        if len(cache) + len(missing) > self._cache_size:  # bound the memory: start over
+            # a new dict, not clear(): another thread may be reading the old one (the service)
+            cache = self._cache = {}
+            missing = set(words)
+        specials = [w for w in missing if SPECIAL_TOKEN_RE.match(w)]
+        for word in specials:
+            cache[word] = (self.vocab.get(word, self.unk_id),)
+        plain = sorted(missing.difference(specials))
+        if plain:
+            self._encode_words(plain, cache)
         return list(map(cache.__getitem__, words))
 
     def tokenize_text(self, text: str) -> list[int]:

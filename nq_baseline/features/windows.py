@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 import random
 from typing import Optional
 
@@ -159,27 +160,30 @@ def _enclosing_top_level(doc: NqDocument, index: int) -> int:
     return -1
 
 
-def _candidate_words(doc: NqDocument, index: int, text_mask=None, clean_tokens=None
+def _candidate_words(doc: NqDocument, index: int, text_mask: Optional[list[bool]] = None
                      ) -> tuple[list[int], list[str]]:
     """(NQ token indices, words) of a candidate's non-HTML tokens (spaces removed from words).
 
-    `text_mask` (not is_html per token) and `clean_tokens` may be precomputed once per document.
+    `text_mask` (not is_html per token) may be precomputed once per document.
     """
     c = doc.candidates[index]
     if text_mask is None:
-        text_mask = [not h for h in doc.is_html]
-    if clean_tokens is None:
-        clean_tokens = _clean_tokens(doc.tokens)
+        text_mask = _text_mask(doc)
     positions = list(itertools.compress(range(c.start_token, c.end_token),
                                         text_mask[c.start_token:c.end_token]))
-    return positions, list(map(clean_tokens.__getitem__, positions))
+    return positions, _without_spaces(list(map(doc.tokens.__getitem__, positions)))
 
 
-def _clean_tokens(tokens: list[str]) -> list[str]:
-    """The tokens with spaces removed (bert_joint drops them); the same list when none has one."""
-    if " " not in "\n".join(tokens):
-        return tokens
-    return [t.replace(" ", "") for t in tokens]
+def _text_mask(doc: NqDocument) -> list[bool]:
+    return list(map(operator.not_, doc.is_html))
+
+
+def _without_spaces(words: list[str]) -> list[str]:
+    """The words with spaces removed (bert_joint drops them); the same list when none has one
+    (the usual case: one C-level join tells)."""
+    if " " not in "\n".join(words):
+        return words
+    return [w.replace(" ", "") for w in words]
 
 
 def build_example(doc: NqDocument, cfg: FeatureConfig) -> Optional[NqExample]:
@@ -194,13 +198,12 @@ def build_example(doc: NqDocument, cfg: FeatureConfig) -> Optional[NqExample]:
     context_end: dict[int, int] = {}  # candidate -> one past its last text word
     contexts = [-1]
     context_words = []
-    text_mask = [not h for h in doc.is_html]
-    clean_tokens = _clean_tokens(doc.tokens)
+    text_mask = _text_mask(doc)
     for i in kept:
         if cfg.max_contexts and len(contexts) >= cfg.max_contexts:
             break
         contexts.append(i)
-        positions, cwords = _candidate_words(doc, i, text_mask, clean_tokens)
+        positions, cwords = _candidate_words(doc, i, text_mask)
         context_words.append(len(words))
         words.append(f"[ContextId={i}]")
         words.append(kinds[i])
