@@ -212,38 +212,43 @@ def sh(*cmd):
     return time.time() - t0
 
 
-def raw_results(model_dir, path, batch_size, workdir, name, precision, reuse=False):
-    """(raw results, seconds) of the model over `path`'s windows in `precision`: kept in
+def raw_results(model_dir, path, batch_size, workdir, name, precision, reuse=False, max_contexts=None):
+    """(raw results, seconds) of the model over `path`'s windows in `precision`, reading
+    `max_contexts` contexts of each page (None: the model's own setting): kept in
     `workdir/name`, and taken from there with `reuse` when they are of the same model,
-    questions and precision."""
+    questions, precision and contexts."""
     from nq_baseline.common import fileio
 
     kept_path = os.path.join(workdir, name)
+    key = (path, model_dir, precision, max_contexts)
     if reuse and os.path.exists(kept_path):
         with open(kept_path, "rb") as h:
             kept = pickle.load(h)
-        if (kept["dev"], kept["model_dir"], kept.get("precision", "fp32")) == (path, model_dir, precision):
+        if (kept["dev"], kept["model_dir"], kept.get("precision", "fp32"), kept.get("max_contexts")) == key:
             return kept["results"], kept["seconds"]
         print(f"quality: {kept_path} holds the results of {kept['model_dir']} on {kept['dev']} "
-              f"({kept.get('precision', 'fp32')}): predicting again")
-    results, seconds = forward(model_dir, path, batch_size, workdir, precision)
+              f"({kept.get('precision', 'fp32')}, max_contexts {kept.get('max_contexts')}): predicting again")
+    results, seconds = forward(model_dir, path, batch_size, workdir, precision, max_contexts)
     with fileio.atomic_output(kept_path) as h:
-        pickle.dump({"model_dir": model_dir, "dev": path, "precision": precision, "results": results,
-                     "seconds": seconds}, h, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump({"model_dir": model_dir, "dev": path, "precision": precision, "max_contexts": max_contexts,
+                     "results": results, "seconds": seconds}, h, protocol=pickle.HIGHEST_PROTOCOL)
     return results, seconds
 
 
-def forward(model_dir, path, batch_size, workdir, precision):
+def forward(model_dir, path, batch_size, workdir, precision, max_contexts=None):
     """One forward pass over the windows of `path` -> (raw results, seconds)."""
+    import dataclasses
+
     from nq_baseline.features.prepare import PrepareConfig, prepare
     from nq_baseline.model import datasets, modeling
     from nq_baseline.model.folder import ModelSpec
     from nq_baseline.prediction import streaming as predict
 
     spec = ModelSpec.load(model_dir)
+    features = spec.features if max_contexts is None else dataclasses.replace(spec.features, max_contexts=max_contexts)
     records = os.path.join(workdir, "predict.tfrecord")
     prepare(path, records, PrepareConfig(vocab_file=spec.vocab_file, do_lower_case=spec.do_lower_case,
-                                         features=spec.features, is_training=False, num_workers=2))
+                                         features=features, is_training=False, num_workers=2))
     model, _ = spec.load_model()
     if precision != "fp32":
         modeling.set_mixed_precision(model, precision)
@@ -367,7 +372,8 @@ def score_split(name, path, model_dir, args, variants, long_head, precision, lex
     """One scored split: the raw results of its sample, every variant, the floors; the lexical
     weight chosen here when `lexical_weight` is None (the development split) -> (report, weight)."""
     results, seconds = raw_results(model_dir, path, args.predict_batch_size, args.output_dir,
-                                   f"{name}-raw-results.pkl", precision, args.reuse and args.reuse_raw_results)
+                                   f"{name}-raw-results.pkl", precision, args.reuse and args.reuse_raw_results,
+                                   None if args.predict_max_contexts < 0 else args.predict_max_contexts)
     tuning = {}
     if lexical_weight is None:
         lexical_weight = args.lexical_weight
@@ -380,6 +386,24 @@ def score_split(name, path, model_dir, args, variants, long_head, precision, lex
     if tuning:
         report["lexical_weight_tuning"] = tuning
     return report, lexical_weight
+
+
+def choose_variant(development):
+    """The post-processing variant of the development report with the best long F1 (then
+    short F1; then the first listed): the one whose test figures are the headline."""
+    rows = development["variants"]
+    return max(rows, key=lambda name: (rows[name]["long-best-threshold-f1"], rows[name]["short-best-threshold-f1"],
+                                       -list(rows).index(name)))
+
+
+def headline(reports, chosen):
+    """The chosen variant's figures on each scored split, beside the IDF floor's."""
+    keys = ("long-best-threshold-f1", "short-best-threshold-f1", "long-top1-paragraph")
+    return {"variant": chosen, "chosen_on": "development",
+            **{split: {**{k: report["variants"][chosen][k] for k in keys},
+                       "idf_floor_long_f1": report["idf_floor"]["long-best-threshold-f1"],
+                       "idf_floor_top1_paragraph": report["idf_floor"]["long-top1-paragraph"]}
+               for split, report in reports.items()}}
 
 
 def parse_args(argv=None):
@@ -399,6 +423,9 @@ def parse_args(argv=None):
     p.add_argument("--max_contexts", type=int, default=60,
                    help="contexts kept per article, [NoLongAnswer] included (bert_joint: 48): these SQuAD "
                         "articles have up to 98 paragraphs, 11 of the 39 more than 47 (2 more than 59)")
+    p.add_argument("--predict_max_contexts", type=int, default=-1,
+                   help="contexts read per article when scoring (0: every paragraph, as answer_nq and serve_nq "
+                        "read; -1: the model's --max_contexts, as run_nq --do_predict)")
     p.add_argument("--include_unknowns", type=float, default=0.1,
                    help="with --negatives_per_positive=-1: the share of null windows kept (bert_joint: 0.02)")
     p.add_argument("--negatives_per_positive", type=float, default=1.0,
@@ -431,7 +458,7 @@ def parse_args(argv=None):
     p.add_argument("--reuse", action="store_true", help="reuse the data, records and model already in --output_dir")
     p.add_argument("--reuse_raw_results", action="store_true",
                    help="with --reuse: score the raw results kept in --output_dir/<split>-raw-results.pkl by an "
-                        "earlier run of the same model and precision, without a forward pass")
+                        "earlier run of the same model, precision and --predict_max_contexts, without a forward pass")
     args = p.parse_args(argv)
     for name in ("max_steps", "batch_size", "predict_batch_size"):
         if getattr(args, name) < 1:
@@ -439,6 +466,8 @@ def parse_args(argv=None):
     for name in ("dev_questions", "test_questions", "augment_copies", "hard_negatives", "split_seed"):
         if getattr(args, name) < 0:
             refuse(f"--{name} must be >= 0, got {getattr(args, name)}")
+    if args.predict_max_contexts < -1:
+        refuse(f"--predict_max_contexts must be >= 0 or -1 (the model's --max_contexts), got {args.predict_max_contexts}")
     if not 0.0 <= args.null_rate <= 1.0:
         refuse(f"--null_rate must be in [0, 1], got {args.null_rate}")
     if not (math.isfinite(args.lexical_weight) and (args.lexical_weight >= 0 or args.lexical_weight == -1)):
@@ -557,6 +586,7 @@ def main(argv=None):
         reports[name], weight = score_split(name, sample, final_dir, args, args.variants, long_head, precision,
                                             weight)
     result = {
+        "headline": headline(reports, choose_variant(reports["development"])),
         **reports,
         "lexical_weight": weight,
         "split": {"seed": args.split_seed, **split_titles(split)},
@@ -564,7 +594,8 @@ def main(argv=None):
         "training": training,
         "train_records": n_records,
         "settings": {k: getattr(args, k) for k in ("train_articles", "dev_articles", "split_seed", "null_rate",
-                                                   "max_seq_length", "doc_stride", "max_contexts", "augment_copies",
+                                                   "max_seq_length", "doc_stride", "max_contexts", "predict_max_contexts",
+                                                   "augment_copies",
                                                    "include_unknowns", "negatives_per_positive", "long_answer_head",
                                                    "hard_negatives", "mine_examples", "second_pass_steps",
                                                    "batch_size", "learning_rate", "random_seed", "precision",

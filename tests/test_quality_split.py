@@ -132,6 +132,22 @@ def test_answer_scores_by_hand(quality):
     assert scores["short-answerable-f1"] == round(4 / 7, 4)
 
 
+def test_the_headline_variant_is_chosen_on_development_alone(quality):
+    def row(long, short):
+        return {"long-best-threshold-f1": long, "short-best-threshold-f1": short, "long-top1-paragraph": long}
+
+    def report(variants):
+        return {"variants": variants, "idf_floor": row(0.7, 0.0)}
+
+    development = report({"span": row(0.6, 0.4), "span+lexical": row(0.7, 0.3), "head": row(0.7, 0.35)})
+    test = report({"span": row(0.9, 0.9), "span+lexical": row(0.5, 0.2), "head": row(0.6, 0.3)})
+    chosen = quality.choose_variant(development)
+    assert chosen == "head"  # best long F1 on development, short F1 breaking the tie; test's best is "span"
+    figures = quality.headline({"development": development, "test": test}, chosen)
+    assert figures["variant"] == "head" and figures["test"]["long-best-threshold-f1"] == 0.6
+    assert figures["test"]["idf_floor_long_f1"] == 0.7
+
+
 def test_precision_auto_follows_the_cpu_flags(quality, tmp_path):
     with_bf16 = tmp_path / "amd"
     with_bf16.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n\n"
@@ -150,6 +166,7 @@ def test_precision_auto_follows_the_cpu_flags(quality, tmp_path):
 @pytest.mark.parametrize("flags, named", [(["--train_articles=30", "--dev_articles=9"], "--dev_articles 9"),
                                           (["--dev_articles=0"], "--dev_articles 0"),
                                           (["--lexical_weight=-2"], "--lexical_weight"),
+                                          (["--predict_max_contexts=-2"], "--predict_max_contexts"),
                                           (["--test_questions=-1"], "--test_questions")])
 def test_bad_split_flags_exit_2_in_one_line(tmp_path, flags, named):
     proc = subprocess.run([sys.executable, str(QUALITY), f"--squad={SQUAD_SLICE}", f"--output_dir={tmp_path / 'q'}",
