@@ -423,9 +423,10 @@ def parse_args(argv=None):
     p.add_argument("--max_contexts", type=int, default=60,
                    help="contexts kept per article, [NoLongAnswer] included (bert_joint: 48): these SQuAD "
                         "articles have up to 98 paragraphs, 11 of the 39 more than 47 (2 more than 59)")
-    p.add_argument("--predict_max_contexts", type=int, default=-1,
-                   help="contexts read per article when scoring (0: every paragraph, as answer_nq and serve_nq "
-                        "read; -1: the model's --max_contexts, as run_nq --do_predict)")
+    p.add_argument("--predict_max_contexts", type=int, default=0,
+                   help="contexts read per article when scoring: 0 (chosen on the development split) every "
+                        "paragraph, as answer_nq and serve_nq read; -1 the model's --max_contexts, as run_nq "
+                        "--do_predict does by default")
     p.add_argument("--include_unknowns", type=float, default=0.1,
                    help="with --negatives_per_positive=-1: the share of null windows kept (bert_joint: 0.02)")
     p.add_argument("--negatives_per_positive", type=float, default=1.0,
