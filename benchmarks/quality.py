@@ -21,7 +21,8 @@
    stays in `--output_dir/model` (or `model2`), so `run_nq --do_predict --output_dir=<that>` works
    on any NQ file.
 4. One prediction pass over a seeded sample of `--dev_questions` development questions (and
-   of `--test_questions` test questions; `--skip_test` leaves the test split alone), the raw
+   of `--test_questions` test questions; `--skip_test` leaves the test split alone), reading
+   every paragraph of each article (`--predict_max_contexts`, 0), the raw
    results kept in `--output_dir/<split>-raw-results.pkl`, and `nq_eval` for every
    post-processing variant of `--variants`. The lexical variants' weight (`--lexical_weight=-1`)
    is the best on the development questions; the test split is scored with it.
