@@ -207,7 +207,7 @@ def main():
     if args.num < 1 or args.rounds < 1:
         parser.error("--num and --rounds must be at least 1")
     sets = set(args.sets.split(","))
-    if not sets or not sets <= {"large", "real"}:
+    if not sets <= {"large", "real"}:
         parser.error(f"--sets={args.sets}: a comma list of large and real")
     if args.bert_joint_run_nq and not os.path.isfile(args.bert_joint_run_nq):
         parser.error(f"--bert_joint_run_nq={args.bert_joint_run_nq}: no such file")

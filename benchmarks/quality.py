@@ -41,6 +41,7 @@ share of answerable questions whose top long answer, whatever its score, is a ri
 
 import argparse
 import collections
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -213,9 +214,9 @@ def sh(*cmd):
     return time.time() - t0
 
 
-def raw_results(model_dir, path, batch_size, workdir, name, precision, reuse=False, max_contexts=None):
+def raw_results(model_dir, path, batch_size, workdir, name, precision, reuse=False, max_contexts=-1):
     """(raw results, seconds) of the model over `path`'s windows in `precision`, reading
-    `max_contexts` contexts of each page (None: the model's own setting): kept in
+    `max_contexts` contexts of each page (-1: the model's own setting): kept in
     `workdir/name`, and taken from there with `reuse` when they are of the same model,
     questions, precision and contexts."""
     from nq_baseline.common import fileio
@@ -225,10 +226,10 @@ def raw_results(model_dir, path, batch_size, workdir, name, precision, reuse=Fal
     if reuse and os.path.exists(kept_path):
         with open(kept_path, "rb") as h:
             kept = pickle.load(h)
-        if (kept["dev"], kept["model_dir"], kept.get("precision", "fp32"), kept.get("max_contexts")) == key:
+        if (kept["dev"], kept["model_dir"], kept.get("precision", "fp32"), kept.get("max_contexts", -1)) == key:
             return kept["results"], kept["seconds"]
         print(f"quality: {kept_path} holds the results of {kept['model_dir']} on {kept['dev']} "
-              f"({kept.get('precision', 'fp32')}, max_contexts {kept.get('max_contexts')}): predicting again")
+              f"({kept.get('precision', 'fp32')}, max_contexts {kept.get('max_contexts', -1)}): predicting again")
     results, seconds = forward(model_dir, path, batch_size, workdir, precision, max_contexts)
     with fileio.atomic_output(kept_path) as h:
         pickle.dump({"model_dir": model_dir, "dev": path, "precision": precision, "max_contexts": max_contexts,
@@ -236,17 +237,15 @@ def raw_results(model_dir, path, batch_size, workdir, name, precision, reuse=Fal
     return results, seconds
 
 
-def forward(model_dir, path, batch_size, workdir, precision, max_contexts=None):
+def forward(model_dir, path, batch_size, workdir, precision, max_contexts=-1):
     """One forward pass over the windows of `path` -> (raw results, seconds)."""
-    import dataclasses
-
     from nq_baseline.features.prepare import PrepareConfig, prepare
     from nq_baseline.model import datasets, modeling
     from nq_baseline.model.folder import ModelSpec
     from nq_baseline.prediction import streaming as predict
 
     spec = ModelSpec.load(model_dir)
-    features = spec.features if max_contexts is None else dataclasses.replace(spec.features, max_contexts=max_contexts)
+    features = spec.features if max_contexts < 0 else dataclasses.replace(spec.features, max_contexts=max_contexts)
     records = os.path.join(workdir, "predict.tfrecord")
     prepare(path, records, PrepareConfig(vocab_file=spec.vocab_file, do_lower_case=spec.do_lower_case,
                                          features=features, is_training=False, num_workers=2))
@@ -374,7 +373,7 @@ def score_split(name, path, model_dir, args, variants, long_head, precision, lex
     weight chosen here when `lexical_weight` is None (the development split) -> (report, weight)."""
     results, seconds = raw_results(model_dir, path, args.predict_batch_size, args.output_dir,
                                    f"{name}-raw-results.pkl", precision, args.reuse and args.reuse_raw_results,
-                                   None if args.predict_max_contexts < 0 else args.predict_max_contexts)
+                                   args.predict_max_contexts)
     tuning = {}
     if lexical_weight is None:
         lexical_weight = args.lexical_weight
