@@ -69,3 +69,28 @@ def test_record_writer_bytes_equal_tensorflow_writer(tmp_path):
         assert list(R.read_records(str(ours))) == records
     assert not list(tmp_path.glob("*.tmp-*"))
 
+
+
+def test_packed_varints_equal_protobuf_on_every_value_range():
+    """Each row's payload is the packed field protobuf writes for an Int64List of it: masks,
+    ids in the table, rows that are mostly -1 (10 bytes each), values past the table,
+    other negatives and the int64 extremes."""
+    from tensorflow.core.example import feature_pb2
+    rng = np.random.default_rng(7)
+    shape = (6, 97)
+    cases = {
+        "mask": rng.integers(0, 2, shape),
+        "ids": rng.integers(0, 30522, shape),
+        "few -1": np.where(rng.random(shape) < 0.1, -1, rng.integers(0, 3000, shape)),
+        "mostly -1": np.where(rng.random(shape) < 0.8, -1, rng.integers(0, 3000, shape)),
+        "all -1": np.full(shape, -1),
+        "table edge": rng.choice([0, 127, 128, 16383, 16384, 65535], shape),
+        "past the table": rng.integers(60000, 2**40, shape),
+        "negatives": rng.integers(-(2**40), 2, shape),
+        "extremes": rng.choice([-(2**63), 2**63 - 1, -1, 0], shape),
+        "one row": rng.integers(0, 30522, (1, 5)),
+    }
+    for name, values in cases.items():
+        for row, payload in zip(values, R._packed_varints(values)):
+            field = feature_pb2.Int64List(value=row.tolist()).SerializeToString()
+            assert field == b"\x0a" + R._varint(len(payload)) + payload, name

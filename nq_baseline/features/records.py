@@ -89,16 +89,17 @@ def _varint(n: int) -> bytes:
 
 
 _TABLE_LO, _TABLE_HI = -1, 1 << 16  # values with a precomputed varint (ids, positions, -1)
-_TABLE: Optional[tuple[np.ndarray, np.ndarray]] = None
+_TABLE: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None
 
 
-def _varint_table() -> tuple[np.ndarray, np.ndarray]:
-    """(bytes [n, 10] uint8, lengths [n]) of the varints of _TABLE_LO.._TABLE_HI-1."""
+def _varint_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The varints of _TABLE_LO.._TABLE_HI-1 end to end (uint8), the offset of each there
+    and its length in bytes (1 to 3, and 10 for -1)."""
     global _TABLE
     if _TABLE is None:
-        values = np.arange(_TABLE_LO, _TABLE_HI, dtype=np.int64)
-        table, lengths = _encode_varints(values)
-        _TABLE = (table, lengths)
+        encoded, lengths = _encode_varints(np.arange(_TABLE_LO, _TABLE_HI, dtype=np.int64))
+        keep = np.arange(encoded.shape[1])[None, :] < lengths[:, None]
+        _TABLE = (encoded[keep], np.cumsum(lengths) - lengths, lengths)
     return _TABLE
 
 
@@ -121,58 +122,40 @@ def _encode_varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _packed_varints(values: np.ndarray) -> list[bytes]:
     """Rows of an int64 [rows, n] array -> the protobuf packed-varint payload of each row."""
     values = np.ascontiguousarray(values, dtype=np.int64)
-    rows = values.shape[0]
+    rows, per_row = values.shape
     flat = values.reshape(-1)
     if flat.size == 0:
         return [b""] * rows
-    lo, hi = int(flat.min()), int(flat.max())
-    if lo >= 0 and hi < 128:  # masks, segment ids: one byte each
+    if int(flat.min()) >= 0 and int(flat.max()) < 128:  # masks, segment ids: one byte each
         return [row.tobytes() for row in values.astype(np.uint8)]
-    if _TABLE_LO <= lo and hi < _TABLE_HI:  # the usual case: bytes gathered from a table
-        index = flat - _TABLE_LO
-        if np.count_nonzero(index == 0) * 4 < index.size:
-            return _rows(_scattered_varints(index), flat.size // rows, rows)
-        table, lengths = _varint_table()  # mostly -1 (10 bytes each): one gather of every width
-        nbytes = lengths[index]
-        width = int(nbytes.max())
-        encoded = table[index, :width] if width < table.shape[1] else table[index]
-    else:
-        encoded, nbytes = _encode_varints(flat)
-        width = encoded.shape[1]
-    keep = np.arange(width)[None, :] < nbytes[:, None]
-    data = encoded[keep].tobytes()
-    ends = np.cumsum(nbytes.reshape(rows, -1).sum(axis=1))
-    begins = np.concatenate([[0], ends[:-1]])
-    return [data[b:e] for b, e in zip(begins.tolist(), ends.tolist())]
+    return _split_payloads(*_varints_end_to_end(flat), np.arange(1, rows + 1) * per_row)
 
 
-def _scattered_varints(index: np.ndarray) -> tuple[bytes, np.ndarray]:
-    """(the varints of table entries `index` end to end, the end offset of each): each byte
-    is written only where a varint has it. Values 0..65535 take 1 to 3 bytes and only -1
-    (index 0) takes 10, so a few -1s no longer make every value as wide as theirs."""
-    table, lengths = _varint_table()
+def _varints_end_to_end(values: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """1-D int64 -> (their varints end to end, the end offset of each)."""
+    if _TABLE_LO <= int(values.min()) and int(values.max()) < _TABLE_HI:  # the usual case
+        return _gathered_varints(values - _TABLE_LO)
+    encoded, nbytes = _encode_varints(values)
+    keep = np.arange(encoded.shape[1])[None, :] < nbytes[:, None]
+    return encoded[keep].tobytes(), np.cumsum(nbytes)
+
+
+def _split_payloads(data: bytes, ends: np.ndarray, row_ends: np.ndarray) -> list[bytes]:
+    """The bytes of each row, from the end offset of every value and each row's end value."""
+    byte_ends = np.concatenate([[0], ends])[row_ends].tolist()
+    return [data[b:e] for b, e in zip([0] + byte_ends[:-1], byte_ends)]
+
+
+def _gathered_varints(index: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """(the varints of table entries `index` end to end, the end offset of each), in one
+    gather: output byte j is table byte j - (start of its varint) + (its varint's offset in
+    the table). Only the bytes a varint has are read, so a few -1s (10 bytes each) do not
+    make every value as wide as theirs."""
+    table, offsets, lengths = _varint_table()
     nbytes = lengths[index]
     ends = np.cumsum(nbytes)
-    starts = ends - nbytes
-    out = np.empty(int(ends[-1]), np.uint8)
-    out[starts] = table[index, 0]
-    minus_one = np.flatnonzero(index == 0)
-    if minus_one.size:
-        out[starts[minus_one, None] + np.arange(1, 10)] = table[0, 1:10]
-    more = np.flatnonzero((nbytes > 1) & (index != 0))
-    b = 1
-    while more.size:
-        out[starts[more] + b] = table[index[more], b]
-        b += 1
-        more = more[nbytes[more] > b]
-    return out.tobytes(), ends
-
-
-def _rows(encoded: tuple[bytes, np.ndarray], per_row: int, rows: int) -> list[bytes]:
-    """Split the end-to-end varints of `rows` rows of `per_row` values into one payload per row."""
-    data, ends = encoded
-    row_ends = ends[per_row - 1::per_row].tolist()
-    return [data[b:e] for b, e in zip([0] + row_ends[:-1], row_ends)]
+    source = np.arange(int(ends[-1])) + np.repeat(offsets[index] - (ends - nbytes), nbytes)
+    return table[source].tobytes(), ends
 
 
 def _entry_prefix(name: bytes, payload_len: int) -> bytes:
@@ -190,15 +173,18 @@ def _entry_prefix(name: bytes, payload_len: int) -> bytes:
 _PREFIXES: dict[tuple[bytes, int], bytes] = {}
 
 
-def _entry(name: bytes, payload: bytes) -> bytes:
-    """One map<string, Feature> entry holding an Int64List with `payload` (packed varints)."""
-    key = (name, len(payload))
-    prefix = _PREFIXES.get(key)
-    if prefix is None:
-        if len(_PREFIXES) > 100_000:
-            _PREFIXES.clear()
-        prefix = _PREFIXES[key] = _entry_prefix(name, len(payload))
-    return prefix + payload
+def _entries(name: bytes, payloads: list[bytes]) -> list[bytes]:
+    """The map<string, Feature> entry of each payload (packed varints) under `name`."""
+    if len(_PREFIXES) > 100_000:
+        _PREFIXES.clear()
+    out = []
+    for payload in payloads:
+        key = (name, len(payload))
+        prefix = _PREFIXES.get(key)
+        if prefix is None:
+            prefix = _PREFIXES[key] = _entry_prefix(name, len(payload))
+        out.append(prefix + payload)
+    return out
 
 
 def serialize_features(feats: list[Feature], is_training: bool, unique_ids: list[int]) -> list[bytes]:
@@ -227,24 +213,20 @@ def serialize_features(feats: list[Feature], is_training: bool, unique_ids: list
     else:
         arrays["token_map"] = np.stack([f.token_map for f in feats])
     payloads = {name.encode(): _packed_varints(a) for name, a in arrays.items()}
-    payloads.update({name.encode(): [_varint(v) for v in vals] for name, vals in scalars.items()})
-    payloads.update({name.encode(): [b"".join(map(_varint, row)) for row in rows]
-                     for name, rows in _context_lists(feats).items()})
-    names = sorted(payloads)
-    out = []
-    for r in range(len(feats)):
-        body = b"".join(_entry(n, payloads[n][r]) for n in names)
-        out.append(b"\x0a" + _varint(len(body)) + body)
-    return out
+    payloads.update({name.encode(): list(map(_varint, vals)) for name, vals in scalars.items()})
+    payloads.update({name.encode(): rows for name, rows in _context_lists(feats).items()})
+    columns = [_entries(name, payloads[name]) for name in sorted(payloads)]
+    return [b"\x0a" + _varint(len(body)) + body for body in map(b"".join, zip(*columns))]
 
 
-def _context_lists(feats: list[Feature]) -> dict[str, list[list[int]]]:
-    """Per window, the positions of its candidate markers and their candidate indices."""
+def _context_lists(feats: list[Feature]) -> dict[str, list[bytes]]:
+    """Per window, the payloads of the positions of its candidate markers and of their
+    candidate indices (a few per window: plain Python beats numpy's per-call cost here)."""
     positions, candidates = [], []
     for f in feats:
         cols = np.flatnonzero(f.candidate_map >= 0) if f.candidate_map is not None else np.zeros(0, np.int64)
-        positions.append(cols.tolist())
-        candidates.append(f.candidate_map[cols].tolist() if len(cols) else [])
+        positions.append(b"".join(map(_varint, cols.tolist())))
+        candidates.append(b"".join(map(_varint, f.candidate_map[cols].tolist())) if len(cols) else b"")
     return {"context_positions": positions, "context_candidates": candidates}
 
 
