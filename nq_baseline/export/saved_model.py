@@ -21,7 +21,7 @@ SavedModel (`export_saved_model`), two signatures:
 Two more functions of the saved object (not signatures; `tf.saved_model.load(D).encode(q, c)`):
 `encode(question, context)` -> the windows for `serving_default` (with `token_word`, the
 word of each position, `candidate`, the paragraph at each `[ContextId=i]` marker, and the
-words' byte offsets), `word_pieces(words)` -> ids and `row_lengths` (NqTokenizer.word_ids).
+words' byte offsets), `word_pieces(words)` -> ids and `row_lengths` (NqTokenizer.word_pieces).
 
 `answer_text` follows the Reader's plain-text path (`plain_text.document_from_text`,
 `features.build_example` / `window_arrays`, `postprocess.predict_example`; the
@@ -116,7 +116,7 @@ def _saved_module(trained: TrainedModel, config, max_contexts: int = 0):
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="words")])
         def word_pieces(self, words):
-            """NqTokenizer.word_ids in the graph: flat ids and the number per word."""
+            """NqTokenizer.word_pieces in the graph: flat ids and the number per word."""
             pieces = layout.word_pieces(words)
             return {"ids": pieces.flat_values, "row_lengths": pieces.row_lengths()}
 

@@ -15,6 +15,7 @@ import operator
 import re
 from typing import Iterable, Sequence
 
+import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 SPECIAL_TOKEN_RE = re.compile(r"^\[[^ ]*\]$")
@@ -71,40 +72,52 @@ class NqTokenizer:
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.decoder = decoders.WordPiece()
         self._tok = tok
-        self._cache: dict[str, tuple[int, ...]] = {}
+        # word -> its piece ids as int64 bytes: a document's pieces are one join of these
+        self._cache: dict[str, bytes] = {}
         self._cache_size = cache_size
 
     def _encode_words(self, words: list[str], cache: dict) -> None:
         """Fills `cache` for `words` (one Rust batch call)."""
         encodings = self._tok.encode_batch(words, add_special_tokens=False)
         for word, enc in zip(words, encodings):
-            cache[word] = tuple(enc.ids)
+            cache[word] = np.asarray(enc.ids, np.int64).tobytes()
+
+    def word_pieces(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(piece ids of the whitespace-free words end to end, int64; the number of pieces of
+        each word), bracketed markers looked up whole."""
+        cache = self._cache
+        blobs = list(map(cache.get, words))  # one C pass; None where a word is new
+        if None in blobs:
+            cache = self._fill(words, blobs)
+            blobs = list(map(cache.__getitem__, words))
+        counts = np.fromiter(map(len, blobs), np.int64, len(blobs))
+        return np.frombuffer(b"".join(blobs), np.int64), counts // 8
 
     def word_ids(self, words: Sequence[str]) -> list[tuple[int, ...]]:
-        """Word pieces ids of each whitespace-free word (bracketed markers looked up whole)."""
+        """The piece ids of each word (word_pieces, split by word)."""
+        ids, counts = self.word_pieces(words)
+        flat, ends = ids.tolist(), np.cumsum(counts).tolist()
+        return [tuple(flat[b:e]) for b, e in zip([0] + ends[:-1], ends)]
+
+    def _fill(self, words: Sequence[str], blobs: list) -> dict:
+        """Encodes the words whose blob is None into the cache (a new one when it is full)."""
         cache = self._cache
-        ids = list(map(cache.get, words))  # one C pass; None where a word is new
-        if None not in ids:
-            return ids
-        missing = set(itertools.compress(words, map(operator.is_, ids, itertools.repeat(None))))
+        missing = set(itertools.compress(words, map(operator.is_, blobs, itertools.repeat(None))))
         if len(cache) + len(missing) > self._cache_size:  # bound the memory: start over
             # a new dict, not clear(): another thread may be reading the old one (the service)
             cache = self._cache = {}
             missing = set(words)
         specials = [w for w in missing if SPECIAL_TOKEN_RE.match(w)]
         for word in specials:
-            cache[word] = (self.vocab.get(word, self.unk_id),)
+            cache[word] = np.asarray([self.vocab.get(word, self.unk_id)], np.int64).tobytes()
         plain = sorted(missing.difference(specials))
         if plain:
             self._encode_words(plain, cache)
-        return list(map(cache.__getitem__, words))
+        return cache
 
     def tokenize_text(self, text: str) -> list[int]:
         """bert_joint's tokenize(): split on single spaces, markers whole, others word-pieced."""
-        ids: list[int] = []
-        for piece in self.word_ids(text.split(" ")):
-            ids.extend(piece)
-        return ids
+        return self.word_pieces(text.split(" "))[0].tolist()
 
     def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
         return [self.inv_vocab.get(int(i), "[UNK]") for i in ids]

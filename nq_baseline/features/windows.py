@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import operator
 import random
 from typing import Optional
 
@@ -160,22 +159,12 @@ def _enclosing_top_level(doc: NqDocument, index: int) -> int:
     return -1
 
 
-def _candidate_words(doc: NqDocument, index: int, text_mask: Optional[list[bool]] = None
-                     ) -> tuple[list[int], list[str]]:
-    """(NQ token indices, words) of a candidate's non-HTML tokens (spaces removed from words).
-
-    `text_mask` (not is_html per token) may be precomputed once per document.
-    """
+def _candidate_words(doc: NqDocument, index: int) -> tuple[list[int], list[str]]:
+    """(NQ token indices, words) of a candidate's non-HTML tokens (spaces removed from words)."""
     c = doc.candidates[index]
-    if text_mask is None:
-        text_mask = _text_mask(doc)
-    positions = list(itertools.compress(range(c.start_token, c.end_token),
-                                        text_mask[c.start_token:c.end_token]))
+    # one C pass over the candidate's tokens only (kept candidates often cover half a page)
+    positions = list(itertools.filterfalse(doc.is_html.__getitem__, range(c.start_token, c.end_token)))
     return positions, _without_spaces(list(map(doc.tokens.__getitem__, positions)))
-
-
-def _text_mask(doc: NqDocument) -> list[bool]:
-    return list(map(operator.not_, doc.is_html))
 
 
 def _without_spaces(words: list[str]) -> list[str]:
@@ -198,12 +187,11 @@ def build_example(doc: NqDocument, cfg: FeatureConfig) -> Optional[NqExample]:
     context_end: dict[int, int] = {}  # candidate -> one past its last text word
     contexts = [-1]
     context_words = []
-    text_mask = _text_mask(doc)
     for i in kept:
         if cfg.max_contexts and len(contexts) >= cfg.max_contexts:
             break
         contexts.append(i)
-        positions, cwords = _candidate_words(doc, i, text_mask)
+        positions, cwords = _candidate_words(doc, i)
         context_words.append(len(words))
         words.append(f"[ContextId={i}]")
         words.append(kinds[i])
@@ -300,12 +288,9 @@ class DocumentPieces:
 
 
 def document_pieces(ex: NqExample, tokenizer: NqTokenizer) -> DocumentPieces:
-    word_pieces = tokenizer.word_ids(ex.words)
-    counts = np.fromiter(map(len, word_pieces), np.int64, len(word_pieces))
-    word_start = np.zeros(len(word_pieces) + 1, np.int64)
+    pieces, counts = tokenizer.word_pieces(ex.words)
+    word_start = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=word_start[1:])
-    n_pieces = int(word_start[-1])
-    pieces = np.fromiter(itertools.chain.from_iterable(word_pieces), np.int64, n_pieces)
     return DocumentPieces(pieces, word_start, np.repeat(np.asarray(ex.word_map, np.int64), counts),
                           word_start[np.asarray(ex.context_words, np.int64)],
                           np.asarray(ex.context_candidates, np.int64))
