@@ -126,14 +126,16 @@ def _packed_varints(values: np.ndarray) -> list[bytes]:
     flat = values.reshape(-1)
     if flat.size == 0:
         return [b""] * rows
-    if int(flat.min()) >= 0 and int(flat.max()) < 128:  # masks, segment ids: one byte each
+    lo, hi = int(flat.min()), int(flat.max())
+    if lo >= 0 and hi < 128:  # masks, segment ids: one byte each
         return [row.tobytes() for row in values.astype(np.uint8)]
-    return _split_payloads(*_varints_end_to_end(flat), np.arange(1, rows + 1) * per_row)
+    return _split_payloads(*_varints_end_to_end(flat, lo, hi), np.arange(1, rows + 1) * per_row)
 
 
-def _varints_end_to_end(values: np.ndarray) -> tuple[bytes, np.ndarray]:
-    """1-D int64 -> (their varints end to end, the end offset of each)."""
-    if _TABLE_LO <= int(values.min()) and int(values.max()) < _TABLE_HI:  # the usual case
+def _varints_end_to_end(values: np.ndarray, lo: int, hi: int) -> tuple[bytes, np.ndarray]:
+    """1-D int64 whose least and greatest are lo and hi -> (their varints end to end, the end
+    offset of each)."""
+    if _TABLE_LO <= lo and hi < _TABLE_HI:  # the usual case
         return _gathered_varints(values - _TABLE_LO)
     encoded, nbytes = _encode_varints(values)
     keep = np.arange(encoded.shape[1])[None, :] < nbytes[:, None]
