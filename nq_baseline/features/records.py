@@ -198,9 +198,9 @@ def serialize_features(feats: list[Feature], is_training: bool, unique_ids: list
     if not feats:
         return []
     arrays = {
-        "input_ids": np.stack([f.input_ids for f in feats]),
-        "input_mask": np.stack([f.input_mask for f in feats]),
-        "segment_ids": np.stack([f.segment_ids for f in feats]),
+        "input_ids": _rows([f.input_ids for f in feats]),
+        "input_mask": _rows([f.input_mask for f in feats]),
+        "segment_ids": _rows([f.segment_ids for f in feats]),
     }
     scalars = {
         "unique_ids": unique_ids,
@@ -213,12 +213,18 @@ def serialize_features(feats: list[Feature], is_training: bool, unique_ids: list
         scalars["answer_types"] = [f.answer_type for f in feats]
         scalars["long_positions"] = [f.long_position for f in feats]
     else:
-        arrays["token_map"] = np.stack([f.token_map for f in feats])
+        arrays["token_map"] = _rows([f.token_map for f in feats])
     payloads = {name.encode(): _packed_varints(a) for name, a in arrays.items()}
     payloads.update({name.encode(): list(map(_varint, vals)) for name, vals in scalars.items()})
     payloads.update({name.encode(): rows for name, rows in _context_lists(feats).items()})
     columns = [_entries(name, payloads[name]) for name in sorted(payloads)]
     return [b"\x0a" + _varint(len(body)) + body for body in map(b"".join, zip(*columns))]
+
+
+def _rows(rows: list[np.ndarray]) -> np.ndarray:
+    """Equal-length 1-D arrays -> one [len(rows), n] int64 array (np.array copies them in C,
+    several times faster than np.stack for the ~10 windows of a page)."""
+    return np.array(rows, dtype=np.int64)
 
 
 def _context_lists(feats: list[Feature]) -> dict[str, list[bytes]]:
