@@ -1,5 +1,6 @@
 """nq_data: reading NQ files (both formats), line references, validation."""
 
+import dataclasses
 import gzip
 import json
 
@@ -76,8 +77,17 @@ def test_documents_without_byte_offsets_are_otherwise_the_same():
     lean = nq_data.parse_line(raw, str(path), 1, training=True, byte_offsets=False)
     assert full.start_bytes is not None and len(full.start_bytes) == len(full.tokens) > 0
     assert lean.start_bytes is None and lean.end_bytes is None
-    same = lambda d: {k: v for k, v in vars(d).items() if k not in ("start_bytes", "end_bytes")}  # noqa: E731
-    assert same(lean) == same(full)
+    # a candidate's text tokens, read from the decoded tokens before the lists are made, then after
+    spans = [(c.start_token, c.end_token) for c in full.candidates] + [(0, len(full.tokens))]
+    for _ in range(2):
+        assert [lean.text_tokens(*span) for span in spans] == [full.text_tokens(*span) for span in spans]
+        assert [lean.token_text(s) for s, _ in spans] == [full.tokens[s] for s, _ in spans]
+        same = lambda d: {f.name: getattr(d, f.name) for f in dataclasses.fields(d)  # noqa: E731
+                          if f.name not in ("start_bytes", "end_bytes")}
+        assert same(lean) == same(full)
+    without_bytes = dataclasses.replace(full, start_bytes=None, end_bytes=None)
+    assert lean == without_bytes and without_bytes == lean
+    assert lean != dataclasses.replace(without_bytes, tokens=without_bytes.tokens[:-1])
     assert any(full.is_html) and not all(full.is_html)
 
 

@@ -30,7 +30,6 @@ Differences from bert_joint (see README), on by default, off with `legacy_labels
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import random
 from typing import Optional
 
@@ -113,7 +112,7 @@ class Feature:
 
 
 def candidate_type(doc: NqDocument, index: int) -> str:
-    first = doc.tokens[doc.candidates[index].start_token]
+    first = doc.token_text(doc.candidates[index].start_token)
     if first == "<Table>":
         return "Table"
     if first == "<P>":
@@ -162,9 +161,8 @@ def _enclosing_top_level(doc: NqDocument, index: int) -> int:
 def _candidate_words(doc: NqDocument, index: int) -> tuple[list[int], list[str]]:
     """(NQ token indices, words) of a candidate's non-HTML tokens (spaces removed from words)."""
     c = doc.candidates[index]
-    # one C pass over the candidate's tokens only (kept candidates often cover half a page)
-    positions = list(itertools.filterfalse(doc.is_html.__getitem__, range(c.start_token, c.end_token)))
-    return positions, _without_spaces(list(map(doc.tokens.__getitem__, positions)))
+    positions, words = doc.text_tokens(c.start_token, c.end_token)  # the candidate's tokens only
+    return positions, _without_spaces(words)
 
 
 def _without_spaces(words: list[str]) -> list[str]:

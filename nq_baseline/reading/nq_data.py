@@ -23,6 +23,7 @@ The two formats map to one representation:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import operator
 import re
 from typing import Iterator, Optional, Sequence, Union
@@ -84,6 +85,52 @@ class NqDocument:
     start_bytes: Optional[list[int]] = None  # original format only
     end_bytes: Optional[list[int]] = None
     simplified: bool = False
+
+    def token_text(self, index: int) -> str:
+        return self.tokens[index]
+
+    def text_tokens(self, start: int, end: int) -> tuple[list[int], list[str]]:
+        """(indices, texts) of the tokens of [start, end) that are not HTML."""
+        positions = list(itertools.filterfalse(self.is_html.__getitem__, range(start, end)))
+        return positions, list(map(self.tokens.__getitem__, positions))
+
+
+class _DecodedDocument(NqDocument):
+    """An NqDocument of the original format read for features: its `tokens` and `is_html`
+    lists are made from the decoded token structs the first time they are asked for. Until
+    then `token_text` and `text_tokens` read the structs of the tokens asked for alone, since
+    features read only their candidates' tokens (often under half a page). Once the lists
+    exist they are what every method reads."""
+
+    @classmethod
+    def of(cls, decoded_tokens: list, **fields) -> "_DecodedDocument":
+        doc = object.__new__(cls)  # every field but tokens and is_html, set as __init__ would
+        doc.__dict__.update(fields, _decoded_tokens=decoded_tokens)
+        return doc
+
+    def __getattr__(self, name: str):  # called only while `tokens` or `is_html` is not yet made
+        decoded = self.__dict__.get("_decoded_tokens")
+        if name not in ("tokens", "is_html") or decoded is None:
+            raise AttributeError(name)
+        self.tokens, self.is_html = list(map(_TOKEN, decoded)), list(map(_HTML, decoded))
+        return self.__dict__[name]
+
+    def __eq__(self, other):  # field by field, as NqDocument's own (which refuses another class)
+        if not isinstance(other, NqDocument):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in dataclasses.fields(NqDocument))
+
+    def token_text(self, index: int) -> str:
+        if "tokens" in self.__dict__:
+            return self.tokens[index]
+        return self._decoded_tokens[index].token
+
+    def text_tokens(self, start: int, end: int) -> tuple[list[int], list[str]]:
+        if "tokens" in self.__dict__:
+            return super().text_tokens(start, end)
+        part = self._decoded_tokens[start:end]
+        text = list(map(operator.not_, map(_HTML, part)))
+        return list(itertools.compress(range(start, end), text)), list(map(_TOKEN, itertools.compress(part, text)))
 
 
 def is_html_token(token: str) -> bool:
@@ -233,22 +280,19 @@ def _to_document(obj: Union[_Example, _TextExample], path: str, line: int, train
     if training and not obj.annotations:
         raise NqInputError(path, line, "training example without 'annotations' (a test-set example?): "
                            "its labels are unknown; use --is_training=false for prediction features")
-    starts = ends = None
-    if obj.document_tokens is not None:
-        toks = obj.document_tokens
-        tokens = list(map(_TOKEN, toks))
-        is_html = list(map(_HTML, toks))
+    starts = ends = tokens = is_html = None
+    decoded = obj.document_tokens
+    if decoded is not None:
         if isinstance(obj, _Example):
-            starts = list(map(_START, toks))
-            ends = list(map(_END, toks))
-        simplified = False
+            tokens, is_html = list(map(_TOKEN, decoded)), list(map(_HTML, decoded))
+            starts, ends = list(map(_START, decoded)), list(map(_END, decoded))
+        n, simplified = len(decoded), False
     elif obj.document_text is not None:
         tokens = obj.document_text.split(" ")
         is_html = [is_html_token(t) for t in tokens]
-        simplified = True
+        n, simplified = len(tokens), True
     else:
         raise NqInputError(path, line, "example lacks both 'document_tokens' and 'document_text'")
-    n = len(tokens)
 
     candidates = []
     for i, c in enumerate(obj.long_answer_candidates):
@@ -280,9 +324,12 @@ def _to_document(obj: Union[_Example, _TextExample], path: str, line: int, train
         annotations.append(Annotation(la.candidate_index, la.start_token, la.end_token, shorts, yes_no,
                                       la.start_byte, la.end_byte))
 
-    return NqDocument(example_id=example_id, question_text=obj.question_text, title=obj.document_title,
-                      tokens=tokens, is_html=is_html, candidates=candidates, annotations=annotations,
-                      start_bytes=starts, end_bytes=ends, simplified=simplified)
+    fields = dict(example_id=example_id, question_text=obj.question_text, title=obj.document_title,
+                  candidates=candidates, annotations=annotations, start_bytes=starts, end_bytes=ends,
+                  simplified=simplified)
+    if tokens is None:  # the original format without byte offsets: features' own reading
+        return _DecodedDocument.of(decoded, **fields)
+    return NqDocument(tokens=tokens, is_html=is_html, **fields)
 
 
 class _ExampleHead(msgspec.Struct, gc=False):
