@@ -112,7 +112,7 @@ class _DecodedDocument(NqDocument):
         decoded = self.__dict__.get("_decoded_tokens")
         if name not in ("tokens", "is_html") or decoded is None:
             raise AttributeError(name)
-        self.tokens, self.is_html = list(map(_TOKEN, decoded)), list(map(_HTML, decoded))
+        self.tokens, self.is_html = _token_lists(decoded)
         return self.__dict__[name]
 
     def __eq__(self, other):  # field by field, as NqDocument's own (which refuses another class)
@@ -122,7 +122,7 @@ class _DecodedDocument(NqDocument):
 
     def token_text(self, index: int) -> str:
         if "tokens" in self.__dict__:
-            return self.tokens[index]
+            return super().token_text(index)
         return self._decoded_tokens[index].token
 
     def text_tokens(self, start: int, end: int) -> tuple[list[int], list[str]]:
@@ -210,6 +210,13 @@ _DECODER = msgspec.json.Decoder(_Example)
 _TEXT_DECODER = msgspec.json.Decoder(_TextExample)
 _TOKEN, _HTML = operator.attrgetter("token"), operator.attrgetter("html_token")
 _START, _END = operator.attrgetter("start_byte"), operator.attrgetter("end_byte")
+
+
+def _token_lists(decoded: list) -> tuple[list[str], list[bool]]:
+    """The texts and HTML flags of decoded document tokens."""
+    return list(map(_TOKEN, decoded)), list(map(_HTML, decoded))
+
+
 _MISSING_RE = re.compile(r"Object missing required field `([^`]*)`(?: - at `\$(.*)`)?")
 
 
@@ -284,7 +291,7 @@ def _to_document(obj: Union[_Example, _TextExample], path: str, line: int, train
     decoded = obj.document_tokens
     if decoded is not None:
         if isinstance(obj, _Example):
-            tokens, is_html = list(map(_TOKEN, decoded)), list(map(_HTML, decoded))
+            tokens, is_html = _token_lists(decoded)
             starts, ends = list(map(_START, decoded)), list(map(_END, decoded))
         n, simplified = len(decoded), False
     elif obj.document_text is not None:
