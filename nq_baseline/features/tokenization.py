@@ -5,7 +5,10 @@ bert_joint tokenizes the document one whitespace-separated word at a time with B
 looked up whole in the vocabulary (or becomes `[UNK]`).  `tokenizers`' BertNormalizer +
 BertPreTokenizer + WordPiece reproduce FullTokenizer; on top of it this module caches the
 word -> ids mapping, since a document repeats most of its words, and sends unseen words to
-the Rust encoder in one batch.
+the Rust encoder in one batch. The encoder's normaliser and splitter cost more than its
+WordPiece, and change nothing in a word of ASCII letters and digits but its case: such a word
+(most of a page's new words) is lower-cased here and, when the vocabulary holds it, is its own
+single piece (WordPiece's longest match); else it goes to a bare WordPiece encoder.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from __future__ import annotations
 import itertools
 import operator
 import re
+import struct
 from typing import Iterable, Sequence
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 SPECIAL_TOKEN_RE = re.compile(r"^\[[^ ]*\]$")
+MAX_INPUT_CHARS_PER_WORD = 100  # FullTokenizer's: a longer word is [UNK]
+_ONE_ID = struct.Struct("=q").pack  # one int64 piece id as the cache holds it (native order, as numpy reads it)
 
 
 def nq_tokens() -> list[str]:
@@ -66,12 +72,16 @@ class NqTokenizer:
         self.cls_id = self.vocab["[CLS]"]
         self.sep_id = self.vocab["[SEP]"]
         self.do_lower_case = do_lower_case
-        tok = Tokenizer(models.WordPiece(vocab=self.vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+        tok = Tokenizer(models.WordPiece(vocab=self.vocab, unk_token="[UNK]",
+                                         max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD))
         tok.normalizer = normalizers.BertNormalizer(
             clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=do_lower_case)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.decoder = decoders.WordPiece()
         self._tok = tok
+        # the same WordPiece with no normaliser or splitter, for words of ASCII letters and digits
+        self._bare = Tokenizer(models.WordPiece(vocab=self.vocab, unk_token="[UNK]",
+                                                max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD))
         # word -> its piece ids as int64 bytes: a document's pieces are one join of these
         self._cache: dict[str, bytes] = {}
         self._cache_size = cache_size
@@ -109,11 +119,44 @@ class NqTokenizer:
             missing = set(words)
         specials = [w for w in missing if SPECIAL_TOKEN_RE.match(w)]
         for word in specials:
-            cache[word] = np.asarray([self.vocab.get(word, self.unk_id)], np.int64).tobytes()
-        plain = sorted(missing.difference(specials))
-        if plain:
-            self._encode_words(plain, cache)
+            cache[word] = _ONE_ID(self.vocab.get(word, self.unk_id))
+        plain = missing.difference(specials)
+        simple = [w for w in plain if w.isascii() and w.isalnum()]
+        pieced = self._whole_words(simple, cache)
+        if pieced:
+            self._encode_simple_words(pieced, cache)
+        other = plain.difference(simple)
+        if other:
+            self._encode_words(sorted(other), cache)
         return cache
+
+    def _simple_form(self, word: str) -> str:
+        """A word of ASCII letters and digits as the normaliser leaves it."""
+        return word.lower() if self.do_lower_case else word
+
+    def _whole_words(self, words: list[str], cache: dict) -> list[str]:
+        """Caches the words of ASCII letters and digits that are one piece each (at most
+        MAX_INPUT_CHARS_PER_WORD long, in the vocabulary in their normalised form: WordPiece's
+        longest match is the whole word); returns the others."""
+        vocab, rest = self.vocab, []
+        for word in words:
+            piece = vocab.get(self._simple_form(word)) if len(word) <= MAX_INPUT_CHARS_PER_WORD else None
+            if piece is None:
+                rest.append(word)
+            else:
+                cache[word] = _ONE_ID(piece)
+        return rest
+
+    def _encode_simple_words(self, words: list[str], cache: dict) -> None:
+        """Fills `cache` for words of ASCII letters and digits: their normalised forms through
+        the bare WordPiece in one call, each word's pieces found by the word index of each."""
+        encoding = self._bare.encode(list(map(self._simple_form, words)), is_pretokenized=True,
+                                     add_special_tokens=False)
+        blob = np.asarray(encoding.ids, np.int64).tobytes()
+        counts = np.bincount(np.asarray(encoding.word_ids, np.int64), minlength=len(words))
+        ends = np.cumsum(counts) * 8
+        for word, start, end in zip(words, (ends - counts * 8).tolist(), ends.tolist()):
+            cache[word] = blob[start:end]
 
     def tokenize_text(self, text: str) -> list[int]:
         """bert_joint's tokenize(): split on single spaces, markers whole, others word-pieced."""
