@@ -6,7 +6,12 @@ long_answer_candidates), as plain .jsonl (decompression is not what is measured)
 - "large": `--num` pages of the sample generator's `--large` mode (~8k tokens, dozens of
   candidates, ~630 KB of JSON each, like real Wikipedia pages);
 - "real": the real NQ dev example of tests/data/nq-real/nq-dev-full-1.jsonl.gz
-  (--real_nq), repeated `--num` times with new example ids.
+  (--real_nq), repeated `--num` times with new example ids;
+- "squad": varied pages, each seen once: the first question of each of the 39 SQuAD articles
+  of benchmarks/squad_articles.txt asked over its whole article (`tools/squad_to_nq.py`,
+  original format; `--squad`, the 39-article copy of ../shared/data by default), 39 pages
+  whatever `--num` says. On the other sets every page after the first few repeats words our
+  word-piece cache already holds; here most of each page's words are new to it.
 
 For each set, training features (--include_unknowns 0.02) and prediction features, in
 `--rounds` rounds; each round runs ours (`python -m nq_baseline.prepare_nq_data`, one
@@ -43,6 +48,8 @@ from rounds import ratio_spread, spread
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_REAL_NQ = os.path.join(ROOT, "tests", "data", "nq-real", "nq-dev-full-1.jsonl.gz")
+DEFAULT_SQUAD = os.path.join(os.path.dirname(ROOT), "shared", "data", "squad", "dev-v1.1-train39.json")
+SQUAD_TITLES = os.path.join(HERE, "squad_articles.txt")
 MODES = {"train": ["--is_training", "--include_unknowns=0.02"], "predict": ["--is_training=false"]}
 # peak RSS of one child tree: a tiny wrapper reports its children's maxrss (kB)
 PEAK_WRAPPER = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
@@ -114,6 +121,29 @@ def real_pages(tmp: str, source: str, num: int) -> str:
     with open(path, "wb") as handle:
         for k in range(num):
             handle.write(line[:match.start(1)] + str(base + k).encode() + line[match.end(1):] + b"\n")
+    return path
+
+
+def squad_pages(tmp: str, source: str) -> str:
+    """One page per SQuAD article of squad_articles.txt (its first question over the whole
+    article), as plain jsonl: a copy of `source` with one question an article, converted."""
+    with open(source, encoding="utf-8") as handle:
+        squad = json.load(handle)
+    for article in squad["data"]:
+        first = article["paragraphs"][0]["qas"][:1]
+        for paragraph in article["paragraphs"]:
+            paragraph["qas"] = []
+        article["paragraphs"][0]["qas"] = first
+    one_each = os.path.join(tmp, "squad-one-question.json")
+    with open(one_each, "w", encoding="utf-8") as handle:
+        json.dump(squad, handle)
+    out = os.path.join(tmp, "squad")
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "squad_to_nq.py"), f"--input={one_each}",
+                    f"--output_dir={out}", f"--titles={SQUAD_TITLES}", "--null_rate=0", "--compresslevel=1"],
+                   check=True, capture_output=True, env=_env())
+    path = os.path.join(tmp, "squad-pages.jsonl")
+    with gzip.open(os.path.join(out, "all-full.jsonl.gz"), "rb") as lines, open(path, "wb") as handle:
+        handle.writelines(lines)
     return path
 
 
@@ -202,13 +232,18 @@ def main():
     parser.add_argument("--real_nq", default=DEFAULT_REAL_NQ, help="a real NQ example, original format")
     parser.add_argument("--vocab_file", default=None, help="default: built from the MiniLM package vocab")
     parser.add_argument("--skip_extras", action="store_true", help="only the comparison with bert_joint")
-    parser.add_argument("--sets", default="large,real", help="comma list of the page sets to compare: large, real")
+    parser.add_argument("--squad", default=DEFAULT_SQUAD, help="SQuAD v1.1 dev JSON holding the 39 articles "
+                        "(the official file or the 39-article copy) for the squad set")
+    parser.add_argument("--sets", default="large,real",
+                        help="comma list of the page sets to compare: large, real, squad")
     args = parser.parse_args()
     if args.num < 1 or args.rounds < 1:
         parser.error("--num and --rounds must be at least 1")
     sets = set(args.sets.split(","))
-    if not sets <= {"large", "real"}:
-        parser.error(f"--sets={args.sets}: a comma list of large and real")
+    if not sets <= {"large", "real", "squad"}:
+        parser.error(f"--sets={args.sets}: a comma list of large, real and squad")
+    if "squad" in sets and not os.path.isfile(args.squad):
+        parser.error(f"--squad={args.squad}: no such file (the squad set needs the SQuAD v1.1 dev file)")
     if args.bert_joint_run_nq and not os.path.isfile(args.bert_joint_run_nq):
         parser.error(f"--bert_joint_run_nq={args.bert_joint_run_nq}: no such file")
     tmp = tempfile.mkdtemp(prefix="bench-prepare-")
@@ -216,10 +251,14 @@ def main():
     need_large = "large" in sets or not args.skip_extras
     small, large = large_pages(tmp, args.num) if need_large else (None, None)
     real = real_pages(tmp, args.real_nq, args.num) if os.path.isfile(args.real_nq) else None
+    squad = squad_pages(tmp, args.squad) if "squad" in sets else None
+    squad_num = sum(1 for _ in open(squad, "rb")) if squad else 0
     vocab = nq_vocab(tmp, args.vocab_file)
     figures = {"pages": args.num, "rounds": args.rounds,
                "large_mean_json_kb": round(os.path.getsize(small) / args.num / 1024, 1) if small else None,
                "real_json_kb": round(os.path.getsize(real) / args.num / 1024, 1) if real else None,
+               "squad_pages": squad_num or None,
+               "squad_mean_json_kb": round(os.path.getsize(squad) / squad_num / 1024, 1) if squad else None,
                "data_generation_s": round(time.time() - t0, 1),
                "reference": "bert_joint's run_nq.py" if args.bert_joint_run_nq else "none (no --bert_joint_run_nq)"}
     if "large" in sets:
@@ -227,6 +266,8 @@ def main():
     if "real" in sets:
         figures["real"] = (compare(real, vocab, args.bert_joint_run_nq, args.rounds, tmp) if real else
                            f"skipped: {args.real_nq} absent (the real NQ examples live in tests/data/nq-real; --real_nq)")
+    if "squad" in sets:
+        figures["squad"] = compare(squad, vocab, args.bert_joint_run_nq, args.rounds, tmp)
     if not args.skip_extras:
         figures["large_extras"] = workers_and_memory(small, large, vocab, args.rounds, tmp)
     print(json.dumps(figures))
