@@ -124,9 +124,9 @@ def real_pages(tmp: str, source: str, num: int) -> str:
     return path
 
 
-def squad_pages(tmp: str, source: str) -> str:
-    """One page per SQuAD article of squad_articles.txt (its first question over the whole
-    article), as plain jsonl: a copy of `source` with one question an article, converted."""
+def squad_pages(tmp: str, source: str) -> tuple[str, int]:
+    """(plain jsonl, its number of pages): one page per SQuAD article of squad_articles.txt (its
+    first question over the whole article), from a copy of `source` with one question an article."""
     with open(source, encoding="utf-8") as handle:
         squad = json.load(handle)
     for article in squad["data"]:
@@ -142,9 +142,11 @@ def squad_pages(tmp: str, source: str) -> str:
                     f"--output_dir={out}", f"--titles={SQUAD_TITLES}", "--null_rate=0", "--compresslevel=1"],
                    check=True, capture_output=True, env=_env())
     path = os.path.join(tmp, "squad-pages.jsonl")
-    with gzip.open(os.path.join(out, "all-full.jsonl.gz"), "rb") as lines, open(path, "wb") as handle:
+    with gzip.open(os.path.join(out, "all-full.jsonl.gz"), "rb") as handle:
+        lines = handle.readlines()
+    with open(path, "wb") as handle:
         handle.writelines(lines)
-    return path
+    return path, len(lines)
 
 
 def nq_vocab(tmp: str, vocab_file) -> str:
@@ -251,8 +253,7 @@ def main():
     need_large = "large" in sets or not args.skip_extras
     small, large = large_pages(tmp, args.num) if need_large else (None, None)
     real = real_pages(tmp, args.real_nq, args.num) if os.path.isfile(args.real_nq) else None
-    squad = squad_pages(tmp, args.squad) if "squad" in sets else None
-    squad_num = sum(1 for _ in open(squad, "rb")) if squad else 0
+    squad, squad_num = squad_pages(tmp, args.squad) if "squad" in sets else (None, 0)
     vocab = nq_vocab(tmp, args.vocab_file)
     figures = {"pages": args.num, "rounds": args.rounds,
                "large_mean_json_kb": round(os.path.getsize(small) / args.num / 1024, 1) if small else None,

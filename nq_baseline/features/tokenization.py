@@ -72,19 +72,20 @@ class NqTokenizer:
         self.cls_id = self.vocab["[CLS]"]
         self.sep_id = self.vocab["[SEP]"]
         self.do_lower_case = do_lower_case
-        tok = Tokenizer(models.WordPiece(vocab=self.vocab, unk_token="[UNK]",
-                                         max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD))
+        tok = Tokenizer(self._wordpiece())
         tok.normalizer = normalizers.BertNormalizer(
             clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=do_lower_case)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.decoder = decoders.WordPiece()
         self._tok = tok
         # the same WordPiece with no normaliser or splitter, for words of ASCII letters and digits
-        self._bare = Tokenizer(models.WordPiece(vocab=self.vocab, unk_token="[UNK]",
-                                                max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD))
+        self._bare = Tokenizer(self._wordpiece())
         # word -> its piece ids as int64 bytes: a document's pieces are one join of these
         self._cache: dict[str, bytes] = {}
         self._cache_size = cache_size
+
+    def _wordpiece(self) -> models.WordPiece:
+        return models.WordPiece(vocab=self.vocab, unk_token="[UNK]", max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD)
 
     def _encode_words(self, words: list[str], cache: dict) -> None:
         """Fills `cache` for `words` (one Rust batch call)."""
