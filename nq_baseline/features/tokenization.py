@@ -131,32 +131,28 @@ class NqTokenizer:
             self._encode_words(sorted(other), cache)
         return cache
 
-    def _simple_form(self, word: str) -> str:
-        """A word of ASCII letters and digits as the normaliser leaves it."""
-        return word.lower() if self.do_lower_case else word
-
-    def _whole_words(self, words: list[str], cache: dict) -> list[str]:
+    def _whole_words(self, words: list[str], cache: dict) -> list[tuple[str, str]]:
         """Caches the words of ASCII letters and digits that are one piece each (at most
         MAX_INPUT_CHARS_PER_WORD long, in the vocabulary in their normalised form: WordPiece's
-        longest match is the whole word); returns the others."""
+        longest match is the whole word); returns the others with their normalised forms."""
         vocab, rest = self.vocab, []
         for word in words:
-            piece = vocab.get(self._simple_form(word)) if len(word) <= MAX_INPUT_CHARS_PER_WORD else None
+            form = word.lower() if self.do_lower_case else word  # all the normaliser would change
+            piece = vocab.get(form) if len(word) <= MAX_INPUT_CHARS_PER_WORD else None
             if piece is None:
-                rest.append(word)
+                rest.append((word, form))
             else:
                 cache[word] = _ONE_ID(piece)
         return rest
 
-    def _encode_simple_words(self, words: list[str], cache: dict) -> None:
-        """Fills `cache` for words of ASCII letters and digits: their normalised forms through
-        the bare WordPiece in one call, each word's pieces found by the word index of each."""
-        encoding = self._bare.encode(list(map(self._simple_form, words)), is_pretokenized=True,
-                                     add_special_tokens=False)
+    def _encode_simple_words(self, pieced: list[tuple[str, str]], cache: dict) -> None:
+        """Fills `cache` for (word, normalised form) pairs of ASCII letters and digits: the forms
+        through the bare WordPiece in one call, each word's pieces found by the word index of each."""
+        encoding = self._bare.encode([form for _, form in pieced], is_pretokenized=True, add_special_tokens=False)
         blob = np.asarray(encoding.ids, np.int64).tobytes()
-        counts = np.bincount(np.asarray(encoding.word_ids, np.int64), minlength=len(words))
+        counts = np.bincount(np.asarray(encoding.word_ids, np.int64), minlength=len(pieced))
         ends = np.cumsum(counts) * 8
-        for word, start, end in zip(words, (ends - counts * 8).tolist(), ends.tolist()):
+        for (word, _), start, end in zip(pieced, (ends - counts * 8).tolist(), ends.tolist()):
             cache[word] = blob[start:end]
 
     def tokenize_text(self, text: str) -> list[int]:
