@@ -38,7 +38,7 @@ of null examples given no long answer at the best threshold (`long-null-rejectio
 share of answerable questions whose top long answer, whatever its score, is a right paragraph
 (`long-top1-paragraph`). Prints one JSON line (also `--output_dir/quality.json`).
 
-  python benchmarks/quality.py --squad dev-v1.1.json [--output_dir quality_out] [--max_steps 1200] \
+  python benchmarks/quality.py --squad dev-v1.1.json [--output_dir quality_out] [--max_steps 2000] \
       [--precision auto] [--skip_test]
 """
 
@@ -463,7 +463,7 @@ def parse_args(argv=None):
                         "chosen on the development split against 1")
     p.add_argument("--long_answer_head", action="store_true", help="train the long-answer head too")
     p.add_argument("--augment_copies", type=int, default=0, help="WordNet synonym copies (prepare_nq_data)")
-    p.add_argument("--max_steps", type=int, default=1200, help="training steps of the (first) pass")
+    p.add_argument("--max_steps", type=int, default=2000, help="training steps of the (first) pass")
     p.add_argument("--hard_negatives", type=int, default=0, help="K > 0: a second pass with the K hardest "
                    "null windows of each of --mine_examples training questions")
     p.add_argument("--mine_examples", type=int, default=800)
